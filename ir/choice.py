@@ -1,0 +1,67 @@
+"""Supernet annotation: a *choice* layer holds candidate ops, each a small sub-graph, with probabilities.
+
+A choice layer has one data input and one output. Each :class:`Candidate` is a self-contained
+:class:`~jaqc.ir.graph.LayerGraph` with one ``input`` layer and one ``output`` layer whose shapes equal the
+choice layer's input and output shapes. ``alpha`` is the candidate's probability (softmax of the
+architecture logits); ``beta_w`` and ``beta_a`` are probability vectors over :attr:`Choice.bits` for the
+candidate's weights and activations. All probabilities are optional (``None`` before a search assigns them).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from attrs import field, frozen
+
+from .errors import IRError
+from .types import LEGAL_BITS
+
+if TYPE_CHECKING:
+    from .graph import LayerGraph
+
+
+def _probs(value: Any) -> tuple[float, ...] | None:
+    return None if value is None else tuple(float(v) for v in value)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@frozen(eq=False)
+class Candidate:
+    """One candidate op of a choice layer: its op name (e.g. ``k3_e6``), sub-graph and probabilities."""
+
+    op: str
+    graph: LayerGraph
+    alpha: float | None = field(default=None, converter=_opt_float)
+    beta_w: tuple[float, ...] | None = field(default=None, converter=_probs)
+    beta_a: tuple[float, ...] | None = field(default=None, converter=_probs)
+
+
+def _check_bits(_inst: object, _attr: object, value: tuple[int, ...]) -> None:
+    if not value or any(b not in LEGAL_BITS for b in value) or list(value) != sorted(set(value)):
+        raise IRError(f"choice bit candidates must be a sorted, non-empty subset of 2, 4, 8; got {value}")
+
+
+def _check_candidates(_inst: object, _attr: object, value: tuple[Candidate, ...]) -> None:
+    if not value:
+        raise IRError("a choice layer needs at least one candidate")
+    ops = [c.op for c in value]
+    if len(set(ops)) != len(ops):
+        raise IRError(f"choice candidate op names must be unique, got {ops}")
+
+
+@frozen(eq=False)
+class Choice:
+    """The candidates of a choice layer and the bitwidths their β vectors range over."""
+
+    candidates: tuple[Candidate, ...] = field(converter=tuple, validator=_check_candidates)
+    bits: tuple[int, ...] = field(default=LEGAL_BITS, converter=tuple, validator=_check_bits)
+
+    def candidate(self, op: str) -> Candidate:
+        """The candidate named ``op``."""
+        for c in self.candidates:
+            if c.op == op:
+                return c
+        raise IRError(f"no candidate {op!r}; candidates are {[c.op for c in self.candidates]}")

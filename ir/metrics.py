@@ -1,0 +1,37 @@
+"""Per-layer workload figures: multiply-accumulates and parameter counts."""
+
+from __future__ import annotations
+
+from .layer import Layer
+from .types import LayerKind
+
+
+def layer_macs(layer: Layer) -> int:
+    """Multiply-accumulates of one forward pass (conv2d and linear; 0 for every other kind).
+
+    For a choice layer: the largest candidate's MACs (an upper bound of the derived layer).
+    """
+    if layer.kind is LayerKind.CONV2D:
+        p = layer.params
+        return layer.output_shape.numel() * (layer.in_channels // p.groups) * p.kernel[0] * p.kernel[1]
+    if layer.kind is LayerKind.LINEAR:
+        return layer.output_shape.numel() * layer.in_channels
+    if layer.kind is LayerKind.CHOICE:
+        return max(sum(layer_macs(x) for x in c.graph) for c in layer.choice.candidates)
+    return 0
+
+
+def layer_params(layer: Layer) -> int:
+    """Number of trainable parameters (conv2d, linear, batchnorm; a choice layer sums its candidates)."""
+    if layer.kind is LayerKind.CONV2D:
+        p = layer.params
+        n = layer.out_channels * (layer.in_channels // p.groups) * p.kernel[0] * p.kernel[1]
+        return n + (layer.out_channels if p.bias else 0)
+    if layer.kind is LayerKind.LINEAR:
+        n = layer.out_channels * layer.in_channels
+        return n + (layer.out_channels if layer.params.bias else 0)
+    if layer.kind is LayerKind.BATCHNORM:
+        return 2 * layer.output_shape[1]
+    if layer.kind is LayerKind.CHOICE:
+        return sum(layer_params(x) for c in layer.choice.candidates for x in c.graph)
+    return 0

@@ -1,0 +1,95 @@
+"""verify() reports each broken invariant with the layer's name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from jaqc.ir import Candidate, Choice, LayerGraph, Mapping, VerifyError, parse, verify
+from jaqc.ir.layer import Layer
+
+BASE = """graph g
+%x = input : [1,4,8,8]
+%c = conv2d[k=3,p=1,g=2](%x) : w4a8 [1,4,8,8]->[1,8,8,8]
+%r = relu(%c) : [1,8,8,8]->[1,8,8,8]
+%gap = global_avgpool(%r) : [1,8,8,8]->[1,8]
+%fc = linear(%gap) : [1,8]->[1,10]
+"""
+
+
+def test_valid_graph_passes() -> None:
+    assert verify(parse(BASE)) is not None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "[1,4,8,8]->[1,8,8,8]",
+            "[1,4,8,8]->[1,8,4,4]",
+            r"%c: output shape \[1,8,4,4\] does not match conv2d rule \[1,8,8,8\]",
+        ),
+        (
+            "%r = relu(%c) : [1,8,8,8]",
+            "%r = relu(%c) : [1,8,8,9]",
+            r"%r: input %c has shape \[1,8,8,8\] but the layer expects \[1,8,8,9\]",
+        ),
+        ("g=2", "g=3", r"%c: input channels 4 are not divisible by groups 3"),
+        ("[1,8]->[1,10]", "[1,8]->[2,10]", r"%fc: output shape"),
+    ],
+)
+def test_shape_violations(old: str, new: str, message: str) -> None:
+    with pytest.raises(VerifyError, match=message):
+        verify(parse(BASE.replace(old, new)))
+
+
+def test_mapping_tile_larger_than_dimension() -> None:
+    g = parse(BASE)
+    g["c"].mapping = Mapping(tile=(1, 8, 8, 4, 4), loop_order=["B", "OW", "OH", "IC", "OC"])
+    with pytest.raises(VerifyError, match=r"%c: tile IC=4 is larger than its dimension 2"):
+        verify(g)
+
+
+def test_weight_shape_and_csq_channels() -> None:
+    g = parse(BASE)
+    g["c"].weights["weight"] = np.zeros((8, 4, 3, 3), np.float32)
+    g["r"].csq_channels = (1, 9)
+    with pytest.raises(VerifyError) as info:
+        verify(g)
+    text = str(info.value)
+    assert "%c: weight 'weight' has shape [8, 4, 3, 3], expected [8, 2, 3, 3]" in text
+    assert "%r: csq channels must be sorted, unique and in [0, 8), got [1, 9]" in text
+
+
+def _skip_graph(shape: tuple[int, ...]) -> LayerGraph:
+    return parse(
+        f"%in = input : [{','.join(map(str, shape))}]\n%out = output(%in) : [{','.join(map(str, shape))}]->[{','.join(map(str, shape))}]\n"  # noqa: E501
+    )
+
+
+def test_choice_probabilities_and_candidate_shapes() -> None:
+    g = parse(BASE)
+    cands = [
+        Candidate("skip", _skip_graph((1, 8, 8, 8)), alpha=0.7, beta_w=(0.5, 0.5, 0.0), beta_a=(1.0, 0.0)),
+        Candidate("bad", _skip_graph((1, 8, 4, 4)), alpha=0.7),
+    ]
+    g.add(
+        Layer(
+            name="b",
+            kind="choice",
+            inputs=["r"],
+            input_shapes=[(1, 8, 8, 8)],
+            output_shape=(1, 8, 8, 8),
+            choice=Choice(cands),
+        )
+    )
+    with pytest.raises(VerifyError) as info:
+        verify(g)
+    text = str(info.value)
+    assert "alpha over candidates is not a probability vector" in text
+    assert "candidate skip beta_a has 2 entries, expected 3" in text
+    assert "candidate bad input shape [1,8,4,4] differs from [1,8,8,8]" in text
+
+
+def test_operand_count() -> None:
+    with pytest.raises(VerifyError, match="add takes 2 input"):
+        verify(parse(BASE + "%s = add(%fc) : [1,10]->[1,10]\n"))
