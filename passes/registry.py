@@ -18,6 +18,8 @@ BUILTIN_PASSES: dict[str, str] = {
     "fold-batchnorm": "jaqc.passes.fold_batchnorm:FoldBatchNorm",
     "annotate-quant": "jaqc.passes.annotate_quant:AnnotateQuant",
     "shape-check": "jaqc.passes.shape_check:ShapeCheck",
+    "extract-subnet": "jaqc.passes.extract_subnet:ExtractSubnet",
+    "csq-instrument": "jaqc.passes.csq_instrument:CsqInstrument",
 }
 
 ENTRY_POINT_GROUP = "jaqc.passes"
