@@ -2,6 +2,7 @@
 
 from .accelerator import AcceleratorConfig, Dataflow
 from .choice import Candidate, Choice
+from .encoding import OPERATOR_FIELDS, OperatorVector
 from .errors import IRError, JaqcError, ParseError, VerifyError
 from .graph import LayerGraph, clone_layer
 from .layer import Layer
@@ -32,6 +33,7 @@ __all__ = [
     "ACTIVATION_KINDS",
     "LEGAL_BITS",
     "LOOP_DIMS",
+    "OPERATOR_FIELDS",
     "WEIGHTED_KINDS",
     "AcceleratorConfig",
     "BatchNormParams",
@@ -49,6 +51,7 @@ __all__ = [
     "LinearParams",
     "LoopDim",
     "Mapping",
+    "OperatorVector",
     "ParseError",
     "PoolParams",
     "QuantSpec",

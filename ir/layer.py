@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from attrs import define, field
 
+from .encoding import OperatorVector
 from .errors import IRError
 from .mapping import Mapping
 from .types import (
@@ -56,7 +57,8 @@ class Layer:
 
     Shape parameters live in ``params`` (a kind-specific frozen value); channel counts come from the shapes.
     Annotations written by passes are typed fields: ``quant``, ``choice`` (supernet candidates with their
-    probabilities), ``csq_channels`` (the CSQ channel set of the layer's input), ``mapping`` and ``cost``.
+    probabilities), ``csq_channels`` (the CSQ channel set of the layer's input), ``mapping``, ``cost`` and ``op_vector``
+    (the operator encoding of JAQ's Fig. 2).
     ``weights`` holds trained tensors as numpy arrays (treated as immutable: replace, never edit in place).
     ``meta`` is pass-private scratch and is never serialised or printed.
     """
@@ -72,6 +74,7 @@ class Layer:
     csq_channels: tuple[int, ...] | None = field(default=None, converter=_to_channels)
     mapping: Mapping | None = None
     cost: LayerCost | None = None
+    op_vector: OperatorVector | None = None
     source: Source | None = None
     weights: dict[str, np.ndarray] = field(factory=dict)
     meta: dict[str, Any] = field(factory=dict)

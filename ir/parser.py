@@ -10,6 +10,7 @@ from attrs import fields
 
 from .accelerator import AcceleratorConfig
 from .choice import Candidate, Choice
+from .encoding import OPERATOR_FIELDS, PRINT_KEYS, OperatorVector
 from .errors import IRError, ParseError
 from .graph import LayerGraph
 from .layer import Layer
@@ -131,6 +132,9 @@ def parse_layer(line: str) -> tuple[Layer, bool]:
                 stall_cycles=int(kv["stall"]),
                 energy_nJ=float(kv["energy_nJ"]),
             )
+        elif tok.startswith("enc{"):
+            kv = _kv(_braced(tok, "enc"))
+            fields_["op_vector"] = OperatorVector(**{f: int(kv[k]) for f, k in zip(OPERATOR_FIELDS, PRINT_KEYS)})
         elif tok.startswith("csq{"):
             fields_["csq_channels"] = [int(v) for v in _braced(tok, "csq").split(",") if v]
         elif tok.startswith("bits={"):

@@ -85,6 +85,8 @@ def format_layer(layer: Layer) -> str:
     if layer.cost is not None:
         c = layer.cost
         parts.append(f"cost{{compute={c.compute_cycles},stall={c.stall_cycles},energy_nJ={fmt_float(c.energy_nJ)}}}")
+    if layer.op_vector is not None:
+        parts.append(str(layer.op_vector))
     if layer.csq_channels is not None:
         parts.append("csq{" + ",".join(str(c) for c in layer.csq_channels) + "}")
     if layer.choice is not None:

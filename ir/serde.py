@@ -16,6 +16,7 @@ import numpy as np
 
 from .accelerator import AcceleratorConfig
 from .choice import Candidate, Choice
+from .encoding import OPERATOR_FIELDS, OperatorVector
 from .errors import IRError, ParseError
 from .fileio import atomic_write_text
 from .graph import LayerGraph
@@ -81,6 +82,8 @@ def layer_to_json(layer: Layer, weights: bool) -> dict[str, Any]:
             "stall_cycles": c.stall_cycles,
             "energy_nJ": c.energy_nJ,
         }
+    if layer.op_vector is not None:
+        out["op_vector"] = dict(zip(OPERATOR_FIELDS, layer.op_vector.raw()))
     if layer.source is not None:
         out["source"] = {"fx_node": layer.source.fx_node, "module": layer.source.module}
     if weights and layer.weights:
@@ -133,6 +136,7 @@ def _layer_from_json(data: dict[str, Any], where: str) -> Layer:
             csq_channels=data.get("csq_channels"),
             mapping=None if data.get("mapping") is None else Mapping.from_json(data["mapping"]),
             cost=None if cost is None else LayerCost(**cost),
+            op_vector=None if data.get("op_vector") is None else OperatorVector(**data["op_vector"]),
             source=None if source is None else Source(**source),
             weights={k: _array_from_json(v) for k, v in data.get("weights", {}).items()},
         )

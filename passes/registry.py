@@ -20,6 +20,7 @@ BUILTIN_PASSES: dict[str, str] = {
     "shape-check": "jaqc.passes.shape_check:ShapeCheck",
     "extract-subnet": "jaqc.passes.extract_subnet:ExtractSubnet",
     "csq-instrument": "jaqc.passes.csq_instrument:CsqInstrument",
+    "encode-layers": "jaqc.passes.encode_layers:EncodeLayers",
 }
 
 ENTRY_POINT_GROUP = "jaqc.passes"

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import strategies as st
 from jaqc.ir import (
     LOOP_DIMS,
+    OPERATOR_FIELDS,
     BatchNormParams,
     Candidate,
     Choice,
@@ -17,6 +18,7 @@ from jaqc.ir import (
     LayerKind,
     LinearParams,
     Mapping,
+    OperatorVector,
     PoolParams,
     QuantSpec,
     Shape,
@@ -122,6 +124,8 @@ def graphs(draw, max_layers: int = 12, weights: bool = False) -> LayerGraph:
                     stall_cycles=draw(st.integers(0, 10**6)),
                     energy_nJ=draw(st.floats(0, 1e9, allow_nan=False)),
                 )
+            if draw(st.booleans()):
+                layer.op_vector = OperatorVector(**{f: draw(st.integers(1, 4096)) for f in OPERATOR_FIELDS})
             if draw(st.booleans()):
                 layer.csq_channels = sorted(set(draw(st.lists(st.integers(0, shape[1] - 1), max_size=shape[1]))))
             if weights:
