@@ -1,19 +1,35 @@
-"""jaqc.frontend: torch.fx import of CNNs into the layer IR, model-spec loading, and an IR executor."""
+"""jaqc.frontend: model import into the layer IR (torch.fx for PyTorch, ONNX), model-spec loading, and an
+IR executor.
 
-from .errors import ImportErrorIR, ModelLoadError
-from .executor import GraphExecutor
-from .importer import FxImporter, import_model, register_module_handler, trace
-from .loader import load_graph_spec, load_module, parse_shape
+Attributes are imported on first use, so ``jaqc.frontend.import_onnx`` works without torch installed.
+"""
 
-__all__ = [
-    "FxImporter",
-    "GraphExecutor",
-    "ImportErrorIR",
-    "ModelLoadError",
-    "import_model",
-    "load_graph_spec",
-    "load_module",
-    "parse_shape",
-    "register_module_handler",
-    "trace",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "FxImporter": "importer",
+    "import_model": "importer",
+    "register_module_handler": "importer",
+    "trace": "importer",
+    "GraphExecutor": "executor",
+    "ImportErrorIR": "errors",
+    "ModelLoadError": "errors",
+    "load_graph_spec": "loader",
+    "load_module": "loader",
+    "parse_shape": "loader",
+    "import_onnx": "onnx_import",
+    "OnnxImportError": "onnx_import",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'jaqc.frontend' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

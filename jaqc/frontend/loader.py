@@ -88,6 +88,10 @@ def load_graph_spec(spec: str, input_shape: Sequence[int] | None = None, with_we
     path = Path(spec)
     if path.suffix in IR_SUFFIXES and ":" not in path.name:
         return load_graph(path)
+    if path.suffix == ".onnx" and ":" not in path.name:  # an ONNX CNN (jaqc.frontend.onnx_import)
+        from .onnx_import import import_onnx
+
+        return import_onnx(path, input_shape=input_shape, with_weights=with_weights)
     model = load_module(spec)
     shape = tuple(input_shape) if input_shape else tuple(getattr(model, "example_input_shape", (1, 3, 32, 32)))
     name = spec.rpartition(":")[2]
