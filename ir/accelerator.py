@@ -7,7 +7,7 @@ KiB (x1024 bytes). The value is immutable and validated, so an invalid accelerat
 from __future__ import annotations
 
 from collections.abc import Mapping as MappingABC
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from attrs import asdict, field, frozen
@@ -15,7 +15,7 @@ from attrs import asdict, field, frozen
 from .errors import IRError
 
 
-class Dataflow(str, Enum):
+class Dataflow(StrEnum):
     """Which operand stays in the PEs: weight-, output- or row-stationary."""
 
     WS = "WS"

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingABC
-from enum import Enum
+from enum import StrEnum
 
 from attrs import field, frozen
 
 from .errors import IRError
 
 
-class LoopDim(str, Enum):
+class LoopDim(StrEnum):
     """One of the five tiled loops of a convolution."""
 
     B = "B"

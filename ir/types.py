@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from enum import Enum
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from attrs import field, fields, frozen
@@ -14,7 +14,7 @@ from .errors import IRError
 LEGAL_BITS: tuple[int, ...] = (2, 4, 8)
 
 
-class LayerKind(str, Enum):
+class LayerKind(StrEnum):
     """What a layer computes. The value is the name used by the text printer and the JSON form."""
 
     INPUT = "input"

@@ -6,6 +6,7 @@ code 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
@@ -35,7 +36,14 @@ def cli(debug: bool) -> None:
 
 
 @cli.command()
-@click.argument("model")
+@click.argument("model", required=False)
+@click.option(
+    "--supernet",
+    "supernet",
+    default=None,
+    metavar="PRESET",
+    help="Dump the FBNet supernet of a preset (cifar10, cifar100, imagenet, tiny) with its choice layers.",
+)
 @click.option("--input-shape", default=None, help="Input shape for torch models, e.g. 1,3,32,32 (default 1,3,32,32).")
 @click.option("--format", "fmt", type=click.Choice(["text", "table", "json"]), default="text", show_default=True)
 @click.option(
@@ -51,7 +59,8 @@ def cli(debug: bool) -> None:
     help="Also save the IR: .json (with weights) or .jaqc (text).",
 )
 def dump(
-    model: str,
+    model: str | None,
+    supernet: str | None,
     input_shape: str | None,
     fmt: str,
     passes: str,
@@ -59,13 +68,23 @@ def dump(
     weights: bool,
     output: str | None,
 ) -> None:
-    """Print the layer IR of MODEL: file.py:factory, package.module:factory, or a .json/.jaqc IR file."""
+    """Print the layer IR of MODEL: file.py:factory, package.module:factory, a .json/.jaqc IR file or an
+    .onnx model; or, with --supernet PRESET, the searchable supernet."""
     from jaqc.frontend.loader import load_graph_spec, parse_shape
     from jaqc.passes import PassContext, PassManager, parse_pipeline
 
+    if (model is None) == (supernet is None):
+        raise JaqcError("give either MODEL or --supernet PRESET")
     shape = parse_shape(input_shape) if input_shape else None
     pipeline = parse_pipeline(passes) if passes else []
-    graph = load_graph_spec(model, shape)
+    if supernet is not None:
+        from jaqc.nn.config import supernet_preset
+        from jaqc.nn.supernet import Supernet
+        from jaqc.nn.supernet_ir import trace_supernet
+
+        graph = trace_supernet(Supernet(supernet_preset(supernet)).eval())
+    else:
+        graph = load_graph_spec(model, shape)
     if pipeline:
         graph = PassManager(pipeline, verify_each=verify_each).run(graph, PassContext()).graph
     if output:
@@ -110,6 +129,179 @@ def _print_table(graph) -> None:  # type: ignore[no-untyped-def]
     table.add_section()
     table.add_row("total", "", "", "", "", human(total_params), human(total_macs), "")
     console().print(table)
+
+
+@cli.command("map")
+@click.argument("model")
+@click.option(
+    "--accel",
+    "accel",
+    required=True,
+    help="Accelerator: a preset (bitfusion-eyeriss, jaq-table2) or a .toml/.json file.",
+)
+@click.option("--objective", type=click.Choice(["latency", "energy", "edp"]), default="latency", show_default=True)
+@click.option(
+    "--space",
+    type=click.Choice(["bitfusion", "jaq"]),
+    default="jaq",
+    show_default=True,
+    help="Mapping space: the BitFusion simulator's grid, or JAQ's power-of-two tiles with any loop order.",
+)
+@click.option("--input-shape", default=None, help="Input shape for torch models, e.g. 1,3,32,32.")
+@click.option("--passes", default="", help="Pass pipeline to run before mapping (e.g. annotate-quant{w_bits=4}).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def map_cmd(model: str, accel: str, objective: str, space: str, input_shape: str | None, passes: str, fmt: str) -> None:
+    """Map every conv/linear layer of MODEL onto an accelerator with BatchTile and report its cost."""
+    from jaqc.accelerators import load_accelerator
+    from jaqc.frontend.loader import load_graph_spec, parse_shape
+    from jaqc.mapping_report import mapping_rows, network_totals
+    from jaqc.passes import PassContext, PassManager, make_pass, parse_pipeline
+
+    accelerator = load_accelerator(accel)
+    pipeline = parse_pipeline(passes) if passes else []
+    graph = load_graph_spec(model, parse_shape(input_shape) if input_shape else None, with_weights=False)
+    graph.accelerator = accelerator
+    pipeline.append(make_pass("batchtile", {"objective": objective, "space": space}))
+    status = Console(stderr=True).status(f"mapping {len(graph)} layers on {accelerator.name or 'the accelerator'}")
+    with status if sys.stderr.isatty() else contextlib.nullcontext():
+        graph = PassManager(pipeline).run(graph, PassContext()).graph
+    rows = mapping_rows(graph)
+    totals = network_totals(graph, rows)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "model": model,
+                    "accelerator": accelerator.to_json(),
+                    "objective": objective,
+                    "space": space,
+                    "layers": rows,
+                    "totals": totals,
+                },
+                indent=1,
+            )
+        )
+        return
+    _print_mapping_table(graph.name, accelerator, rows, totals, objective, space)
+
+
+def _print_mapping_table(name, accelerator, rows, totals, objective, space) -> None:  # type: ignore[no-untyped-def]
+    from jaqc.inspect import human
+
+    acc = accelerator
+    title = (
+        f"{name} on {acc.name or 'accelerator'}: {acc.pe_rows}x{acc.pe_cols} PEs, "
+        f"W/I/O buffers {acc.wbuf_kb}/{acc.ibuf_kb}/{acc.obuf_kb} KB, {acc.freq_mhz:g} MHz "
+        f"({space} space, min {objective})"
+    )
+    table = Table(title=title, title_justify="left")
+    cols = [
+        ("layer", "left"),
+        ("kind", "left"),
+        ("bits", "left"),
+        ("tile b/ow/oh/ic/oc", "left"),
+        ("order", "left"),
+        ("compute", "right"),
+        ("stall", "right"),
+        ("util", "right"),
+        ("bound", "left"),
+        ("core µJ", "right"),
+        ("SRAM µJ", "right"),
+        ("DRAM µJ", "right"),
+        ("total µJ", "right"),
+    ]
+    for col, justify in cols:
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for r in rows:
+        e = r["energy_nJ"]
+        table.add_row(
+            r["name"],
+            r["kind"],
+            r["bits"],
+            "/".join(str(v) for v in r["tile"].values()),
+            r["loop_order"],
+            human(r["cycles"]["compute"]),
+            human(r["cycles"]["stall"]),
+            f"{r['utilization']:.0%}",
+            r["bound"],
+            f"{e['core'] / 1e3:.2f}",
+            f"{e['sram'] / 1e3:.2f}",
+            f"{e['dram'] / 1e3:.2f}",
+            f"{e['total'] / 1e3:.2f}",
+        )
+    out = console()
+    out.print(table)
+    t = totals
+    out.print(
+        f"latency {t['latency_ms']:.4f} ms | energy {t['energy_mJ']:.4f} mJ | "
+        f"area {t['area_mm2'].get('total', 0.0):.3f} mm² | EDP {t['edp_mJ_ms']:.4g} mJ·ms | "
+        f"EDAP {t['edap_mJ_ms_mm2']:.4g} mJ·ms·mm² | {t['layers']} layers, {t['cycles']:,} cycles"
+    )
+
+
+@cli.command("cost")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--search", is_flag=True, help="Also map each case with BatchTile and report its best mapping.")
+@click.option("--space", type=click.Choice(["bitfusion", "jaq"]), default="bitfusion", show_default=True)
+@click.option("--objective", type=click.Choice(["latency", "energy", "edp"]), default="latency", show_default=True)
+@click.option("--own-sram", is_flag=True, help="Use the package's CACTI table instead of the cases' unit_costs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def cost_cmd(file: str, search: bool, space: str, objective: str, own_sram: bool, as_json: bool) -> None:
+    """Evaluate layer/accelerator cases in the BitFusion reference format (e.g. bitfusion_ref/public.json)."""
+    from jaqc.cost_eval import evaluate_file
+    from jaqc.inspect import human
+
+    result = evaluate_file(file, search, space, objective, own_sram)
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+        return
+    table = Table(title=f"{file}: {len(result['cases'])} cases", title_justify="left")
+    for col, justify in (
+        ("case", "left"),
+        ("mapping", "left"),
+        ("order", "left"),
+        ("cycles", "right"),
+        ("stall", "right"),
+        ("energy µJ", "right"),
+        ("vs reference", "left"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    matched = compared = 0
+    for case in result["cases"]:
+        rows = [*case["evaluations"], *([{"kind": "batchtile", **case["search"]}] if "search" in case else [])]
+        for i, ev in enumerate(rows):
+            ref = ev.get("reference")
+            verdict = ""
+            if ref is not None:
+                compared += 1
+                ok = ref["cycles_match"] and ref["access_bits_match"] and ref["energy_rel_error"] < 1e-9
+                matched += ok
+                verdict = (
+                    "exact"
+                    if ok
+                    else (
+                        f"cycles {'=' if ref['cycles_match'] else '≠'}, "
+                        f"bits {'=' if ref['access_bits_match'] else '≠'}, "
+                        f"energy {ref['energy_rel_error']:.2e}"
+                    )
+                )
+            if ev["kind"] == "batchtile":
+                verdict = f"{ev['seconds'] * 1e3:.1f} ms, {ev['candidates']} candidates"
+            table.add_row(
+                case["id"] if i == 0 else "",
+                ev["kind"],
+                ">".join(ev["mapping"]["loop_order"]),
+                human(ev["cycles"]["total"]),
+                human(ev["cycles"]["stall"]),
+                f"{ev['energy_nJ']['total'] / 1e3:.2f}",
+                verdict,
+            )
+    out = console()
+    out.print(table)
+    if compared:
+        out.print(f"{matched}/{compared} evaluations match the reference exactly (cycles, access bits, energy)")
+    if search:
+        out.print(f"BatchTile search: {result['search_seconds_total']:.3f} s in total")
 
 
 @cli.command("passes")

@@ -21,6 +21,9 @@ BUILTIN_PASSES: dict[str, str] = {
     "extract-subnet": "jaqc.passes.extract_subnet:ExtractSubnet",
     "csq-instrument": "jaqc.passes.csq_instrument:CsqInstrument",
     "encode-layers": "jaqc.passes.encode_layers:EncodeLayers",
+    "batchtile": "jaqc.passes.batchtile:BatchTile",
+    "export-schedule": "jaqc.passes.export_schedule:ExportSchedule",
+    "generate-accelerator": "jaqc.passes.generate_accelerator:GenerateAccelerator",
 }
 
 ENTRY_POINT_GROUP = "jaqc.passes"

@@ -13,6 +13,14 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(TESTS))  # `import zoo_models`
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # One intra-op thread: the tests use small tensors, where a second thread only adds contention
+    # (on a loaded 2-core machine, up to 100x slower small ops).
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*/*.out.txt")

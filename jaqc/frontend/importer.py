@@ -113,7 +113,7 @@ class FxImporter:
             raise self.error(node, f"operand {arg!r} is a Python constant; only tensor operands are supported")
         value = self.value.get(arg.name)
         if value is _NOT_TENSOR or value is None:
-            raise self.error(node, f"operand '{arg.name}' is not a tensor the importer translated")
+            raise self.error(node, f"operand '{arg.name}' is not a tensor the importer translated (a constant?)")
         return value
 
     def layer_name(self, node: fx.Node) -> str:
@@ -213,8 +213,9 @@ class FxImporter:
         self.emit(node, LayerKind.INPUT, [])
 
     def on_get_attr(self, node: fx.Node) -> None:
-        if node.users:
-            raise self.error(node, "constant tensors (get_attr) are not supported in the layer IR")
+        # A constant (a buffer such as fixed probabilities passed to a leaf module). It may feed non-data
+        # arguments of handled leaf modules; as a data operand of a layer it is an error (see operand()).
+        self.value[node.name] = _NOT_TENSOR
 
     def on_output(self, node: fx.Node) -> None:
         results = node.args[0]
@@ -236,9 +237,8 @@ class FxImporter:
         mod = self.modules[node.target]
         for mtype in reversed(list(MODULE_HANDLERS)):
             if isinstance(mod, mtype):
-                layer = MODULE_HANDLERS[mtype](
-                    self, node, mod, [self.operand(node, a) for a in node.args if isinstance(a, fx.Node)]
-                )
+                data = [a for a in node.args if isinstance(a, fx.Node) and self.value.get(a.name) is not _NOT_TENSOR]
+                layer = MODULE_HANDLERS[mtype](self, node, mod, [self.operand(node, a) for a in data])
                 self.value[node.name] = layer.name
                 return
         x = node.args[0] if node.args else None

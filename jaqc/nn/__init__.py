@@ -1,1 +1,56 @@
-"""jaqc.nn."""
+"""jaqc.nn: the torch side of the search: quantizers, the FBNet supernet, architecture parameters and CSQ.
+
+Names are imported lazily, so that ``jaqc.nn.csq_select`` (numpy only) can be used where torch is absent.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "ArchParameters": "arch",
+    "ArchSample": "arch",
+    "CandidateOp": "candidates",
+    "InvertedResidual": "candidates",
+    "SkipOp": "candidates",
+    "build_candidate": "candidates",
+    "candidate_spec": "candidates",
+    "Clipping": "config",
+    "FBNET_CANDIDATES": "config",
+    "FixedBits": "config",
+    "GumbelConfig": "config",
+    "PRESET_NAMES": "config",
+    "QuantSearchMode": "config",
+    "QuantizerConfig": "config",
+    "ScheduleKind": "config",
+    "SearchQuantConfig": "config",
+    "SearchStep": "config",
+    "SupernetConfig": "config",
+    "TemperatureSchedule": "config",
+    "supernet_preset": "config",
+    "channel_importance": "csq_select",
+    "select_csq_channels": "csq_select",
+    "top_k_channels": "csq_select",
+    "NNConfigError": "errors",
+    "NNStateError": "errors",
+    "fake_quant": "fake_quant",
+    "quant_params": "fake_quant",
+    "gumbel_softmax": "gumbel",
+    "SavedTensorMeter": "memory",
+    "mixed_fake_quant": "mixed_fake_quant",
+    "ActivationQuantizer": "quantizers",
+    "quantize_weight": "quantizers",
+    "SearchConv2d": "search_conv",
+    "SearchBlock": "supernet",
+    "Supernet": "supernet",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jaqc.nn' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"jaqc.nn.{module}"), name)

@@ -1,0 +1,116 @@
+"""Evaluate layer/accelerator cases given in the reference-data JSON format (``jaqc cost``).
+
+Accepted inputs:
+
+- a file shaped like ``bitfusion_ref/public.json`` (``{"cases": [...]}``): each case is evaluated at its
+  ``optimized.mapping`` and at every ``fixed_mappings[].mapping``, with the case's ``unit_costs`` when present
+  (``own_sram=True`` uses the package's CACTI table instead), and compared with the simulator's numbers
+  the file carries;
+- a plain list (or ``{"cases": [...]}``) of ``{id, layer, accelerator, mapping?, unit_costs?}``.
+
+With ``search=True`` each case is also mapped by BatchTile in the chosen space and objective.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping as MappingABC
+from pathlib import Path
+from typing import Any
+
+from jaqc.ir import AcceleratorConfig, Mapping
+from jaqc.ir.errors import IRError, JaqcError
+
+
+def _cost_json(mapping: Mapping, record: Any) -> dict[str, Any]:
+    full = record.to_json()
+    return {
+        "mapping": mapping.to_json(),
+        "cycles": full["cycles"],
+        "access_bits": full["access_bits"],
+        "energy_nJ": full["energy_nJ"],
+        "area_mm2": full["area_mm2"],
+        "latency_s": full["latency_s"],
+        "feasible": full["feasible"],
+    }
+
+
+def _compare(evaluation: dict[str, Any], reference: MappingABC[str, Any]) -> dict[str, Any]:
+    """Exact match of cycles and access counts, relative error of the total energy."""
+    cycles_ok = all(evaluation["cycles"][k] == reference["cycles"][k] for k in ("total", "stall", "compute"))
+    access_ok = all(evaluation["access_bits"][k] == v for k, v in reference["access_bits"].items())
+    ref_energy = reference["energy_nJ"]["total"]
+    rel = abs(evaluation["energy_nJ"]["total"] - ref_energy) / ref_energy if ref_energy else 0.0
+    return {"cycles_match": cycles_ok, "access_bits_match": access_ok, "energy_rel_error": rel}
+
+
+def _reference_records(case: MappingABC[str, Any]) -> list[tuple[str, MappingABC[str, Any]]]:
+    records: list[tuple[str, MappingABC[str, Any]]] = []
+    if isinstance(case.get("optimized"), MappingABC):
+        records.append(("optimized", case["optimized"]))
+    for record in case.get("fixed_mappings", []):
+        records.append((record.get("kind", "fixed"), record))
+    if "mapping" in case:
+        records.append(("given", {"mapping": case["mapping"]}))
+    return records
+
+
+def evaluate_case(
+    case: MappingABC[str, Any], search: bool, space: str, objective: str, own_sram: bool
+) -> dict[str, Any]:
+    """Evaluate one case (see the module docstring); errors name the case id and the field."""
+    from jaqc.hw.batchtile import map_layer
+    from jaqc.hw.layer_cost import layer_costs
+    from jaqc.hw.problem import ConvProblem
+    from jaqc.hw.unit_costs import UnitCosts
+
+    case_id = str(case.get("id", "?"))
+    try:
+        problem = ConvProblem.from_reference(case["layer"])
+        accelerator = AcceleratorConfig.from_json(case["accelerator"], where="accelerator")
+        units = None if own_sram or "unit_costs" not in case else UnitCosts.from_reference(case["unit_costs"])
+        records = _reference_records(case)
+        mappings = [Mapping.from_json(r["mapping"]) for _, r in records]
+    except KeyError as exc:
+        raise JaqcError(f"case {case_id}: missing field {exc.args[0]!r}") from None
+    except (IRError, TypeError, ValueError) as exc:
+        raise JaqcError(f"case {case_id}: {exc}") from None
+    out: dict[str, Any] = {"id": case_id, "evaluations": []}
+    if mappings:
+        costs = layer_costs([problem] * len(mappings), accelerator, mappings, units)
+        for (kind, reference), mapping, cost in zip(records, mappings, costs, strict=True):
+            evaluation = {"kind": kind, **_cost_json(mapping, cost)}
+            if "cycles" in reference:
+                evaluation["reference"] = _compare(evaluation, reference)
+            out["evaluations"].append(evaluation)
+    if search:
+        start = time.perf_counter()
+        result = map_layer(problem, accelerator, space, objective, units)
+        seconds = time.perf_counter() - start
+        out["search"] = {**_cost_json(result.mapping, result.cost), "candidates": result.candidates, "seconds": seconds}
+    return out
+
+
+def load_cases(path: str | Path) -> list[MappingABC[str, Any]]:
+    """The cases of a FILE argument, with clear errors for a missing file or bad JSON."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise JaqcError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise JaqcError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    cases = data.get("cases") if isinstance(data, dict) else data
+    if not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
+        raise JaqcError(f'{path}: expected a list of cases or an object with a "cases" list')
+    return cases
+
+
+def evaluate_file(path: str | Path, search: bool, space: str, objective: str, own_sram: bool) -> dict[str, Any]:
+    """Evaluate every case of a file; ``search_seconds_total`` sums the in-process BatchTile times."""
+    results = [evaluate_case(c, search, space, objective, own_sram) for c in load_cases(path)]
+    out: dict[str, Any] = {"cases": results}
+    if search:
+        out["search_seconds_total"] = sum(r["search"]["seconds"] for r in results)
+    return out

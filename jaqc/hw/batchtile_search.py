@@ -1,0 +1,225 @@
+"""The vectorised core of BatchTile: every (tiling, loop order) candidate of a chunk of layers, bounded, argmin.
+
+Steps (docs/cost_model.md, section 14): order-independent tile terms of every tiling; drop tilings that
+overflow a buffer; bound (an upper bound from two orders per tiling, a lower bound over all orders per
+tiling, drop tilings whose lower bound exceeds the upper bound); evaluate the survivors under every order
+with the factored traffic rule; segmented argmin with the tie-breaking rule.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from attrs import frozen
+
+from .cost_model import stall_cycles, tile_terms
+from .mapping_space import Objective
+from .ste import ceil_div
+from .tensors import HardwareTensors, ProblemTensors, UnitCostTensors
+from .traffic import dram_traffic_all_orders, loop_dependence
+
+UNIT_KEYS: list[str] = [a.name for a in UnitCostTensors.__attrs_attrs__]  # type: ignore[attr-defined]
+
+
+def _rows(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return tensor[index] if tensor.dim() > 0 else tensor
+
+
+@frozen(eq=False)
+class _Tilings:
+    """Order-independent terms of the feasible tilings of a chunk, one row per tiling."""
+
+    local: torch.Tensor  # index of the layer within the chunk
+    tiles: torch.Tensor
+    groups: torch.Tensor
+    width: torch.Tensor
+    freq: torch.Tensor
+    units: UnitCostTensors
+    compute: torch.Tensor
+    wgt_reads: torch.Tensor
+    act_reads: torch.Tensor
+    out_inner: torch.Tensor
+    tile_bits: torch.Tensor
+    capacity_bits: torch.Tensor
+    num_tiles: torch.Tensor
+
+    def select(self, rows: torch.Tensor) -> _Tilings:
+        """The given rows."""
+        fields = {k: getattr(self, k)[rows] for k in _TILING_KEYS if k != "units"}
+        return _Tilings(units=self.units.index(rows), **fields)
+
+
+_TILING_KEYS = [a.name for a in _Tilings.__attrs_attrs__]  # type: ignore[attr-defined]
+
+
+def _objective_terms(tilings: _Tilings, traffic: list[torch.Tensor], peak: list[torch.Tensor], n_orders: int):
+    """(cycles_of, energy_of): the cost of all (tiling, order) rows as (T, R) tensors (argument None), or of a
+    flat subset of rows. ``traffic``/``peak`` are per operand (activations, weights, outputs), (T, R) or
+    (T, 1)."""
+
+    def rows_view(flat: torch.Tensor | None):
+        if flat is None:
+            return (lambda x: x.unsqueeze(1)), (lambda y: y)
+        tile_row = flat // n_orders
+        return (lambda x: x[tile_row]), (lambda y: y[:, 0][tile_row] if y.shape[1] == 1 else y.reshape(-1)[flat])
+
+    def cycles_of(flat: torch.Tensor | None) -> torch.Tensor:
+        t, o = rows_view(flat)
+        g, compute = t(tilings.groups), t(tilings.compute)
+        act, wgt, out = (o(x) for x in traffic)
+        act_p, wgt_p, out_p = (o(x) for x in peak)
+        stall = stall_cycles(compute, wgt + act + out, out, wgt_p + act_p + out_p, out_p, t(tilings.width))
+        return compute * g + stall * g
+
+    def energy_of(flat: torch.Tensor | None) -> torch.Tensor:
+        # The sum runs in the simulator's order (core, wbuf r/w, ibuf r/w, obuf r/w, dram r/w), the same
+        # floating-point expression as cost_model.evaluate and the scalar model.
+        t, o = rows_view(flat)
+        g = t(tilings.groups)
+        act, wgt, out = (o(x) for x in traffic)
+
+        def cost(name: str) -> torch.Tensor:
+            return t(getattr(tilings.units, name))
+
+        obuf = (out + t(tilings.out_inner)) * g
+        energy = (t(tilings.compute) * g) * cost("core_nj_per_cycle")
+        energy = energy + (t(tilings.wgt_reads) * g) * cost("wbuf_read_nj_per_bit")
+        energy = energy + (wgt * g) * cost("wbuf_write_nj_per_bit")
+        energy = energy + (t(tilings.act_reads) * g) * cost("ibuf_read_nj_per_bit")
+        energy = energy + (act * g) * cost("ibuf_write_nj_per_bit")
+        energy = energy + obuf * cost("obuf_read_nj_per_bit")
+        energy = energy + obuf * cost("obuf_write_nj_per_bit")
+        energy = energy + ((wgt + act + out) * g) * cost("dram_nj_per_bit")
+        return energy + (out * g) * cost("dram_nj_per_bit")
+
+    return cycles_of, energy_of
+
+
+def _primary(objective: Objective, cycles: torch.Tensor, energy: torch.Tensor, freq: torch.Tensor) -> torch.Tensor:
+    if objective is Objective.LATENCY:
+        return cycles
+    if objective is Objective.ENERGY:
+        return energy
+    return energy * (cycles / (freq * 1.0e6))
+
+
+def _lower_bound(tilings: _Tilings, objective: Objective) -> torch.Tensor:
+    """A lower bound of the primary objective over all loop orders of each tiling.
+
+    Every operand's traffic is at least its block times the tile counts of the loops indexing it, and every
+    peak at least its block; compute cycles do not depend on the order. So cycles >= compute + first-load
+    and last-store cycles of the blocks, and cycles >= all DRAM traffic / width. The bound is evaluated with the same
+    floating-point expressions as the objective on operands that are never larger, and IEEE rounding is
+    monotone, so it never exceeds the computed objective of any order.
+    """
+    dependence = loop_dependence(tilings.num_tiles.device)
+    full = [
+        tilings.tile_bits[:, x : x + 1] * tilings.num_tiles[:, dependence[:, x]].prod(dim=1, keepdim=True)
+        for x in range(3)
+    ]
+    _, energy_of = _objective_terms(tilings, full, full, 1)
+    energy = energy_of(None)[:, 0]
+    blocks = tilings.tile_bits
+    fill = ceil_div(blocks.sum(dim=1), tilings.width, False) + ceil_div(blocks[:, 2], tilings.width, False)
+    # steady + fill >= ceil(all DRAM traffic / W) because ceil(x) + ceil(y) >= ceil(x + y).
+    transfer = ceil_div(full[0][:, 0] + full[1][:, 0] + 2 * full[2][:, 0], tilings.width, False)
+    cycles = torch.maximum(tilings.compute + fill, transfer) * tilings.groups
+    return _primary(objective, cycles, energy, tilings.freq)
+
+
+def search_chunk(
+    tiles_per_layer: list[torch.Tensor],
+    layer_ids: torch.Tensor,
+    problem: ProblemTensors,
+    hardware: HardwareTensors,
+    units: UnitCostTensors,
+    ranks: list[int],
+    objective: Objective,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The best (tile, order rank, cycles, energy) of each layer of a chunk that shares one order set.
+
+    ``tiles_per_layer[i]`` are the candidate tilings of layer ``layer_ids[i]`` (rows of ``problem``,
+    ``hardware`` and ``units``); a layer with no feasible tiling gets inf cycles and energy.
+    """
+    sizes = torch.tensor([t.shape[0] for t in tiles_per_layer])
+    local = torch.repeat_interleave(torch.arange(len(tiles_per_layer)), sizes)
+    owner = layer_ids[local]
+    tiles = torch.cat(tiles_per_layer)
+    terms = tile_terms(problem.index(owner), hardware.index(owner), tiles)
+
+    n_layers = len(tiles_per_layer)
+    out_tile = torch.zeros(n_layers, 5, dtype=torch.float64)
+    out_rank = torch.zeros(n_layers, dtype=torch.int64)
+    out_cycles = torch.full((n_layers,), math.inf, dtype=torch.float64)
+    out_energy = torch.full((n_layers,), math.inf, dtype=torch.float64)
+    keep = terms.fits.nonzero().squeeze(1)  # 1. drop tilings that overflow a buffer
+    if keep.numel() == 0:
+        return out_tile, out_rank, out_cycles, out_energy
+    owner = owner[keep]
+    tilings = _Tilings(
+        local=local[keep],
+        tiles=tiles[keep],
+        groups=_rows(problem.groups, owner).expand(keep.shape[0]),
+        width=_rows(hardware.dram_bits_per_cycle, owner).expand(keep.shape[0]),
+        freq=_rows(hardware.freq_mhz, owner).expand(keep.shape[0]),
+        units=UnitCostTensors(**{k: getattr(units, k)[owner] for k in UNIT_KEYS}),
+        compute=terms.compute_cycles[keep],
+        wgt_reads=terms.wgt_reads[keep],
+        act_reads=terms.act_reads[keep],
+        out_inner=terms.out_inner_accesses[keep],
+        tile_bits=terms.tile_bits[keep],
+        capacity_bits=terms.capacity_bits[keep],
+        num_tiles=terms.num_tiles[keep],
+    )
+
+    # 2. Bound: a tiling whose lower bound (over all orders) exceeds the objective some candidate reaches
+    # (each tiling under the first and the last order) cannot hold the optimum, nor a tie with it.
+    probe = (ranks[0], ranks[-1]) if len(ranks) > 1 else (ranks[0],)
+    traffic, peak = dram_traffic_all_orders(tilings.tile_bits, tilings.capacity_bits, tilings.num_tiles, probe)
+    cycles_of, energy_of = _objective_terms(tilings, traffic, peak, len(probe))
+    reached = _primary(objective, cycles_of(None), energy_of(None), tilings.freq.unsqueeze(1)).amin(dim=1)
+    bound = torch.full((n_layers,), math.inf, dtype=torch.float64).scatter_reduce(
+        0, tilings.local, reached, "amin", include_self=True
+    )
+    survivors = (_lower_bound(tilings, objective) <= bound[tilings.local]).nonzero().squeeze(1)
+    tilings = tilings.select(survivors)
+
+    # 3. Every surviving tiling under every order: the primary objective on all rows, the secondary only
+    # on the rows tied at the optimum, then the first row (smallest tile tuple, then order rank).
+    n_orders = len(ranks)
+    traffic, peak = dram_traffic_all_orders(tilings.tile_bits, tilings.capacity_bits, tilings.num_tiles, tuple(ranks))
+    cycles_of, energy_of = _objective_terms(tilings, traffic, peak, n_orders)
+
+    def every_row(values: torch.Tensor) -> torch.Tensor:
+        return values.expand(values.shape[0], n_orders).reshape(-1)
+
+    freq = tilings.freq.unsqueeze(1)
+    if objective is Objective.LATENCY:
+        primary, secondary_of = every_row(cycles_of(None)), energy_of
+    elif objective is Objective.ENERGY:
+        primary, secondary_of = every_row(energy_of(None)), cycles_of
+    else:
+        primary, secondary_of = every_row(_primary(objective, cycles_of(None), energy_of(None), freq)), cycles_of
+    flat_owner = tilings.local.repeat_interleave(n_orders)
+    best = torch.full((n_layers,), math.inf, dtype=torch.float64).scatter_reduce(
+        0, flat_owner, primary, "amin", include_self=True
+    )
+    tied = (primary == best[flat_owner]).nonzero().squeeze(1)
+    secondary = secondary_of(tied)
+    tied_owner = flat_owner[tied]
+    best2 = torch.full((n_layers,), math.inf, dtype=torch.float64).scatter_reduce(
+        0, tied_owner, secondary, "amin", include_self=True
+    )
+    winners = tied[secondary == best2[tied_owner]]
+    sentinel = primary.numel()
+    first = torch.full((n_layers,), sentinel, dtype=torch.int64).scatter_reduce(
+        0, flat_owner[winners], winners, "amin", include_self=True
+    )
+    found = first < sentinel
+    pick = first[found]
+    out_tile[found] = tilings.tiles[pick // n_orders]
+    out_rank[found] = torch.tensor(ranks, dtype=torch.int64)[pick % n_orders]
+    out_cycles[found] = cycles_of(pick)
+    out_energy[found] = energy_of(pick)
+    return out_tile, out_rank, out_cycles, out_energy

@@ -1,0 +1,93 @@
+"""The supernet's candidate cost table: every (block, candidate op, bit pair) at its best mapping.
+
+Called every hardware step of the joint search. Each candidate op is a list of layers (empty for a skip
+op, which costs nothing); an op's cost is the sum over its layers, each at its own BatchTile-optimal
+mapping with the op's (w_bits, a_bits). Identical layer problems (same shape, bits and im2col, whatever
+their names) are mapped once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from attrs import evolve, frozen
+
+from jaqc.ir.accelerator import AcceleratorConfig
+
+from .batchtile import MappingSpace, Objective, select_mappings
+from .errors import HardwareError
+from .problem import ConvProblem
+from .unit_costs import UnitCosts
+from .workloads import ALL_BIT_PAIRS
+
+
+@frozen(eq=False)
+class CandidateCostTable:
+    """Costs indexed [block, op, pair] with ``bit_pairs[pair] = (w_bits, a_bits)``.
+
+    ``total_cycles`` (cycles), ``energy_nj`` (nJ) and ``latency_s`` (s) are float64 tensors; missing ops
+    of blocks with fewer candidates, and skip ops, are 0. ``feasible`` is False where some layer of the op
+    has no mapping that fits the buffers (its costs are then inf).
+    """
+
+    bit_pairs: tuple[tuple[int, int], ...]
+    total_cycles: torch.Tensor
+    energy_nj: torch.Tensor
+    latency_s: torch.Tensor
+    feasible: torch.Tensor
+
+
+def _shape_key(layer: ConvProblem) -> tuple:
+    return (
+        layer.batch, layer.in_channels, layer.out_channels, layer.in_h, layer.in_w, layer.kernel,
+        layer.stride, layer.pad, layer.groups, layer.im2col,
+    )  # fmt: skip
+
+
+def candidate_cost_table(
+    blocks: Sequence[Sequence[Sequence[ConvProblem]]],
+    accelerator: AcceleratorConfig,
+    bit_pairs: Sequence[tuple[int, int]] = ALL_BIT_PAIRS,
+    space: MappingSpace | str = MappingSpace.BITFUSION,
+    objective: Objective | str = Objective.LATENCY,
+    unit_costs: UnitCosts | None = None,
+) -> CandidateCostTable:
+    """Cost table of a supernet on one accelerator: ``blocks[b][o]`` is the layer list of op o of block b."""
+    pairs = tuple((int(w), int(a)) for w, a in bit_pairs)
+    if not pairs:
+        raise HardwareError("candidate_cost_table: bit_pairs is empty")
+    n_blocks = len(blocks)
+    n_ops = max((len(ops) for ops in blocks), default=0)
+    shape = (n_blocks, n_ops, len(pairs))
+    unique: dict[tuple, int] = {}  # (shape fields, w_bits, a_bits) -> index into ``problems``
+    problems: list[ConvProblem] = []
+    slots: list[int] = []  # flat (block, op, pair) slot of each layer occurrence
+    layer_ids: list[int] = []
+    for b, ops in enumerate(blocks):
+        for o, layers in enumerate(ops):
+            keyed = [(_shape_key(layer), layer) for layer in layers]
+            for p, (w, a) in enumerate(pairs):
+                for layer_key, layer in keyed:
+                    key = (*layer_key, w, a)
+                    if key not in unique:
+                        unique[key] = len(problems)
+                        problems.append(evolve(layer, name="", w_bits=w, a_bits=a))
+                    layer_ids.append(unique[key])
+                    slots.append((b * n_ops + o) * len(pairs) + p)
+    cycles = torch.zeros(shape, dtype=torch.float64)
+    energy = torch.zeros(shape, dtype=torch.float64)
+    if problems:
+        units = unit_costs.to_tensors() if unit_costs is not None else None
+        selection = select_mappings(problems, [accelerator] * len(problems), space, objective, units)
+        index = torch.tensor(layer_ids)
+        slot = torch.tensor(slots)
+        cycles.view(-1).index_add_(0, slot, selection.total_cycles[index])
+        energy.view(-1).index_add_(0, slot, selection.energy[index])
+    return CandidateCostTable(
+        bit_pairs=pairs,
+        total_cycles=cycles,
+        energy_nj=energy,
+        latency_s=cycles / (accelerator.freq_mhz * 1.0e6),
+        feasible=torch.isfinite(cycles),
+    )

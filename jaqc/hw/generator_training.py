@@ -1,0 +1,154 @@
+"""Training the hardware generation network for one subnet: minimise E_HW of the sampled accelerator.
+
+Each step samples an accelerator (Gumbel-softmax, annealed temperature), maps the subnet on it with
+BatchTile under the sampled loop order (cached per distinct design), evaluates the relaxed E_HW
+(:func:`~jaqc.hw.hw_objective.relaxed_objective`) and takes an Adam step. The best design seen (by its exact
+E_HW, which is the relaxed objective's forward value) is returned with the whole history.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from attrs import field, frozen
+
+from jaqc.ir.accelerator import AcceleratorConfig
+from jaqc.ir.encoding import OperatorVector
+from jaqc.ir.mapping import LoopDim, Mapping
+
+from .errors import HardwareError, InfeasibleMappingError
+from .generator import HardwareGenerator, op_vector_tensor
+from .hw_objective import HardwareTotals, HardwareWeights, best_mappings, mapped_totals, relaxed_objective
+from .problem import ConvProblem
+
+#: The default reference design that normalises E_HW: JAQ's Table 2 accelerator (16x16 PEs, 384 KB x3).
+REFERENCE_ACCELERATOR = AcceleratorConfig(
+    pe_rows=16, pe_cols=16, wbuf_kb=384, ibuf_kb=384, obuf_kb=384, name="jaq-table2"
+)
+
+
+def problem_vector(problem: ConvProblem) -> OperatorVector:
+    """The operator encoding of a cost-model problem (the same fields as the ``encode-layers`` pass)."""
+    return OperatorVector(
+        kernel=problem.kernel,
+        stride=problem.stride,
+        out_rows=problem.out_h,
+        in_channels=problem.group_in_channels,
+        out_channels=problem.out_channels,
+        a_bits=problem.a_bits,
+        w_bits=problem.w_bits,
+    )
+
+
+def _positive(_inst: object, attribute: Any, value: float) -> None:
+    if not value > 0:
+        raise HardwareError(f"generator training field {attribute.name} must be > 0, got {value}")
+
+
+@frozen(kw_only=True)
+class GeneratorTraining:
+    """Steps, Adam learning rate, Gumbel temperature annealed geometrically from start to end, seed."""
+
+    steps: int = field(default=200, validator=_positive)
+    lr: float = field(default=3e-3, validator=_positive)
+    temperature_start: float = field(default=5.0, validator=_positive)
+    temperature_end: float = field(default=0.5, validator=_positive)
+    seed: int = 0
+
+    def temperature(self, step: int) -> float:
+        """Temperature at ``step`` (geometric from start to end over ``steps``)."""
+        frac = step / max(1, self.steps - 1)
+        return self.temperature_start * (self.temperature_end / self.temperature_start) ** frac
+
+
+@frozen(kw_only=True)
+class GeneratedDesign:
+    """The best accelerator the generator produced, its loop order, mappings, totals and E_HW."""
+
+    accelerator: AcceleratorConfig
+    loop_order: tuple[LoopDim, ...]
+    mappings: tuple[Mapping, ...]
+    totals: HardwareTotals
+    e_hw: float
+    history: tuple[dict[str, Any], ...]
+    seconds: float
+
+
+def train_generator(
+    problems: Sequence[ConvProblem],
+    weights: HardwareWeights | None = None,
+    training: GeneratorTraining | None = None,
+    generator: HardwareGenerator | None = None,
+    reference: HardwareTotals | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[HardwareGenerator, GeneratedDesign]:
+    """Train ``generator`` (a new one by default) on a fixed subnet; returns it and the best design."""
+    weights = weights or HardwareWeights()
+    training = training or GeneratorTraining()
+    start = time.perf_counter()
+    if generator is None:
+        torch.manual_seed(training.seed)  # initial weights; sampling below uses its own generator
+        generator = HardwareGenerator()
+    reference = reference or mapped_totals(problems, REFERENCE_ACCELERATOR)
+    inputs = op_vector_tensor([problem_vector(p).normalized() for p in problems])
+    optimizer = torch.optim.Adam(generator.parameters(), lr=training.lr)
+    rng = torch.Generator().manual_seed(training.seed)
+    cache: dict[tuple[int, ...], tuple[Mapping, ...] | None] = {}
+    history: list[dict[str, Any]] = []
+    best: tuple[float, tuple[int, ...]] | None = None
+    for step in range(training.steps):
+        tau = training.temperature(step)
+        sample = generator(inputs, tau, rng)
+        digits = sample.digits
+        if digits not in cache:
+            try:
+                cache[digits] = tuple(best_mappings(problems, sample.accelerator(), sample.loop_order()))
+            except InfeasibleMappingError:
+                cache[digits] = None
+        mappings = cache[digits]
+        if mappings is None:  # no tiling fits: push probability away from this design
+            loss = sum(
+                (torch.softmax(lg, -1) * oh.detach()).sum()
+                for lg, oh in zip(sample.logits.values(), sample.one_hot.values())
+            )
+            record = {"step": step, "temperature": tau, "e_hw": None, "digits": digits, "feasible": False}
+        else:
+            loss, totals = relaxed_objective(sample, problems, mappings, weights, reference)
+            record = {
+                "step": step,
+                "temperature": tau,
+                "e_hw": float(loss.detach()),
+                "energy_nJ": float(totals["energy_nJ"].detach()),
+                "latency_s": float(totals["latency_s"].detach()),
+                "area_mm2": float(totals["area_mm2"].detach()),
+                "digits": digits,
+                "feasible": True,
+            }
+            if best is None or record["e_hw"] < best[0]:
+                best = (record["e_hw"], digits)
+        optimizer.zero_grad()
+        loss.backward()  # type: ignore[union-attr]
+        optimizer.step()
+        history.append(record)
+        if on_step is not None:
+            on_step(record)
+    if best is None:
+        raise InfeasibleMappingError("hardware generator: no sampled accelerator could map the subnet")
+    point = generator.space.point_from_digits(best[1])
+    mappings = cache[best[1]]
+    totals = HardwareTotals(
+        **{k: history[[h["digits"] for h in history].index(best[1])][k] for k in ("energy_nJ", "latency_s", "area_mm2")}
+    )
+    design = GeneratedDesign(
+        accelerator=point.accelerator,
+        loop_order=point.loop_order,
+        mappings=mappings,  # type: ignore[arg-type]
+        totals=totals,
+        e_hw=best[0],
+        history=tuple(history),
+        seconds=time.perf_counter() - start,
+    )
+    return generator, design

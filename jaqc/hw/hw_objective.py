@@ -1,0 +1,198 @@
+"""The hardware cost E_HW of a subnet on an accelerator, and its differentiable form for the generator.
+
+``E_HW = λE·Energy/E_ref + λL·Latency/L_ref + λA·Area/A_ref`` (JAQ Eq. 9), each term divided by the same
+quantity of a **reference design** (a fixed accelerator with BatchTile mappings of the same subnet) so the
+λs are unitless and comparable. ``form="log"`` uses ``λ·log(X/X_ref)`` instead: with all λ = 1 it is
+``log(EDAP/EDAP_ref)``, the objective of the accelerator-search check.
+
+Differentiable form (:func:`relaxed_objective`): the tiles are fixed at BatchTile's choice for the sampled
+(hard) accelerator; every layer is evaluated under every dataflow × loop order of the space with the
+relaxed accelerator values of the sample (:meth:`GeneratorSample.relaxed`), and the results are combined
+with the dataflow and loop-order one-hots. The forward value is exactly the sampled design's cost; PE and
+buffer heads get gradients through the cost model's straight-through rounding, the dataflow and order heads
+through the costs of their alternatives. Rows whose fixed tiles would not fit under another dataflow still
+contribute their cost (a gradient signal only; the forward value never uses them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from attrs import field, frozen
+from torch import Tensor
+
+from jaqc.ir.accelerator import AcceleratorConfig
+from jaqc.ir.mapping import Mapping
+
+from .batchtile import map_layers
+from .constants import DATAFLOW_CODES
+from .cost_model import evaluate
+from .errors import HardwareError
+from .generator import GeneratorSample
+from .layer_cost import layer_costs
+from .orders import ALL_ORDERS, order_index_tensor
+from .problem import ConvProblem
+from .tensors import HardwareTensors, MappingTensors, ProblemTensors
+
+
+def _nonneg(_inst: object, attribute: object, value: float) -> None:
+    if value < 0:
+        raise HardwareError(f"hardware weight {attribute.name} must be >= 0, got {value}")  # type: ignore[attr-defined]
+
+
+def _form(_inst: object, _attr: object, value: str) -> None:
+    if value not in ("linear", "log"):
+        raise HardwareError(f"hardware cost form must be 'linear' or 'log', got {value!r}")
+
+
+@frozen(kw_only=True)
+class HardwareWeights:
+    """λE, λL, λA of Eq. 9 (paper: 0.33 each) and the form of the sum (linear or log)."""
+
+    energy: float = field(default=0.33, converter=float, validator=_nonneg)
+    latency: float = field(default=0.33, converter=float, validator=_nonneg)
+    area: float = field(default=0.33, converter=float, validator=_nonneg)
+    form: str = field(default="linear", validator=_form)
+
+
+@frozen(kw_only=True)
+class HardwareTotals:
+    """Energy (nJ), latency (s) and area (mm²) of a whole subnet on one accelerator."""
+
+    energy_nJ: float
+    latency_s: float
+    area_mm2: float
+
+    @property
+    def edap(self) -> float:
+        """Energy × latency × area (nJ·s·mm²)."""
+        return self.energy_nJ * self.latency_s * self.area_mm2
+
+    def e_hw(self, weights: HardwareWeights, reference: HardwareTotals) -> float:
+        """E_HW of these totals against ``reference``."""
+        terms = (
+            (weights.energy, self.energy_nJ / reference.energy_nJ),
+            (weights.latency, self.latency_s / reference.latency_s),
+            (weights.area, self.area_mm2 / reference.area_mm2),
+        )
+        if weights.form == "log":
+            return sum(w * math.log(r) for w, r in terms)
+        return sum(w * r for w, r in terms)
+
+
+def subnet_totals(
+    problems: Sequence[ConvProblem], accelerator: AcceleratorConfig, mappings: Sequence[Mapping]
+) -> HardwareTotals:
+    """Totals of a subnet at given mappings (layers run one after another)."""
+    records = layer_costs(problems, accelerator, mappings)
+    return HardwareTotals(
+        energy_nJ=sum(r.energy_nj["total"] for r in records),
+        latency_s=sum(r.latency_s for r in records),
+        area_mm2=records[0].area_mm2["total"],
+    )
+
+
+def best_mappings(
+    problems: Sequence[ConvProblem],
+    accelerator: AcceleratorConfig,
+    loop_order: Sequence | None = None,
+    space: str = "jaq",
+    objective: str = "latency",
+) -> list[Mapping]:
+    """BatchTile mappings of every layer; with ``loop_order`` every layer uses that order."""
+    results = map_layers(
+        problems, accelerator, space, objective, loop_orders=None if loop_order is None else [loop_order]
+    )
+    return [r.mapping for r in results]
+
+
+def mapped_totals(
+    problems: Sequence[ConvProblem], accelerator: AcceleratorConfig, loop_order: Sequence | None = None
+) -> HardwareTotals:
+    """Totals of a subnet at its BatchTile mappings (the reference design, random-search baselines)."""
+    return subnet_totals(problems, accelerator, best_mappings(problems, accelerator, loop_order))
+
+
+def _rows_cost(
+    problems: ProblemTensors,
+    layer_index: Tensor,
+    hardware_values: dict[str, Tensor],
+    dataflow_codes: Tensor,
+    tiles: Tensor,
+    order_ranks: Tensor,
+    space_constants: tuple[float, float],
+) -> Any:
+    rows = layer_index.numel()
+    hardware = HardwareTensors(
+        **{k: v.expand(rows) for k, v in hardware_values.items()},
+        dram_bits_per_cycle=torch.full((rows,), space_constants[0], dtype=torch.float64),
+        freq_mhz=torch.full((rows,), space_constants[1], dtype=torch.float64),
+        dataflow=dataflow_codes.expand(rows),
+    )
+    mapping = MappingTensors(tile=tiles[layer_index], order=order_index_tensor()[order_ranks.expand(rows)])
+    return evaluate(problems.index(layer_index), hardware, mapping, relaxed=True)
+
+
+def relaxed_objective(
+    sample: GeneratorSample,
+    problems: Sequence[ConvProblem],
+    mappings: Sequence[Mapping],
+    weights: HardwareWeights,
+    reference: HardwareTotals,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Differentiable E_HW of the sampled accelerator (see the module docstring) and its three totals.
+
+    The chosen dataflow and loop order are evaluated with gradients to the PE and buffer heads; the
+    alternatives (every dataflow at the chosen order, every order at the chosen dataflow) without, entering
+    as ``(one_hot - one_hot.detach()) · cost``: zero in the forward pass, the straight-through gradient of
+    the dataflow and order heads in the backward pass.
+    """
+    space = sample.space
+    n_layers = len(problems)
+    problem = ProblemTensors.from_problems(problems)
+    tiles = torch.tensor([list(m.tile) for m in mappings], dtype=torch.float64)
+    values = {
+        "pe_rows": sample.relaxed("pe_rows").to(torch.float64),
+        "pe_cols": sample.relaxed("pe_cols").to(torch.float64),
+        "wbuf_bytes": sample.relaxed("wbuf_kb").to(torch.float64) * 1024.0,
+        "ibuf_bytes": sample.relaxed("ibuf_kb").to(torch.float64) * 1024.0,
+        "obuf_bytes": sample.relaxed("obuf_kb").to(torch.float64) * 1024.0,
+    }
+    constants = (float(space.dram_bits_per_cycle), float(space.freq_mhz))
+    codes = torch.tensor([DATAFLOW_CODES[d.value] for d in space.dataflows], dtype=torch.int64)
+    d_star, o_star = sample.digits[5], sample.digits[6]
+    layers = torch.arange(n_layers)
+    chosen = _rows_cost(problem, layers, values, codes[d_star], tiles, torch.tensor(o_star), constants)
+    energy = chosen.energy_total.sum()
+    latency = chosen.latency_s.sum()
+    area = chosen.area.total.reshape(-1)[0]
+    with torch.no_grad():
+        hard = {k: v.detach() for k, v in values.items()}
+        n_flows, n_orders = len(space.dataflows), len(ALL_ORDERS)
+        rows_d = torch.arange(n_flows).repeat_interleave(n_layers)
+        alt_d = _rows_cost(problem, layers.repeat(n_flows), hard, codes[rows_d], tiles, torch.tensor(o_star), constants)
+        rows_o = torch.arange(n_orders).repeat_interleave(n_layers)
+        alt_o = _rows_cost(problem, layers.repeat(n_orders), hard, codes[d_star], tiles, rows_o, constants)
+        e_d = alt_d.energy_total.reshape(n_flows, n_layers).sum(-1)
+        l_d = alt_d.latency_s.reshape(n_flows, n_layers).sum(-1)
+        e_o = alt_o.energy_total.reshape(n_orders, n_layers).sum(-1)
+        l_o = alt_o.latency_s.reshape(n_orders, n_layers).sum(-1)
+    oh_d = sample.one_hot["dataflow"].to(torch.float64)
+    oh_o = sample.one_hot["loop_order"].to(torch.float64)
+    st_d, st_o = oh_d - oh_d.detach(), oh_o - oh_o.detach()
+    energy = energy + (st_d * e_d).sum() + (st_o * e_o).sum()
+    latency = latency + (st_d * l_d).sum() + (st_o * l_o).sum()
+    totals = {"energy_nJ": energy, "latency_s": latency, "area_mm2": area}
+    ratios = (
+        (weights.energy, energy / reference.energy_nJ),
+        (weights.latency, latency / reference.latency_s),
+        (weights.area, area / reference.area_mm2),
+    )
+    if weights.form == "log":
+        e_hw = sum(w * torch.log(r) for w, r in ratios)
+    else:
+        e_hw = sum(w * r for w, r in ratios)
+    return e_hw, totals  # type: ignore[return-value]

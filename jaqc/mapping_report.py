@@ -1,0 +1,61 @@
+"""The per-layer mapping table and network totals that ``jaqc map`` prints (and export will reuse)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jaqc.ir import LayerGraph, LayerKind
+
+
+def mapping_rows(graph: LayerGraph) -> list[dict[str, Any]]:
+    """One dict per mapped layer (after the ``batchtile`` pass), in topological order."""
+    rows = []
+    for layer in graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR):
+        record = layer.meta.get("cost_record")
+        if layer.mapping is None or record is None:
+            continue
+        rows.append(
+            {
+                "name": layer.name,
+                "kind": layer.kind.value,
+                "bits": str(layer.quant) if layer.quant is not None else "w8a8 (float)",
+                "tile": layer.mapping.tile_dict(),
+                "loop_order": layer.mapping.order_string(),
+                "cycles": {
+                    "compute": record.compute_cycles,
+                    "stall": record.stall_cycles,
+                    "total": record.total_cycles,
+                },
+                "utilization": record.utilization,
+                "bound": "memory" if record.stall_cycles > 0 else "compute",
+                "latency_s": record.latency_s,
+                "energy_nJ": dict(record.energy_nj),
+                "access_bits": dict(record.access_bits),
+            }
+        )
+    return rows
+
+
+def network_totals(graph: LayerGraph, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Latency (ms), energy (mJ), area (mm²), EDP (mJ·ms) and EDAP (mJ·ms·mm²) of the whole network.
+
+    Layers run one after another: latency and energy add up; area is the accelerator's (every layer's
+    record carries the same accelerator area).
+    """
+    latency_ms = sum(r["latency_s"] for r in rows) * 1e3
+    energy_mj = sum(r["energy_nJ"]["total"] for r in rows) * 1e-6
+    first = next(
+        (x.meta["cost_record"] for x in graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR) if "cost_record" in x.meta),
+        None,
+    )
+    area = dict(first.area_mm2) if first is not None else {}
+    area_total = area.get("total", 0.0)
+    return {
+        "layers": len(rows),
+        "cycles": sum(r["cycles"]["total"] for r in rows),
+        "latency_ms": latency_ms,
+        "energy_mJ": energy_mj,
+        "area_mm2": area,
+        "edp_mJ_ms": energy_mj * latency_ms,
+        "edap_mJ_ms_mm2": energy_mj * latency_ms * area_total,
+    }

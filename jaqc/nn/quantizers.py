@@ -1,0 +1,93 @@
+"""Quantizer modules: per-output-channel weight quantization and per-tensor activation quantization.
+
+Both call the ``jaqc::fake_quant`` custom op. Weights are quantized over each output channel's own
+min/max (Eq. 2 per channel). Activations are quantized per tensor; with ``Clipping.MINMAX`` (the default,
+Eq. 2 as the paper writes it) the range is the batch min/max in training and a running min/max (an
+exponential moving average, like batch norm's statistics) in eval; with ``Clipping.PACT`` every bit
+candidate has a learned ``[lo, hi]`` initialised from the first training batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .config import Clipping, QuantizerConfig
+from .fake_quant import fake_quant, fake_quant_per_channel_minmax
+
+
+def quantize_weight(weight: Tensor, bits: int) -> Tensor:
+    """``weight`` fake-quantized to ``bits`` bits per output channel (axis 0) over min/max."""
+    return fake_quant_per_channel_minmax(weight, bits, axis=0)
+
+
+class ActivationQuantizer(nn.Module):
+    """Per-tensor activation quantizer for a set of bit candidates, with a running range for eval.
+
+    ``clip_ranges(x)`` gives the ``[lo, hi]`` of every bit candidate for this batch (and updates the
+    running range once in training); ``quantize(x, index, lo, hi)`` applies the ``index``-th candidate.
+    """
+
+    running_min: Tensor
+    running_max: Tensor
+    initialized: Tensor
+
+    def __init__(self, bits: Sequence[int], config: QuantizerConfig | None = None) -> None:
+        super().__init__()
+        self.bits: tuple[int, ...] = tuple(int(b) for b in bits)
+        self.config = config or QuantizerConfig()
+        self.register_buffer("running_min", torch.zeros(()))
+        self.register_buffer("running_max", torch.zeros(()))
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+        self.clip_lo: nn.Parameter | None = None
+        self.clip_hi: nn.Parameter | None = None
+        if self.config.activation_clipping is Clipping.PACT:
+            self.clip_lo = nn.Parameter(torch.zeros(len(self.bits)))
+            self.clip_hi = nn.Parameter(torch.ones(len(self.bits)))
+
+    @property
+    def learned(self) -> bool:
+        """Whether the clipping range is learned (PACT) rather than observed."""
+        return self.clip_lo is not None
+
+    @torch.no_grad()
+    def _observe(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        batch_min = x.detach().amin().to(self.running_min.dtype)
+        batch_max = x.detach().amax().to(self.running_max.dtype)
+        if not bool(self.initialized):
+            self.running_min.copy_(batch_min)
+            self.running_max.copy_(batch_max)
+            if self.clip_lo is not None and self.clip_hi is not None:
+                self.clip_lo.fill_(float(batch_min))
+                self.clip_hi.fill_(float(batch_max))
+            self.initialized.fill_(True)
+        else:
+            momentum = self.config.running_momentum
+            self.running_min.lerp_(batch_min, momentum)
+            self.running_max.lerp_(batch_max, momentum)
+        return batch_min, batch_max
+
+    def clip_ranges(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(lo, hi)``, each of shape ``[len(bits)]``, for quantizing ``x`` with every bit candidate."""
+        count = len(self.bits)
+        if self.training:
+            batch_min, batch_max = self._observe(x)
+            if self.clip_lo is None or self.clip_hi is None:
+                return batch_min.expand(count), batch_max.expand(count)
+        if self.clip_lo is not None and self.clip_hi is not None:
+            return self.clip_lo, self.clip_hi
+        return self.running_min.expand(count), self.running_max.expand(count)
+
+    def quantize(self, x: Tensor, index: int, lo: Tensor, hi: Tensor) -> Tensor:
+        """``x`` fake-quantized with bit candidate ``index`` over ``[lo[index], hi[index]]``."""
+        return fake_quant(x, lo[index].to(x.dtype), hi[index].to(x.dtype), self.bits[index], 0)
+
+    def forward(self, x: Tensor, index: int = 0) -> Tensor:
+        """``x`` fake-quantized with bit candidate ``index``."""
+        lo, hi = self.clip_ranges(x)
+        return self.quantize(x, index, lo, hi)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, clipping={self.config.activation_clipping.value}"

@@ -1,0 +1,192 @@
+"""``SearchConv2d``: a bias-free conv whose weight and input activation are quantized as the search mode says.
+
+The same module serves every :class:`QuantSearchMode` and, with one weight and one activation bitwidth,
+a derived subnet's fixed-precision conv. In CSQ mode only the input channels in Ω (``csq_channels``) are
+quantized (Eq. 6). The conv is linear, so ``conv(Ã, W̃) = conv(A, W̃) + conv(Δ, W̃)`` with
+``Δ = Ã - A`` zero outside Ω; the second conv runs on the Ω channels only. Autograd therefore keeps the
+unquantized input ``A`` (which the preceding ReLU keeps anyway) and tensors of size ``|Ω|`` per bit
+candidate, never a full-size quantized copy of the activation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .common_quant import fake_quant_common, sum_weighted
+from .config import QuantizerConfig, QuantSearchMode, SearchStep
+from .errors import NNStateError
+from .mixing import BitCandidates, hard_top_k_mix, hetero_blend, mix_quantized
+from .quantizers import ActivationQuantizer
+
+#: Modes that quantize only the channels in Ω.
+SPARSE_MODES = frozenset({QuantSearchMode.CSQ, QuantSearchMode.CHANNEL0})
+
+
+@attrs.frozen
+class _PartialConv:
+    """One conv over a subset of the input channels whose result is added into a subset of the outputs."""
+
+    delta_positions: Tensor | None  # columns of Δ (positions in Ω) this piece reads; None: all
+    weight_out: Tensor | None  # weight rows (output channels) used; None: all
+    weight_in: Tensor | None  # weight columns (input channels within the group) used; None: all
+    groups: int
+    out_index: Tensor | None  # output channels the result is added to; None: all
+
+
+class SearchConv2d(nn.Conv2d):
+    """Bias-free conv with mode-dependent quantization of its weight and input activation.
+
+    ``forward(x, w_probs, a_probs)`` takes the β probabilities over ``weight_bits`` and
+    ``activation_bits`` (``None`` when there is a single bitwidth, or in ``FLOAT`` mode).
+    """
+
+    csq_channels: Tensor
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        groups: int = 1,
+        *,
+        mode: QuantSearchMode = QuantSearchMode.FLOAT,
+        weight_bits: Sequence[int] = (),
+        activation_bits: Sequence[int] = (),
+        quantizer: QuantizerConfig | None = None,
+        hetero_top_k: int = 2,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=kernel_size // 2,
+            groups=groups,
+            bias=False,
+        )
+        self.mode = QuantSearchMode(mode)
+        self.weight_bits: tuple[int, ...] = tuple(weight_bits)
+        self.activation_bits: tuple[int, ...] = tuple(activation_bits)
+        if self.mode is not QuantSearchMode.FLOAT and not (self.weight_bits and self.activation_bits):
+            raise NNStateError(f"SearchConv2d in mode {self.mode.value!r} needs weight and activation bits")
+        self.hetero_top_k = hetero_top_k
+        self.search_step = SearchStep.WEIGHTS
+        self.act_quant: ActivationQuantizer | None = None
+        if self.mode is not QuantSearchMode.FLOAT:
+            self.act_quant = ActivationQuantizer(self.activation_bits, quantizer)
+        self.register_buffer("csq_channels", torch.zeros(1, dtype=torch.long), persistent=False)
+        self._plan: list[_PartialConv] = []
+        self.set_csq_channels([0])
+
+    # ----------------------------------------------------------------------------------------- CSQ channels
+    def set_csq_channels(self, indices: Sequence[int] | Tensor) -> None:
+        """Set Ω, the input channels quantized in CSQ mode (sorted, unique, in range)."""
+        values = [int(v) for v in (indices.tolist() if isinstance(indices, Tensor) else indices)]
+        if not values or sorted(set(values)) != values or values[0] < 0 or values[-1] >= self.in_channels:
+            raise NNStateError(
+                f"CSQ channels must be sorted, unique and in 0..{self.in_channels - 1}, got {values[:8]}"
+                + ("..." if len(values) > 8 else "")
+            )
+        device = self.weight.device
+        self.csq_channels = torch.tensor(values, dtype=torch.long, device=device)
+        self._plan = self._build_plan(values, device)
+
+    def _build_plan(self, channels: list[int], device: torch.device) -> list[_PartialConv]:
+        def index(values: Sequence[int]) -> Tensor:
+            return torch.tensor(list(values), dtype=torch.long, device=device)
+
+        in_per_group = self.in_channels // self.groups
+        out_per_group = self.out_channels // self.groups
+        if self.groups == 1:
+            return [_PartialConv(None, None, index(channels), 1, None)]
+        if in_per_group == 1:  # depthwise: every selected channel is its own group
+            outputs = [c * out_per_group + o for c in channels for o in range(out_per_group)]
+            return [_PartialConv(None, index(outputs), None, len(channels), index(outputs))]
+        plan = []
+        for group in sorted({c // in_per_group for c in channels}):
+            positions = [p for p, c in enumerate(channels) if c // in_per_group == group]
+            outputs = range(group * out_per_group, (group + 1) * out_per_group)
+            plan.append(
+                _PartialConv(
+                    None if len(positions) == len(channels) else index(positions),
+                    index(outputs),
+                    index([channels[p] - group * in_per_group for p in positions]),
+                    1,
+                    index(outputs),
+                )
+            )
+        return plan
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        result = super()._apply(fn, recurse)
+        # Keep the partial-conv index tensors on the module's device.
+        self._plan = self._build_plan(self.csq_channels.tolist(), self.weight.device)
+        return result
+
+    # ------------------------------------------------------------------------------------------ forward
+    def _conv(self, x: Tensor, weight: Tensor) -> Tensor:
+        return F.conv2d(x, weight, None, self.stride, self.padding, self.dilation, self.groups)
+
+    def _weight_candidates(self) -> BitCandidates:
+        flat = self.weight.detach().flatten(1)
+        count = len(self.weight_bits)
+        lo = flat.amin(dim=1).expand(count, -1)
+        hi = flat.amax(dim=1).expand(count, -1)
+        return BitCandidates(lo, hi, self.weight_bits, 0)
+
+    def _activation_candidates(self, x: Tensor) -> BitCandidates:
+        assert self.act_quant is not None
+        lo, hi = self.act_quant.clip_ranges(x)
+        return BitCandidates(lo, hi, self.activation_bits, 0)
+
+    def _mix(self, x: Tensor, candidates: BitCandidates, probs: Tensor | None) -> Tensor:
+        if self.mode is QuantSearchMode.HETERO and probs is not None:
+            if self.search_step is SearchStep.WEIGHTS:
+                return hetero_blend(x, candidates, probs)
+            return hard_top_k_mix(x, candidates, probs, self.hetero_top_k)
+        return mix_quantized(x, candidates, probs)
+
+    def forward(self, x: Tensor, w_probs: Tensor | None = None, a_probs: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        """The conv of the quantized input with the quantized weight, as ``mode`` prescribes."""
+        if self.mode is QuantSearchMode.FLOAT:
+            return self._conv(x, self.weight)
+        if self.mode is QuantSearchMode.NAIVE_COMMON:
+            return self._common_forward(x, w_probs, a_probs)
+        weight = self._mix(self.weight, self._weight_candidates(), w_probs)
+        if self.mode not in SPARSE_MODES:
+            return self._conv(self._mix(x, self._activation_candidates(x), a_probs), weight)
+        return self._sparse_forward(x, weight, a_probs)
+
+    def _common_forward(self, x: Tensor, w_probs: Tensor | None, a_probs: Tensor | None) -> Tensor:
+        if w_probs is None or a_probs is None:
+            raise NNStateError("mode naive_common needs bit probabilities")
+        weight = sum_weighted(
+            [fake_quant_common(self.weight, b, per_channel_axis=0) for b in self.weight_bits], w_probs
+        )
+        inputs = sum_weighted([fake_quant_common(x, b) for b in self.activation_bits], a_probs)
+        return self._conv(inputs, weight)
+
+    def _sparse_forward(self, x: Tensor, weight: Tensor, a_probs: Tensor | None) -> Tensor:
+        selected = x.index_select(1, self.csq_channels)
+        delta = self._mix(selected, self._activation_candidates(selected), a_probs) - selected
+        out = self._conv(x, weight)
+        for piece in self._plan:
+            part = delta if piece.delta_positions is None else delta.index_select(1, piece.delta_positions)
+            piece_weight = weight if piece.weight_out is None else weight.index_select(0, piece.weight_out)
+            if piece.weight_in is not None:
+                piece_weight = piece_weight.index_select(1, piece.weight_in)
+            result = F.conv2d(part, piece_weight, None, self.stride, self.padding, self.dilation, piece.groups)
+            out = out + result if piece.out_index is None else out.index_add(1, piece.out_index, result)
+        return out
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr() + f", mode={self.mode.value}"
+        if self.mode is not QuantSearchMode.FLOAT:
+            text += f", weight_bits={self.weight_bits}, activation_bits={self.activation_bits}"
+        return text

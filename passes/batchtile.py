@@ -1,0 +1,125 @@
+"""``batchtile{objective=latency,space=jaq,im2col_first=true,loop_order=}``: the best mapping of every layer.
+
+BatchTile (JAQ): for each conv2d and linear layer and the graph's accelerator, every candidate mapping
+(tile sizes x loop orders) is evaluated in one vectorised cost-model call and the exact argmin of the
+objective is taken (ties: see docs/cost_model.md). ``space=bitfusion`` is the BitFusion simulator
+optimizer's grid; ``space=jaq`` tiles each dimension by 2^0..2^10 clipped to it, any loop order.
+Reads: ``graph.accelerator``; conv2d/linear shapes, params and ``quant`` (floating point runs at 8 bits).
+Writes: ``mapping`` and ``cost`` per layer; the full cost record in ``meta["cost_record"]``.
+``im2col_first`` lowers layers fed by a graph input with im2col, as the simulator does for first layers.
+``loop_order`` (e.g. ``IC>OC>OH>OW>B``) restricts every layer to one loop order (e.g. a generated one).
+torch is imported only when the pass runs. In place; changed when any mapping or cost changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from attrs import field, frozen
+from jaqc.ir.graph import LayerGraph
+from jaqc.ir.layer import Layer
+from jaqc.ir.types import LayerKind
+
+from .base import Pass, PassContext, PassError, PassResult
+
+OBJECTIVES = ("latency", "energy", "edp")
+SPACES = ("bitfusion", "jaq")
+
+
+def _one_of(choices: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    def check(_inst: object, attribute: Any, value: str) -> None:
+        if value not in choices:
+            raise PassError(f"batchtile: {attribute.name} must be one of {', '.join(choices)}, got {value!r}")
+
+    return check
+
+
+def bits_of(layer: Layer) -> tuple[int, int]:
+    """(w_bits, a_bits) a layer runs at; floating point runs at the target's 8 bits."""
+    q = layer.quant
+    return (8 if q is None or q.w_bits is None else q.w_bits, 8 if q is None or q.a_bits is None else q.a_bits)
+
+
+def layer_problem(graph: LayerGraph, layer: Layer, im2col_first: bool = True) -> Any:
+    """The cost model's ``ConvProblem`` of a conv2d or linear layer (a linear layer is a 1x1 conv)."""
+    from jaqc.hw.problem import ConvProblem
+
+    w_bits, a_bits = bits_of(layer)
+    first = im2col_first and all(p.kind is LayerKind.INPUT for p in graph.producers(layer.name))
+    if layer.kind is LayerKind.LINEAR:
+        batch = layer.output_shape.numel() // layer.out_channels
+        return ConvProblem(
+            batch=batch,
+            in_channels=layer.in_channels,
+            out_channels=layer.out_channels,
+            in_h=1,
+            in_w=1,
+            kernel=1,
+            w_bits=w_bits,
+            a_bits=a_bits,
+            name=layer.name,
+        )
+    p = layer.params
+    if p.kernel[0] != p.kernel[1] or p.stride[0] != p.stride[1] or p.padding[0] != p.padding[1]:
+        raise PassError(
+            f"batchtile: layer %{layer.name} has a non-square kernel/stride/padding {p.kernel}/{p.stride}/"
+            f"{p.padding}; the BitFusion cost model is square-only"
+        )
+    x = layer.input_shape
+    return ConvProblem(
+        batch=x[0],
+        in_channels=x[1],
+        out_channels=layer.out_channels,
+        in_h=x[2],
+        in_w=x[3],
+        kernel=p.kernel[0],
+        stride=p.stride[0],
+        pad=p.padding[0],
+        groups=p.groups,
+        w_bits=w_bits,
+        a_bits=a_bits,
+        im2col=first,
+        name=layer.name,
+    )
+
+
+@frozen
+class BatchTile(Pass):
+    """Annotate every conv2d and linear layer with its best mapping on the graph's accelerator."""
+
+    name: ClassVar[str] = "batchtile"
+    objective: str = field(default="latency", validator=_one_of(OBJECTIVES))
+    space: str = field(default="jaq", validator=_one_of(SPACES))
+    im2col_first: bool = True
+    loop_order: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.loop_order:
+            from jaqc.ir.mapping import Mapping
+
+            try:
+                Mapping(tile=(1, 1, 1, 1, 1), loop_order=self.loop_order.split(">"))
+            except Exception as exc:
+                raise PassError(f"batchtile: loop_order {self.loop_order!r}: {exc}") from None
+
+    def run(self, graph: LayerGraph, ctx: PassContext) -> PassResult:
+        if graph.accelerator is None:
+            raise PassError("batchtile: the graph has no accelerator (give one, e.g. jaqc map --accel jaq-table2)")
+        from jaqc.hw.batchtile import map_layers
+
+        layers = graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR)
+        if not layers:
+            return PassResult(graph, False)
+        problems = [layer_problem(graph, x, self.im2col_first) for x in layers]
+        orders = [self.loop_order.split(">")] if self.loop_order else None
+        results = map_layers(problems, graph.accelerator, self.space, self.objective, loop_orders=orders)
+        changed = 0
+        for layer, result in zip(layers, results, strict=True):
+            cost = result.cost.as_layer_cost()
+            if layer.mapping != result.mapping or layer.cost != cost:
+                changed += 1
+            layer.mapping, layer.cost = result.mapping, cost
+            layer.meta["cost_record"] = result.cost
+            layer.meta["candidates"] = result.candidates
+        ctx.log(f"batchtile: mapped {len(layers)} layer(s), {sum(r.candidates for r in results)} candidates")
+        return PassResult(graph, changed > 0)

@@ -1,0 +1,188 @@
+"""jaqc::fake_quant and jaqc::mixed_fake_quant: exact values, straight-through and PACT gradients, opcheck."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from jaqc.nn.fake_quant import fake_quant, quant_params
+from jaqc.nn.mixed_fake_quant import mixed_fake_quant
+
+
+def numpy_fake_quant(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bits: int, axis: int = 0) -> np.ndarray:
+    """Hand-written reference of Eq. 2 with a zero point, in float32 like the op."""
+    x = x.astype(np.float32)
+    levels = np.float32(2**bits - 1)
+    lo = np.minimum(np.asarray(lo, np.float32), np.float32(0))
+    hi = np.maximum(np.asarray(hi, np.float32), np.float32(0))
+    scale = ((hi - lo) / levels).astype(np.float32)
+    scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
+    zero = np.clip(np.round(-lo / scale), 0, levels).astype(np.float32)
+    if scale.ndim == 1:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    q = np.clip(np.round(x / scale), -zero, levels - zero)
+    return (q * scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_per_tensor_values_match_numpy(bits: int) -> None:
+    gen = torch.Generator().manual_seed(bits)
+    x = torch.randn(4, 6, 5, 5, generator=gen) * 3
+    lo, hi = x.amin(), x.amax()
+    got = fake_quant(x, lo, hi, bits, 0).numpy()
+    want = numpy_fake_quant(x.numpy(), lo.numpy(), hi.numpy(), bits)
+    np.testing.assert_array_equal(got, want)
+    assert len(np.unique(got)) <= 2**bits
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_per_channel_values_match_numpy(bits: int) -> None:
+    gen = torch.Generator().manual_seed(10 + bits)
+    w = torch.randn(8, 3, 3, 3, generator=gen)
+    lo, hi = w.flatten(1).amin(1), w.flatten(1).amax(1)
+    got = fake_quant(w, lo, hi, bits, 0).numpy()
+    want = numpy_fake_quant(w.numpy(), lo.numpy(), hi.numpy(), bits, axis=0)
+    np.testing.assert_array_equal(got, want)
+    for channel in range(8):
+        assert len(np.unique(got[channel])) <= 2**bits
+
+
+def test_two_bit_grid_known_values() -> None:
+    # Range [0, 3] at 2 bits: s = 1, z = 0, levels {0, 1, 2, 3}; 1.5 rounds half to even.
+    x = torch.tensor([-1.0, 0.0, 0.4, 0.6, 1.5, 2.5, 3.0, 7.0])
+    got = fake_quant(x, torch.tensor(0.0), torch.tensor(3.0), 2, 0)
+    assert got.tolist() == [0.0, 0.0, 0.0, 1.0, 2.0, 2.0, 3.0, 3.0]
+
+
+def test_signed_range_zero_point_and_onnx_semantics() -> None:
+    x = torch.linspace(-2.0, 1.0, 41)
+    lo, hi = torch.tensor(-2.0), torch.tensor(1.0)
+    scale, zero = quant_params(lo, hi, 4)
+    assert scale.item() == pytest.approx(3.0 / 15)
+    assert zero.item() == 10.0
+    # QuantizeLinear (round half to even, then add the zero point, saturate) followed by DequantizeLinear.
+    q = torch.clamp(torch.round(x / scale) + zero, 0, 15)
+    onnx = (q - zero) * scale
+    assert torch.equal(fake_quant(x, lo, hi, 4, 0), onnx)
+
+
+def test_zero_is_exact_and_empty_range_is_zero() -> None:
+    x = torch.tensor([0.0, 0.3, 0.9])
+    assert fake_quant(x, torch.tensor(0.2), torch.tensor(0.9), 2, 0)[0].item() == 0.0
+    zeros = torch.zeros(5)
+    assert torch.equal(fake_quant(zeros, zeros.amin(), zeros.amax(), 4, 0), zeros)
+
+
+def test_ste_gradient_passes_inside_range_only() -> None:
+    x = torch.tensor([-3.0, -1.0, -0.2, 0.0, 0.5, 1.0, 2.5], requires_grad=True)
+    upstream = torch.arange(1.0, 8.0)
+    fake_quant(x, torch.tensor(-1.0), torch.tensor(1.0), 4, 0).backward(upstream)
+    assert x.grad is not None
+    assert x.grad.tolist() == [0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0]
+
+
+def test_minmax_range_gradient_is_identity() -> None:
+    x = torch.randn(3, 4, 5, requires_grad=True)
+    g = torch.randn(3, 4, 5)
+    fake_quant(x, x.detach().amin(), x.detach().amax(), 2, 0).backward(g)
+    assert torch.equal(x.grad, g)
+
+
+def test_pact_range_gradient_formula() -> None:
+    x = torch.tensor([-4.0, -2.5, -1.0, 0.0, 1.0, 2.0, 5.0])
+    lo = torch.tensor(-2.0, requires_grad=True)
+    hi = torch.tensor(1.5, requires_grad=True)
+    g = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    fake_quant(x, lo, hi, 4, 0).backward(g)
+    assert lo.grad.item() == 1.0 + 2.0  # elements below lo
+    assert hi.grad.item() == 6.0 + 7.0  # elements above hi
+
+
+def test_pact_gradient_per_channel() -> None:
+    x = torch.tensor([[[-3.0, 0.5, 4.0]], [[-0.5, 0.5, 0.7]]])  # [C=2, 1, 3], axis 0
+    lo = torch.tensor([-1.0, -1.0], requires_grad=True)
+    hi = torch.tensor([1.0, 0.6], requires_grad=True)
+    fake_quant(x, lo, hi, 2, 0).sum().backward()
+    assert lo.grad.tolist() == [1.0, 0.0]
+    assert hi.grad.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_pact_upper_clip_gradient_matches_finite_difference(bits: int) -> None:
+    # With lo = 0 the clipped elements dequantize to exactly hi, so d/dhi is exact there.
+    x = torch.tensor([3.0, 4.0, 10.0], dtype=torch.float64)
+    lo = torch.tensor(0.0, dtype=torch.float64)
+    hi = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    fake_quant(x, lo, hi, bits, 0).sum().backward()
+    eps = 1e-6
+    plus = fake_quant(x, lo, hi.detach() + eps, bits, 0).sum()
+    minus = fake_quant(x, lo, hi.detach() - eps, bits, 0).sum()
+    assert hi.grad.item() == pytest.approx(((plus - minus) / (2 * eps)).item(), rel=1e-6)
+    assert hi.grad.item() == 3.0
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_pact_lower_clip_gradient_matches_finite_difference(bits: int) -> None:
+    x = torch.tensor([-3.0, -7.0], dtype=torch.float64)
+    lo = torch.tensor(-2.0, dtype=torch.float64, requires_grad=True)
+    hi = torch.tensor(0.0, dtype=torch.float64)
+    fake_quant(x, lo, hi, bits, 0).sum().backward()
+    eps = 1e-6
+    plus = fake_quant(x, lo.detach() + eps, hi, bits, 0).sum()
+    minus = fake_quant(x, lo.detach() - eps, hi, bits, 0).sum()
+    assert lo.grad.item() == pytest.approx(((plus - minus) / (2 * eps)).item(), rel=1e-6)
+    assert lo.grad.item() == 2.0
+
+
+def test_opcheck_fake_quant() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 4, 4, generator=gen, requires_grad=True)
+    torch.library.opcheck(fake_quant, (x, torch.tensor(-1.0, requires_grad=True), torch.tensor(1.0), 4, 0))
+    w = torch.randn(5, 3, 3, 3, generator=gen, requires_grad=True)
+    flat = w.detach().flatten(1)
+    torch.library.opcheck(fake_quant, (w, flat.amin(1), flat.amax(1), 2, 0))
+
+
+def test_opcheck_mixed_fake_quant() -> None:
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, 4, 4, generator=gen, requires_grad=True)
+    lo = torch.tensor([-1.0, -0.5, -2.0], requires_grad=True)
+    hi = torch.tensor([1.0, 0.5, 2.0], requires_grad=True)
+    probs = torch.softmax(torch.randn(3, generator=gen), 0).requires_grad_()
+    torch.library.opcheck(torch.ops.jaqc.mixed_fake_quant.default, (x, lo, hi, probs, [2, 4, 8], 0))
+
+
+def test_mixed_op_equals_sum_of_single_ops_in_value_and_gradient() -> None:
+    gen = torch.Generator().manual_seed(2)
+    base = torch.randn(2, 5, 4, 4, generator=gen)
+    upstream = torch.randn(2, 5, 4, 4, generator=gen)
+    logits = torch.randn(3, generator=gen)
+
+    def leaves() -> tuple[torch.Tensor, ...]:
+        return (
+            base.clone().requires_grad_(),
+            torch.tensor([-1.0, -0.5, -2.0], requires_grad=True),
+            torch.tensor([1.0, 0.7, 2.0], requires_grad=True),
+            torch.softmax(logits, 0).requires_grad_(),
+        )
+
+    x1, lo1, hi1, p1 = leaves()
+    mixed = mixed_fake_quant(x1, lo1, hi1, p1, [2, 4, 8], 0)
+    mixed.backward(upstream)
+    x2, lo2, hi2, p2 = leaves()
+    summed = sum(p2[k] * fake_quant(x2, lo2[k], hi2[k], b, 0) for k, b in enumerate([2, 4, 8]))
+    summed.backward(upstream)
+    torch.testing.assert_close(mixed, summed)
+    for a, b in ((x1, x2), (lo1, lo2), (hi1, hi2), (p1, p2)):
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_bad_arguments_are_rejected() -> None:
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="bits"):
+        fake_quant(x, torch.tensor(0.0), torch.tensor(1.0), 0, 0)
+    with pytest.raises(ValueError, match="axis"):
+        fake_quant(x, torch.zeros(4), torch.ones(4), 4, 1)

@@ -1,0 +1,136 @@
+"""SearchConv2d: CSQ equals the dense definition of Eq. 6, keeps no full-size quantized copy, and the modes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from jaqc.nn.config import QuantSearchMode, SearchStep
+from jaqc.nn.errors import NNStateError
+from jaqc.nn.fake_quant import fake_quant
+from jaqc.nn.memory import SavedTensorMeter
+from jaqc.nn.search_conv import SearchConv2d
+
+BITS = (2, 4, 8)
+
+
+def make_conv(mode: QuantSearchMode, in_ch: int, out_ch: int, kernel: int, groups: int, seed: int = 0) -> SearchConv2d:
+    torch.manual_seed(seed)
+    return SearchConv2d(in_ch, out_ch, kernel, 1, groups, mode=mode, weight_bits=BITS, activation_bits=BITS)
+
+
+def dense_reference(conv: SearchConv2d, x: torch.Tensor, channels: list[int], wp: torch.Tensor, ap: torch.Tensor):
+    """Eq. 6 literally: quantize the Ω channels, mix over bits, put them back in place, then convolve."""
+    selected = x[:, channels]
+    lo, hi = selected.detach().amin(), selected.detach().amax()
+    mixed = sum(ap[k] * fake_quant(selected, lo, hi, b, 0) for k, b in enumerate(BITS))
+    merged = x.clone()
+    merged[:, channels] = mixed
+    flat = conv.weight.detach().flatten(1)
+    weight = sum(wp[k] * fake_quant(conv.weight, flat.amin(1), flat.amax(1), b, 0) for k, b in enumerate(BITS))
+    return F.conv2d(merged, weight, None, conv.stride, conv.padding, 1, conv.groups)
+
+
+@pytest.mark.parametrize(
+    ("in_ch", "out_ch", "kernel", "groups", "channels"),
+    [
+        (8, 16, 1, 1, [1, 4]),
+        (8, 16, 1, 2, [0, 5, 6]),
+        (8, 8, 1, 2, [5]),
+        (12, 12, 3, 12, [0, 7, 11]),
+        (6, 12, 5, 6, [2]),
+    ],
+)
+def test_csq_forward_and_gradients_match_dense_eq6(in_ch, out_ch, kernel, groups, channels) -> None:
+    conv = make_conv(QuantSearchMode.CSQ, in_ch, out_ch, kernel, groups)
+    conv.set_csq_channels(channels)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, in_ch, 6, 6, generator=gen).relu().requires_grad_()
+    wp = torch.softmax(torch.randn(3, generator=gen), 0).requires_grad_()
+    ap = torch.softmax(torch.randn(3, generator=gen), 0).requires_grad_()
+    upstream = torch.randn(2, out_ch, 6, 6, generator=gen)
+    conv(x, wp, ap).backward(upstream)
+    got = (x.grad.clone(), wp.grad.clone(), ap.grad.clone(), conv.weight.grad.clone())
+    for tensor in (x, wp, ap, conv.weight):
+        tensor.grad = None
+    want_out = dense_reference(conv, x, channels, wp, ap)
+    want_out.backward(upstream)
+    torch.testing.assert_close(conv(x, wp, ap), want_out, atol=2e-6, rtol=1e-5)
+    for a, b in zip(got, (x.grad, wp.grad, ap.grad, conv.weight.grad), strict=True):
+        torch.testing.assert_close(a, b, atol=5e-5, rtol=1e-4)
+
+
+def _saved_shapes(conv: SearchConv2d, x: torch.Tensor, probs: torch.Tensor) -> tuple[list[tuple[int, ...]], int]:
+    """Shapes of the saved tensors other than parameters and ``x``, and their unique bytes."""
+    with SavedTensorMeter([*conv.parameters(), *conv.buffers(), x]) as meter:
+        out = conv(x, probs, probs)
+    out.sum().backward()
+    return [shape for shape, excluded in meter.saved if not excluded], meter.activation_bytes
+
+
+def test_csq_keeps_no_full_size_quantized_activation() -> None:
+    conv = make_conv(QuantSearchMode.CSQ, 64, 64, 3, 64)
+    conv.set_csq_channels([3, 10])
+    x = torch.randn(8, 64, 16, 16).relu().requires_grad_()
+    probs = torch.softmax(torch.zeros(3), 0).requires_grad_()
+    shapes, extra_bytes = _saved_shapes(conv, x, probs)
+    full = x.numel() * x.element_size()
+    # Besides the input itself, only |Ω|-channel activations (and weight-sized tensors) are kept.
+    activations = [s for s in shapes if len(s) == 4 and s[0] == 8]
+    assert activations and all(s[1] == 2 for s in activations)
+    assert 0 < extra_bytes < 0.1 * full  # two 2-of-64-channel tensors and the quantized weight
+
+
+def test_naive_keeps_one_full_size_copy_per_conv_input() -> None:
+    conv = make_conv(QuantSearchMode.NAIVE, 64, 64, 3, 64)
+    x = torch.randn(4, 64, 8, 8).relu().requires_grad_()
+    probs = torch.softmax(torch.zeros(3), 0).requires_grad_()
+    _, extra_bytes = _saved_shapes(conv, x, probs)
+    full = x.numel() * x.element_size()
+    assert full <= extra_bytes < 1.15 * full  # the mixed input the conv keeps
+
+
+def test_csq_with_all_channels_equals_naive() -> None:
+    naive = make_conv(QuantSearchMode.NAIVE, 8, 8, 3, 8, seed=3)
+    csq = make_conv(QuantSearchMode.CSQ, 8, 8, 3, 8, seed=3)
+    csq.set_csq_channels(list(range(8)))
+    x = torch.randn(2, 8, 5, 5)
+    probs = torch.tensor([0.2, 0.3, 0.5])
+    torch.testing.assert_close(csq(x, probs, probs), naive(x, probs, probs), atol=2e-6, rtol=1e-5)
+
+
+def test_hetero_weight_step_is_identity_backward_and_arch_step_is_hard_top2() -> None:
+    conv = make_conv(QuantSearchMode.HETERO, 4, 4, 1, 1, seed=4)
+    naive = make_conv(QuantSearchMode.NAIVE, 4, 4, 1, 1, seed=4)
+    x = torch.randn(2, 4, 3, 3).requires_grad_()
+    probs = torch.tensor([0.5, 0.3, 0.2], requires_grad=True)
+    out = conv(x, probs, probs)
+    torch.testing.assert_close(out, naive(x, probs, probs))  # same blend in the forward pass
+    out.sum().backward()
+    assert probs.grad is None  # the weight step does not train β
+    conv.search_step = SearchStep.ARCH
+    one_hot = torch.tensor([1.0, 0.0, 0.0])
+    hard = conv(x, probs, probs)
+    torch.testing.assert_close(hard, naive(x, one_hot, one_hot))  # forward: the top-1 bitwidth only
+    hard.sum().backward()
+    assert probs.grad[0] != 0 and probs.grad[1] != 0 and probs.grad[2] == 0  # top-2 get gradients
+
+
+def test_fixed_and_float_modes() -> None:
+    fixed = SearchConv2d(4, 4, 3, mode=QuantSearchMode.FIXED, weight_bits=(4,), activation_bits=(2,))
+    x = torch.randn(1, 4, 5, 5)
+    flat = fixed.weight.detach().flatten(1)
+    want = F.conv2d(
+        fake_quant(x, x.amin(), x.amax(), 2, 0), fake_quant(fixed.weight, flat.amin(1), flat.amax(1), 4, 0), padding=1
+    )
+    torch.testing.assert_close(fixed(x), want)
+    plain = SearchConv2d(4, 4, 3)
+    torch.testing.assert_close(plain(x), F.conv2d(x, plain.weight, padding=1))
+
+
+def test_bad_channel_sets_are_rejected() -> None:
+    conv = make_conv(QuantSearchMode.CSQ, 8, 8, 1, 1)
+    for bad in ([], [3, 1], [2, 2], [8], [-1]):
+        with pytest.raises(NNStateError, match="CSQ channels"):
+            conv.set_csq_channels(bad)

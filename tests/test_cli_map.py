@@ -1,0 +1,83 @@
+"""`jaqc map`: accelerators from presets and files, table and JSON output, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jaqc.ir.errors import JaqcError
+
+from jaqc.accelerators import PRESETS, load_accelerator
+from jaqc.cli import main
+
+ZOO = str(Path(__file__).parent / "zoo_models.py")
+
+
+def test_presets() -> None:
+    eyeriss = PRESETS["bitfusion-eyeriss"]
+    assert (eyeriss.pe_rows, eyeriss.pe_cols, eyeriss.wbuf_kb, eyeriss.ibuf_kb, eyeriss.obuf_kb) == (16, 32, 64, 32, 16)
+    t2 = PRESETS["jaq-table2"]
+    assert (t2.pe_rows, t2.pe_cols, t2.wbuf_kb, t2.ibuf_kb, t2.obuf_kb) == (16, 16, 384, 384, 384)
+
+
+def test_accelerator_files(tmp_path: Path) -> None:
+    toml = tmp_path / "edge.toml"
+    toml.write_text(
+        "[accelerator]\npe_rows = 8\npe_cols = 12\nwbuf_kb = 64\nibuf_kb = 80\nobuf_kb = 96\ndataflow = 'OS'\n"
+    )
+    acc = load_accelerator(str(toml))
+    assert (acc.pe_rows, acc.pe_cols, acc.ibuf_kb, acc.dataflow.value, acc.name) == (8, 12, 80, "OS", "edge")
+    js = tmp_path / "a.json"
+    js.write_text(
+        json.dumps({"pe_rows": 4, "pe_cols": 4, "wbuf_kb": 64, "ibuf_kb": 64, "obuf_kb": 64, "freq_mhz": 250})
+    )
+    assert load_accelerator(str(js)).freq_mhz == 250.0
+    with pytest.raises(JaqcError, match="not a preset"):
+        load_accelerator("tpu-v9")
+    with pytest.raises(JaqcError, match="no such file"):
+        load_accelerator(str(tmp_path / "none.toml"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("pe_rows = 8\npe_cols = 0\nwbuf_kb = 1\nibuf_kb = 1\nobuf_kb = 1\n")
+    with pytest.raises(JaqcError, match=r"bad.toml: accelerator field pe_cols must be > 0, got 0"):
+        load_accelerator(str(bad))
+    bad.write_text("pe_rows = 8\npe_typo = 3\n")
+    with pytest.raises(JaqcError, match=r"unknown field\(s\) pe_typo"):
+        load_accelerator(str(bad))
+    bad.write_text("pe_rows = [")
+    with pytest.raises(JaqcError, match="invalid TOML"):
+        load_accelerator(str(bad))
+
+
+def test_map_json_totals_add_up(capsys) -> None:
+    args = [
+        "map",
+        f"{ZOO}:fbnet_like",
+        "--accel",
+        "bitfusion-eyeriss",
+        "--format",
+        "json",
+        "--space",
+        "bitfusion",
+        "--passes",
+        "fold-batchnorm,annotate-quant{w_bits=4,a_bits=4}",
+    ]
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    rows, totals = data["layers"], data["totals"]
+    assert len(rows) == 18 and totals["layers"] == 18
+    assert totals["cycles"] == sum(r["cycles"]["total"] for r in rows)
+    assert totals["energy_mJ"] == pytest.approx(sum(r["energy_nJ"]["total"] for r in rows) * 1e-6, rel=1e-12)
+    assert totals["latency_ms"] == pytest.approx(totals["cycles"] / 500e6 * 1e3, rel=1e-9)
+    assert totals["edap_mJ_ms_mm2"] == pytest.approx(totals["edp_mJ_ms"] * totals["area_mm2"]["total"], rel=1e-12)
+    assert {r["bound"] for r in rows} <= {"memory", "compute"}
+    assert all(0 < r["utilization"] <= 1 for r in rows)
+    assert rows[1]["bits"] == "w4a4" and rows[0]["bits"] == "w8a8 (float)"
+
+
+def test_map_table_and_errors(capsys) -> None:
+    assert main(["map", f"{ZOO}:resnet_tiny", "--accel", "jaq-table2", "--objective", "energy"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet_tiny on jaq-table2: 16x16 PEs" in out and "latency" in out and "EDAP" in out
+    assert main(["map", f"{ZOO}:resnet_tiny", "--accel", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("error: ACCEL 'nope': not a preset")
