@@ -304,6 +304,113 @@ def cost_cmd(file: str, search: bool, space: str, objective: str, own_sram: bool
         out.print(f"BatchTile search: {result['search_seconds_total']:.3f} s in total")
 
 
+@cli.command("search")
+@click.option("--preset", default="tiny", show_default=True, help="tiny (digits), cifar10, cifar100, imagenet.")
+@click.option("--data", "data_root", default=None, help="CIFAR / ImageNet directory (tiny uses the built-in digits).")
+@click.option("--run-dir", default=None, help="Where to write the run (default runs/<preset>); must be new or empty.")
+@click.option("--resume", "resume", default=None, metavar="RUN_DIR", help="Continue an interrupted run exactly.")
+@click.option("--epochs", type=int, default=None, help="Search epochs (preset default: 90 CIFAR, 45 ImageNet).")
+@click.option("--lam", type=float, default=None, help="λ weighting the normalised hardware cost E_HW.")
+@click.option("--lambda-e", type=float, default=None, help="λE of E_HW (energy).")
+@click.option("--lambda-l", type=float, default=None, help="λL of E_HW (latency).")
+@click.option("--lambda-a", type=float, default=None, help="λA of E_HW (area).")
+@click.option("--seed", type=int, default=None)
+@click.option(
+    "--threads",
+    type=int,
+    default=1,
+    show_default=True,
+    help="torch intra-op threads (1 is fastest for the small tensors of tiny on a 2-core CPU).",
+)
+def search_cmd(
+    preset: str,
+    data_root: str | None,
+    run_dir: str | None,
+    resume: str | None,
+    epochs: int | None,
+    lam: float | None,
+    lambda_e: float | None,
+    lambda_l: float | None,
+    lambda_a: float | None,
+    seed: int | None,
+    threads: int,
+) -> None:
+    """Jointly search architecture, bits and accelerator with JAQ; write a run directory."""
+    import torch
+
+    torch.set_num_threads(threads)
+    from jaqc.hw.hw_objective import HardwareWeights
+    from jaqc.search.presets import search_preset
+    from jaqc.search.runner import SearchRun, preset_from_run
+
+    if resume is not None:
+        chosen, recipe = preset_from_run(resume, data_root)
+        run = SearchRun(chosen, resume, resume=True, recipe=recipe)
+    else:
+        overrides: dict = {k: v for k, v in (("epochs", epochs), ("lam", lam), ("seed", seed)) if v is not None}
+        if any(v is not None for v in (lambda_e, lambda_l, lambda_a)):
+            base = HardwareWeights()
+            overrides["hw"] = HardwareWeights(
+                energy=base.energy if lambda_e is None else lambda_e,
+                latency=base.latency if lambda_l is None else lambda_l,
+                area=base.area if lambda_a is None else lambda_a,
+            )
+        chosen = search_preset(preset, data_root, **overrides)
+        recipe = {"preset": preset, "data_root": data_root, "overrides": _jsonable(overrides)}
+        run = SearchRun(chosen, run_dir or f"runs/{preset}", recipe=recipe)
+    outcome = run.run()
+    assert outcome is not None
+    _print_summary(outcome.summary, outcome.run_dir)
+
+
+def _jsonable(overrides: dict) -> dict:  # type: ignore[type-arg]
+    import attrs
+
+    return {k: attrs.asdict(v) if attrs.has(type(v)) else v for k, v in overrides.items()}
+
+
+def _print_summary(summary: dict, run_dir) -> None:  # type: ignore[no-untyped-def, type-arg]
+    out = console()
+    arch = summary["architecture"]
+    table = Table(title=f"derived subnet ({run_dir})", title_justify="left")
+    for col in ("block", "op", "w bits", "a bits"):
+        table.add_column(col)
+    for i, (op, (w, a)) in enumerate(zip(arch["ops"], arch["bits"], strict=True)):
+        table.add_row(str(i), op, str(w), str(a))
+    out.print(table)
+    acc = summary["accelerator"]
+    out.print(
+        f"accelerator: {acc['pe_rows']}x{acc['pe_cols']} PEs, W/I/O buffers {acc['wbuf_kb']}/{acc['ibuf_kb']}/"
+        f"{acc['obuf_kb']} KB, {acc['dataflow']}"
+    )
+    line = (
+        f"latency {summary['latency_ms']:.4f} ms | energy {summary['energy_mJ']:.4f} mJ | "
+        f"area {summary['area_mm2']:.3f} mm² | EDAP {summary['edap_mJ_ms_mm2']:.4g} mJ·ms·mm²"
+    )
+    if "test_accuracy" in summary:
+        line = f"test accuracy {summary['test_accuracy']:.2%} | " + line
+    out.print(line)
+
+
+@cli.command("retrain")
+@click.argument("run_dir")
+@click.option("--epochs", type=int, default=None, help="QAT epochs (preset default: 600 CIFAR, 180 ImageNet).")
+@click.option("--data", "data_root", default=None, help="CIFAR / ImageNet directory, if it moved since the search.")
+@click.option("--threads", type=int, default=1, show_default=True, help="torch intra-op threads.")
+def retrain_cmd(run_dir: str, epochs: int | None, data_root: str | None, threads: int) -> None:
+    """Retrain a searched subnet with fixed-precision QAT; report accuracy with its hardware cost."""
+    from pathlib import Path
+
+    import torch
+
+    torch.set_num_threads(threads)
+    from jaqc.search.retrain import retrain_run
+
+    summary = retrain_run(run_dir, epochs, data_root)
+    arch = json.loads((Path(run_dir) / "architecture.json").read_text())
+    _print_summary({**summary, "architecture": arch}, Path(run_dir) / "retrain")
+
+
 @cli.command("passes")
 def list_passes() -> None:
     """List the available passes (built-in and plugins) with their options."""

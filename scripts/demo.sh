@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# `make demo`: the main job end to end with what exists today. It grows as features land
-# (search -> retrain -> export once those commands exist).
+# `make demo`: the main job end to end on the built-in digits data: search -> retrain -> inspect.
+# (Export to ONNX joins once it exists.) A few minutes on 2 CPU cores.
 set -euo pipefail
 VENV=${1:-.venv}
 JAQC="$VENV/bin/jaqc"
 OUT=${DEMO_OUT:-runs/demo}
+rm -rf "$OUT"
 mkdir -p "$OUT"
-MODEL=tests/zoo_models.py:fbnet_like
 
-echo "== 1. trace an FBNet-style CNN into the layer IR, fold batchnorm, quantize to w4a8 (table)"
-"$JAQC" dump "$MODEL" --input-shape 1,3,32,32 --format table \
-  --passes 'shape-check,fold-batchnorm,annotate-quant{w_bits=4,a_bits=8}' --verify-each \
-  -o "$OUT/fbnet_like.json"
+echo "== 1. JAQ search on digits (tiny preset): architecture, bits and accelerator together"
+"$JAQC" search --preset tiny --run-dir "$OUT/search"
 
-echo "== 2. the saved IR (with weights) reads back; its text form"
-"$JAQC" dump "$OUT/fbnet_like.json" -o "$OUT/fbnet_like.jaqc" | head -12
-echo "   ... written: $OUT/fbnet_like.json, $OUT/fbnet_like.jaqc"
+echo
+echo "== 2. retrain the derived subnet with fixed-precision QAT; test accuracy and hardware cost"
+"$JAQC" retrain "$OUT/search"
+
+echo
+echo "== 3. the retrained subnet on its accelerator, layer by layer (BatchTile mappings)"
+"$JAQC" map "$OUT/search/retrain/subnet.json" --accel "$OUT/search/accelerator.json"
+
+echo
+echo "== outputs: $OUT/search (run directory, plots/), $OUT/search/retrain"
+ls "$OUT/search" "$OUT/search/plots"

@@ -1,0 +1,213 @@
+"""The JAQ bi-level search engine: weight steps, architecture steps bound to hardware cost, and the
+hardware generation network refreshing the accelerator (JAQ, "The Overall Joint Pipeline").
+
+Each iteration: a **weight step** (CE on a batch of the weight split; SGD with momentum, cosine learning
+rate) and an **architecture step** (CE + λ·E_HW on a batch of the architecture split; Adam on α, β and the
+batch-norm scales γ that steer CSQ's channel importance). E_HW is the expected hardware cost of the supernet
+under α and β (:class:`~jaqc.search.hw_binding.ExpectedHardwareCost`). Every ``hw_refresh_every``
+architecture steps the current subnet (argmax α, β) is derived, the hardware generation network is trained
+a few more steps on it, and the candidate cost table is rebuilt for the accelerator it generates.
+
+The engine holds no data and writes no files: the runner feeds batches and checkpoints ``state_dict()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from attrs import asdict, field, frozen
+from torch import Tensor, nn
+
+from jaqc.hw.generator import HardwareGenerator
+from jaqc.hw.generator_training import GeneratedDesign, GeneratorTraining, train_generator
+from jaqc.hw.hw_objective import HardwareWeights
+from jaqc.ir.accelerator import AcceleratorConfig
+from jaqc.ir.errors import JaqcError
+from jaqc.nn.config import SearchStep, SupernetConfig
+from jaqc.nn.supernet import Supernet
+
+from .distributed import average_gradients
+from .hw_binding import ExpectedHardwareCost, derived_problems
+
+
+def _positive(_inst: object, attribute: Any, value: float) -> None:
+    if not value > 0:
+        raise JaqcError(f"search setting {attribute.name} must be > 0, got {value!r}")
+
+
+def _nonneg(_inst: object, attribute: Any, value: float) -> None:
+    if value < 0:
+        raise JaqcError(f"search setting {attribute.name} must be >= 0, got {value!r}")
+
+
+@frozen(kw_only=True)
+class JaqSearchSettings:
+    """Optimisation settings of the search (defaults: the paper's CIFAR settings where it gives them).
+
+    ``lam`` is λ of Eq. 4 applied to the normalised E_HW (≈1 for the uniform supernet on the reference
+    design), so its scale differs from the paper's raw-unit λ (0.0005..0.004).
+    """
+
+    epochs: int = field(default=90, validator=_positive)
+    lr: float = field(default=0.01, validator=_positive)
+    momentum: float = field(default=0.9, validator=_nonneg)
+    weight_decay: float = field(default=5e-4, validator=_nonneg)
+    arch_lr: float = field(default=3e-3, validator=_positive)
+    lam: float = field(default=0.5, validator=_nonneg)
+    hw: HardwareWeights = field(factory=HardwareWeights)
+    hw_refresh_every: int = field(default=50, validator=_positive)
+    generator_steps: int = field(default=10, validator=_positive)
+    seed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (the run directory's config snapshot)."""
+        return asdict(self)
+
+
+@frozen(kw_only=True)
+class DerivedArchitecture:
+    """The current subnet: one op and one (w_bits, a_bits) per searchable block."""
+
+    ops: tuple[str, ...]
+    bits: tuple[tuple[int, int], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"ops": [...], "bits": [[w, a], ...]}``."""
+        return {"ops": list(self.ops), "bits": [list(b) for b in self.bits]}
+
+
+class JaqSearch:
+    """One JAQ search: the supernet, both optimisers, the hardware cost and the hardware generator."""
+
+    def __init__(self, config: SupernetConfig, settings: JaqSearchSettings, steps_per_epoch: int) -> None:
+        if steps_per_epoch < 1:
+            raise JaqcError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+        torch.manual_seed(settings.seed)
+        self.config = config
+        self.settings = settings
+        self.supernet = Supernet(config)
+        self.weight_opt = torch.optim.SGD(
+            self.supernet.weight_parameters(), lr=settings.lr, momentum=settings.momentum,
+            weight_decay=settings.weight_decay,
+        )  # fmt: skip
+        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.weight_opt, T_max=settings.epochs * steps_per_epoch
+        )
+        gammas = [m.weight for m in self.supernet.modules() if isinstance(m, nn.BatchNorm2d) and m.affine]
+        self.arch_opt = torch.optim.Adam(
+            [{"params": self.supernet.arch_parameters()}, {"params": gammas}],
+            lr=settings.arch_lr, betas=(0.5, 0.999),
+        )  # fmt: skip
+        self.hw_cost = ExpectedHardwareCost(config, settings.hw)
+        self.generator = HardwareGenerator()
+        self.design: GeneratedDesign | None = None
+        self.arch_steps = 0
+        self.refreshes = 0
+
+    # --- the two steps -------------------------------------------------------------------------------
+    def weight_step(self, images: Tensor, labels: Tensor) -> dict[str, float]:
+        """One SGD step of the supernet weights on a batch of the weight split."""
+        self.supernet.train()
+        self.supernet.set_search_step(SearchStep.WEIGHTS)
+        self.weight_opt.zero_grad(set_to_none=True)
+        logits = self.supernet(images)
+        loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        average_gradients(self.supernet.weight_parameters())
+        self.weight_opt.step()
+        self.schedule.step()
+        return {
+            "w_loss": float(loss.detach()),
+            "w_acc": _accuracy(logits, labels),
+            "lr": self.schedule.get_last_lr()[0],
+        }
+
+    def arch_step(self, images: Tensor, labels: Tensor) -> dict[str, float]:
+        """One Adam step of α, β and γ on CE + λ·E_HW; refreshes the accelerator every few steps."""
+        self.supernet.train()
+        self.supernet.set_search_step(SearchStep.ARCH)
+        self.arch_opt.zero_grad(set_to_none=True)
+        logits = self.supernet(images)
+        ce = F.cross_entropy(logits, labels)
+        arch = self.supernet.arch
+        e_hw, parts = self.hw_cost(arch.alpha_probs(), arch.beta_w_probs(), arch.beta_a_probs())
+        loss = ce + self.settings.lam * e_hw.to(ce.dtype)
+        loss.backward()
+        average_gradients(p for group in self.arch_opt.param_groups for p in group["params"])
+        self.arch_opt.step()
+        self.weight_opt.zero_grad(set_to_none=True)  # the arch forward also reached the weights
+        self.arch_steps += 1
+        if self.arch_steps % self.settings.hw_refresh_every == 0:
+            self.refresh_hardware()
+        return {
+            "a_loss": float(loss.detach()),
+            "a_ce": float(ce.detach()),
+            "a_acc": _accuracy(logits, labels),
+            "e_hw": float(e_hw.detach()),
+            **{f"expected_{k}": v for k, v in parts.items()},
+        }
+
+    # --- hardware ------------------------------------------------------------------------------------
+    def derived(self) -> DerivedArchitecture:
+        """argmax α per block; argmax β_w, β_a of the chosen op (ties: the first)."""
+        arch = self.supernet.arch
+        with torch.no_grad():
+            op_index = arch.alpha_probs().argmax(dim=-1).tolist()
+            bw, ba = arch.beta_w_probs(), arch.beta_a_probs()
+            w_bits, a_bits = self.config.quant.weight_bits, self.config.quant.activation_bits
+            bits = tuple(
+                (w_bits[int(bw[b, o].argmax())], a_bits[int(ba[b, o].argmax())]) for b, o in enumerate(op_index)
+            )
+        return DerivedArchitecture(ops=tuple(self.config.candidates[o] for o in op_index), bits=bits)
+
+    def refresh_hardware(self, steps: int | None = None) -> GeneratedDesign:
+        """Train the generator on the current subnet and rebuild the cost table for its accelerator."""
+        current = self.derived()
+        problems = derived_problems(self.config, current.ops, current.bits)
+        training = GeneratorTraining(
+            steps=steps or self.settings.generator_steps, seed=self.settings.seed + self.refreshes
+        )
+        self.generator, design = train_generator(problems, self.settings.hw, training, generator=self.generator)
+        self.refreshes += 1
+        if design.accelerator != self.hw_cost.accelerator:
+            self.hw_cost.refresh(design.accelerator)
+        self.design = design
+        return design
+
+    @property
+    def accelerator(self) -> AcceleratorConfig | None:
+        """The accelerator E_HW is currently measured on."""
+        return self.hw_cost.accelerator
+
+    # --- checkpoints ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the search exactly (with the runner's RNG and loop position)."""
+        return {
+            "supernet": self.supernet.state_dict(),
+            "weight_opt": self.weight_opt.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "arch_opt": self.arch_opt.state_dict(),
+            "generator": self.generator.state_dict(),
+            "accelerator": None if self.accelerator is None else self.accelerator.to_json(),
+            "arch_steps": self.arch_steps,
+            "refreshes": self.refreshes,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+        self.supernet.load_state_dict(state["supernet"])
+        self.weight_opt.load_state_dict(state["weight_opt"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.arch_opt.load_state_dict(state["arch_opt"])
+        self.generator.load_state_dict(state["generator"])
+        self.arch_steps, self.refreshes = state["arch_steps"], state["refreshes"]
+        if state["accelerator"] is not None:
+            accelerator = AcceleratorConfig.from_json(state["accelerator"])
+            if accelerator != self.hw_cost.accelerator:
+                self.hw_cost.refresh(accelerator)
+
+
+def _accuracy(logits: Tensor, labels: Tensor) -> float:
+    return float((logits.detach().argmax(dim=-1) == labels).float().mean())

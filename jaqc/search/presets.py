@@ -1,0 +1,91 @@
+"""Search presets: the supernet, the data and the optimisation settings of a run, by name.
+
+``cifar10``/``cifar100``/``imagenet`` carry the paper's settings (SGD lr 0.01 cosine; 90 / 45 search epochs;
+Gumbel T0 = 5; K = 3; λE = λL = λA = 0.33; retrain 600 / 180 epochs). ``tiny`` searches the ``tiny``
+supernet on scikit-learn's digits (16x16, one channel) in a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from attrs import field, frozen
+
+from jaqc.data import DataConfig
+from jaqc.hw.hw_objective import HardwareWeights
+from jaqc.ir.errors import JaqcError
+from jaqc.nn.config import SupernetConfig, supernet_preset
+
+from .jaq import JaqSearchSettings
+
+PRESETS: tuple[str, ...] = ("tiny", "cifar10", "cifar100", "imagenet")
+
+
+def _positive(_inst: object, attribute: Any, value: float) -> None:
+    if not value > 0:
+        raise JaqcError(f"preset field {attribute.name} must be > 0, got {value!r}")
+
+
+@frozen(kw_only=True)
+class SearchPreset:
+    """Everything a search and its retraining need besides the run directory."""
+
+    name: str
+    supernet: SupernetConfig
+    data: DataConfig
+    settings: JaqSearchSettings
+    batch_size: int = field(default=64, validator=_positive)
+    checkpoint_every: int = field(default=50, validator=_positive)
+    final_generator_steps: int = field(default=100, validator=_positive)
+    retrain_epochs: int = field(default=600, validator=_positive)
+    retrain_lr: float = field(default=0.01, validator=_positive)
+
+
+def search_preset(name: str, data_root: str | None = None, **overrides: Any) -> SearchPreset:
+    """The named preset; ``data_root`` is the CIFAR/ImageNet directory; ``overrides`` replace preset fields
+    (``epochs``, ``lam``, ``seed`` and the other :class:`JaqSearchSettings` fields go to the settings)."""
+    setting_names = {a.name for a in attrs.fields(JaqSearchSettings)}
+    settings_over = {k: v for k, v in overrides.items() if k in setting_names}
+    if isinstance(settings_over.get("hw"), dict):  # from a run's recipe (JSON)
+        settings_over["hw"] = HardwareWeights(**settings_over["hw"])
+    preset_over = {k: v for k, v in overrides.items() if k not in setting_names}
+    if name == "tiny":
+        preset = SearchPreset(
+            name="tiny",
+            supernet=supernet_preset("tiny"),
+            data=DataConfig(name="digits", resolution=16, channels=1),
+            settings=JaqSearchSettings(epochs=8, hw_refresh_every=16, generator_steps=5, lr=0.05, arch_lr=0.01),
+            batch_size=64,
+            checkpoint_every=10,
+            final_generator_steps=60,
+            retrain_epochs=40,
+            retrain_lr=0.05,
+        )
+    elif name in ("cifar10", "cifar100"):
+        if data_root is None:
+            raise JaqcError(f"preset {name}: give the data directory (--data DIR) holding the python-pickle files")
+        preset = SearchPreset(
+            name=name,
+            supernet=supernet_preset(name),
+            data=DataConfig(name=name, root=data_root, resolution=32),
+            settings=JaqSearchSettings(epochs=90),
+            retrain_epochs=600,
+        )
+    elif name == "imagenet":
+        if data_root is None:
+            raise JaqcError("preset imagenet: give the data directory (--data DIR) with train/ and val/ folders")
+        preset = SearchPreset(
+            name="imagenet",
+            supernet=supernet_preset("imagenet"),
+            data=DataConfig(name="imagenet", root=data_root, resolution=224),
+            settings=JaqSearchSettings(epochs=45),
+            retrain_epochs=180,
+        )
+    else:
+        raise JaqcError(f"unknown search preset {name!r}; expected one of {', '.join(PRESETS)}")
+    try:
+        preset = attrs.evolve(preset, settings=attrs.evolve(preset.settings, **settings_over), **preset_over)
+    except TypeError as exc:
+        raise JaqcError(f"preset {name}: {exc}") from None
+    return preset

@@ -1,0 +1,134 @@
+"""Retraining a derived subnet with fixed-precision quantization-aware training (``jaqc retrain``).
+
+The subnet comes from a search run directory (``subnet.json``, with the supernet's weights as the start)
+or any subnet IR file with weights. It is built as a torch model (:func:`jaqc.nn.subnet.build_subnet`:
+fixed-bit fake quantization with straight-through gradients), trained with SGD (momentum 0.9, weight decay
+5e-4, cosine learning rate) on the train split, and evaluated on the test split. Outputs go to
+``RUN_DIR/retrain/``: ``metrics.jsonl``, ``subnet.json`` / ``subnet.jaqc`` (trained weights, mappings on
+the searched accelerator), ``summary.json`` (test accuracy with latency, energy, area and EDAP) and
+``plots/retrain.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from jaqc.data import DataConfig, load_splits, make_loader
+from jaqc.ir import LayerGraph, load_graph, save_graph
+from jaqc.ir.errors import JaqcError
+from jaqc.ir.fileio import atomic_write_text
+from jaqc.progress import Progress
+
+from .rundir import RunDir
+
+
+def _evaluate(model: torch.nn.Module, dataset: Any, batch_size: int = 256) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for images, labels in make_loader(dataset, batch_size=batch_size, shuffle=False):
+            correct += int((model(images).argmax(-1) == labels).sum())
+    return correct / max(1, len(dataset))
+
+
+def retrain(
+    graph: LayerGraph,
+    data: DataConfig,
+    out_dir: str | Path,
+    epochs: int,
+    lr: float = 0.01,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """QAT of the subnet ``graph`` on ``data``; writes ``out_dir`` and returns the summary."""
+    from jaqc.export.schedule import build_schedule, write_schedule
+    from jaqc.nn.subnet import build_subnet
+    from jaqc.nn.tracing import trace_model
+    from jaqc.passes import PassContext, PassManager, make_pass
+
+    from .plots import plot_training
+
+    if graph.accelerator is None:
+        raise JaqcError(f"subnet {graph.name!r} has no accelerator: retrain the output of a search (subnet.json)")
+    if epochs < 1:
+        raise JaqcError(f"retrain epochs must be >= 1, got {epochs}")
+    out = Path(out_dir)
+    rundir = RunDir.create(out)
+    torch.manual_seed(seed)
+    model = build_subnet(graph)
+    splits = load_splits(data)
+    steps = epochs * max(1, len(splits.train) // batch_size)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    start = time.perf_counter()
+    step = 0
+    with Progress("retrain", steps, enabled=progress) as bar:
+        for epoch in range(epochs):
+            model.train()
+            loader = make_loader(
+                splits.train, batch_size=batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True
+            )
+            for images, labels in loader:
+                optimizer.zero_grad(set_to_none=True)
+                logits = model(images)
+                loss = F.cross_entropy(logits, labels)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                acc = float((logits.argmax(-1) == labels).float().mean())
+                step += 1  # records count the updates done (the run directory's convention)
+                rundir.append_metrics({"step": step, "epoch": epoch, "w_loss": float(loss.detach()), "w_acc": acc})
+                bar.advance(loss=float(loss.detach()), acc=acc)
+            if len(splits.val):
+                rundir.append_metrics({"step": step, "epoch": epoch, "val_acc": _evaluate(model, splits.val)})
+    train_seconds = time.perf_counter() - start
+    test_acc = _evaluate(model, splits.test)
+    example = graph.inputs()[0].output_shape.dims
+    trained = trace_model(model.eval(), example, name=graph.name)
+    trained.accelerator = graph.accelerator
+    trained = PassManager([make_pass("batchtile", {"space": "jaq"})]).run(trained, PassContext()).graph
+    sched = build_schedule(trained)
+    totals = sched["totals"]
+    summary = {
+        "test_accuracy": test_acc,
+        "test_samples": len(splits.test),
+        "epochs": epochs,
+        "train_seconds": train_seconds,
+        "latency_ms": totals["latency_ms"],
+        "energy_mJ": totals["energy_mJ"],
+        "area_mm2": totals["area_mm2"],
+        "edap_mJ_ms_mm2": totals["edap_mJ_ms_mm2"],
+        "accelerator": graph.accelerator.to_json(),
+    }
+    if rundir.is_writer:
+        save_graph(trained, out / "subnet.json", weights=True)
+        save_graph(trained, out / "subnet.jaqc")
+        write_schedule(out / "schedule.json", sched)
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+        plot_training(rundir.read_metrics(), out / "plots" / "retrain.png", f"retraining {graph.name}")
+    return summary
+
+
+def retrain_run(
+    run_dir: str | Path, epochs: int | None = None, data_root: str | None = None, progress: bool | None = None
+) -> dict[str, Any]:
+    """Retrain the subnet of a finished search run (its preset gives the data and the schedule)."""
+    from .runner import preset_from_run
+
+    run_dir = Path(run_dir)
+    preset, _ = preset_from_run(run_dir, data_root)
+    subnet = run_dir / "subnet.json"
+    if not subnet.exists():
+        raise JaqcError(f"{run_dir}: no subnet.json; the search has not finished (resume it with jaqc search --resume)")
+    graph = load_graph(subnet)
+    return retrain(
+        graph, preset.data, run_dir / "retrain", epochs or preset.retrain_epochs, preset.retrain_lr,
+        preset.batch_size, preset.settings.seed, progress,
+    )  # fmt: skip

@@ -1,0 +1,232 @@
+"""Running a JAQ search end to end in a run directory (``jaqc search``), resumable exactly.
+
+The run directory holds ``config.json`` (the preset), ``metrics.jsonl`` (one record per step and per
+epoch), ``checkpoints/`` (atomic; every ``checkpoint_every`` steps and every epoch) and, at the end:
+``architecture.json`` (op and bits per block), ``subnet.jaqc`` / ``subnet.json`` (the derived subnet's IR;
+the JSON with the supernet's weights for retraining), ``accelerator.json``, ``schedule.json`` (every layer's
+mapping on the accelerator, docs/schedule.md), ``summary.json`` and ``plots/*.png``.
+
+Resuming continues exactly: the engine's and optimisers' state, every RNG (Python, numpy, torch, the Gumbel
+generator) and the loop position come from the latest checkpoint; each epoch's batch order depends only on
+(seed, epoch) and the architecture batch of step s is batch ``s mod n`` of architecture epoch ``s div n``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+from attrs import frozen
+
+from jaqc import __version__
+from jaqc.data import batches_per_epoch, load_splits, make_loader, split_for_search
+from jaqc.ir import save_graph
+from jaqc.ir.errors import JaqcError
+from jaqc.ir.fileio import atomic_write_text
+from jaqc.progress import Progress
+
+from .distributed import fingerprint, init_from_env, ranks_agree
+from .jaq import JaqSearch
+from .presets import SearchPreset
+from .rundir import LoopPosition, RunDir, capture_rng_state, restore_rng_state
+
+CONFIG_FORMAT = "jaqc.search-run"
+
+
+@frozen(kw_only=True)
+class SearchOutcome:
+    """What a finished search produced (paths inside the run directory and the headline figures)."""
+
+    run_dir: Path
+    summary: dict[str, Any]
+
+
+def preset_to_json(preset: SearchPreset) -> dict[str, Any]:
+    """The preset as a JSON-ready dict (the config snapshot)."""
+
+    def plain(value: Any) -> Any:
+        if attrs.has(type(value)):
+            return {k: plain(v) for k, v in attrs.asdict(value, recurse=False).items()}
+        if isinstance(value, (tuple, list)):
+            return [plain(v) for v in value]
+        if hasattr(value, "value") and not isinstance(value, (int, float, str, bool)):
+            return value.value
+        return value
+
+    return plain(preset)
+
+
+def _evaluate(model: torch.nn.Module, dataset: Any, batch_size: int) -> float:
+    if len(dataset) == 0:
+        return float("nan")
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for images, labels in make_loader(dataset, batch_size=batch_size, shuffle=False):
+            correct += int((model(images).argmax(-1) == labels).sum())
+    return correct / len(dataset)
+
+
+def preset_from_run(run_dir: str | Path, data_root: str | None = None) -> tuple[SearchPreset, dict[str, Any]]:
+    """The preset a run was started with (its recipe: preset name, data directory, overrides)."""
+    from .presets import search_preset
+
+    config = RunDir.open(run_dir).read_config()
+    if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
+        raise JaqcError(f"{run_dir}: not a jaqc search run directory (config.json has no {CONFIG_FORMAT!r} format)")
+    recipe = dict(config["recipe"])
+    if data_root is not None:
+        recipe["data_root"] = data_root
+    return search_preset(recipe["preset"], recipe.get("data_root"), **recipe.get("overrides", {})), recipe
+
+
+class SearchRun:
+    """One search in one run directory (see the module docstring)."""
+
+    def __init__(
+        self, preset: SearchPreset, run_dir: str | Path, resume: bool = False, recipe: dict[str, Any] | None = None
+    ) -> None:
+        self.preset = preset
+        self.run_dir = Path(run_dir)
+        self.rank, self.world = init_from_env()
+        opener = RunDir.open if resume else RunDir.create
+        self.rundir = opener(self.run_dir, rank=self.rank)
+        if not resume:
+            self.rundir.write_config(
+                {
+                    "format": CONFIG_FORMAT,
+                    "jaqc_version": __version__,
+                    "method": "jaq",
+                    "recipe": recipe or {"preset": preset.name, "data_root": None, "overrides": {}},
+                    "preset": preset_to_json(preset),
+                }
+            )
+        splits = load_splits(preset.data)
+        self.splits = splits
+        seed = preset.settings.seed
+        self.weight_set, self.arch_set = split_for_search(splits.train, 0.2, seed)
+        bs = preset.batch_size
+        world = self.world
+        self.steps_per_epoch = batches_per_epoch(len(self.weight_set), bs, drop_last=True, world_size=world)
+        self.arch_batches = batches_per_epoch(len(self.arch_set), bs, drop_last=True, world_size=world)
+        if self.steps_per_epoch < 1 or self.arch_batches < 1:
+            raise JaqcError(
+                f"batch size {bs} is larger than the weight ({len(self.weight_set)}) or architecture "
+                f"({len(self.arch_set)}) split"
+            )
+        self.engine = JaqSearch(preset.supernet, preset.settings, self.steps_per_epoch)
+        self.position = LoopPosition(epoch=0, batch=0, step=0)
+        if resume:
+            checkpoint = self.rundir.load_checkpoint(self.rundir.latest_checkpoint(required=True))
+            self.engine.load_state_dict(checkpoint.state["engine"])
+            restore_rng_state(checkpoint.state["rng"], self._generators())
+            self.position = LoopPosition.from_dict(checkpoint.state["position"])
+            self.rundir.rewind_metrics(self.position.step)
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        return {"gumbel": self.engine.supernet.arch.generator}
+
+    def _checkpoint(self, position: LoopPosition, epoch: int | None = None) -> None:
+        state = {
+            "engine": self.engine.state_dict(),
+            "rng": capture_rng_state(self._generators()),
+            "position": position.to_dict(),
+        }
+        self.rundir.save_checkpoint(state, step=position.step, epoch=epoch)
+
+    def _arch_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, index = divmod(step, self.arch_batches)
+        loader = make_loader(
+            self.arch_set, batch_size=self.preset.batch_size, shuffle=True, seed=self.preset.settings.seed + 1,
+            epoch=epoch, skip_batches=index, drop_last=True, rank=self.rank, world_size=self.world,
+        )  # fmt: skip
+        return next(iter(loader))
+
+    def run(self, stop_after_steps: int | None = None, progress: bool | None = None) -> SearchOutcome | None:
+        """Search until the last epoch (or ``stop_after_steps`` total steps: returns None, as if killed)."""
+        preset, engine = self.preset, self.engine
+        epochs = preset.settings.epochs
+        total = epochs * self.steps_per_epoch
+        start = self.position
+        with Progress("search", total, enabled=progress, completed=start.step) as bar:
+            for epoch in range(start.epoch, epochs):
+                temperature = engine.supernet.set_epoch(epoch)
+                skip = start.batch if epoch == start.epoch else 0
+                loader = make_loader(
+                    self.weight_set, batch_size=preset.batch_size, shuffle=True, seed=preset.settings.seed,
+                    epoch=epoch, skip_batches=skip, drop_last=True, rank=self.rank, world_size=self.world,
+                )  # fmt: skip
+                for batch, (images, labels) in enumerate(loader, start=skip):
+                    step = epoch * self.steps_per_epoch + batch
+                    # "step" counts the updates done when the record is written (the run directory's convention)
+                    record = {"step": step + 1, "epoch": epoch, "temperature": temperature}
+                    record.update(engine.weight_step(images, labels))
+                    record.update(engine.arch_step(*self._arch_batch(step)))
+                    self.rundir.append_metrics(record)
+                    bar.advance(loss=record["w_loss"], acc=record["a_acc"], e_hw=record["e_hw"], T=temperature)
+                    position = LoopPosition(epoch=epoch, batch=batch + 1, step=step + 1)
+                    if (step + 1) % preset.checkpoint_every == 0:
+                        self._checkpoint(position)
+                    if stop_after_steps is not None and step + 1 >= stop_after_steps:
+                        return None
+                val_acc = _evaluate(engine.supernet, self.splits.val, preset.batch_size)
+                step = (epoch + 1) * self.steps_per_epoch
+                self.rundir.append_metrics(
+                    {"step": step, "epoch": epoch, "val_acc": val_acc, "derived": engine.derived().to_json()}
+                )
+                self._checkpoint(LoopPosition(epoch=epoch + 1, batch=0, step=step), epoch=epoch)
+        return self.finish()
+
+    def finish(self) -> SearchOutcome:
+        """Derive the subnet and its accelerator, write the outputs and plots."""
+        from jaqc.export.schedule import build_schedule, write_schedule
+        from jaqc.nn.subnet import DerivedSubnet
+        from jaqc.nn.tracing import trace_model
+        from jaqc.passes import PassContext, PassManager, make_pass
+
+        from .plots import plot_architecture, plot_hardware, plot_training
+
+        preset, engine, out = self.preset, self.engine, self.run_dir
+        start = time.perf_counter()
+        design = engine.refresh_hardware(steps=preset.final_generator_steps)
+        derived = engine.derived()
+        subnet = DerivedSubnet(preset.supernet, derived.ops, derived.bits)
+        subnet.load_from_supernet(engine.supernet)
+        graph = trace_model(subnet.eval(), subnet.example_input_shape)
+        graph.accelerator = design.accelerator
+        graph = PassManager([make_pass("batchtile", {"space": "jaq"})]).run(graph, PassContext()).graph
+        schedule = build_schedule(graph, model_name=f"{preset.name}-subnet")
+        if self.rundir.is_writer:
+            save_graph(graph, out / "subnet.json", weights=True)
+            save_graph(graph, out / "subnet.jaqc")
+            write_schedule(out / "schedule.json", schedule)
+            atomic_write_text(out / "architecture.json", json.dumps(derived.to_json(), indent=1) + "\n")
+            atomic_write_text(out / "accelerator.json", json.dumps(design.accelerator.to_json(), indent=1) + "\n")
+        totals = schedule["totals"]
+        arch = engine.supernet.arch
+        agree = ranks_agree(fingerprint(arch.alpha, arch.beta_w, arch.beta_a, design.accelerator.to_json()))
+        summary = {
+            "preset": preset.name,
+            "ranks": self.world,
+            "ranks_agree": agree,
+            "architecture": derived.to_json(),
+            "accelerator": design.accelerator.to_json(),
+            "generator_loop_order": ">".join(d.value for d in design.loop_order),
+            "latency_ms": totals["latency_ms"],
+            "energy_mJ": totals["energy_mJ"],
+            "area_mm2": totals["area_mm2"],
+            "edap_mJ_ms_mm2": totals["edap_mJ_ms_mm2"],
+            "supernet_val_acc": _evaluate(engine.supernet, self.splits.val, preset.batch_size),
+            "finish_seconds": time.perf_counter() - start,
+        }
+        if self.rundir.is_writer:
+            atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+            records = self.rundir.read_metrics()
+            plot_training(records, out / "plots" / "training.png", f"JAQ search ({preset.name})")
+            plot_hardware(records, out / "plots" / "hardware.png", f"expected hardware cost ({preset.name})")
+            plot_architecture(derived.ops, derived.bits, out / "plots" / "architecture.png", "derived subnet")
+        return SearchOutcome(run_dir=out, summary=summary)

@@ -1,0 +1,125 @@
+"""JAQ search runs: presets, a resumed run equals an uninterrupted one, outputs, CLI errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import attrs
+import pytest
+from jaqc.ir import load_graph, verify
+from jaqc.ir.errors import JaqcError
+
+from jaqc.cli import main
+from jaqc.data import DataConfig
+from jaqc.hw.hw_objective import HardwareWeights
+from jaqc.nn.config import supernet_preset
+from jaqc.search.presets import search_preset
+from jaqc.search.runner import SearchRun, preset_from_run
+
+
+def small_preset():  # type: ignore[no-untyped-def]
+    """tiny on native 8x8 digits with 3 candidates and 2 epochs: a search of 32 steps."""
+    preset = search_preset("tiny", epochs=2, hw_refresh_every=5, generator_steps=2, seed=3)
+    return attrs.evolve(
+        preset,
+        supernet=supernet_preset("tiny", input_size=8, candidates=("k3_e1", "k5_e1", "skip")),
+        data=DataConfig(name="digits", resolution=8, channels=1),
+        checkpoint_every=4,
+        final_generator_steps=4,
+    )
+
+
+def test_presets() -> None:
+    tiny = search_preset("tiny")
+    assert tiny.data.name == "digits" and tiny.supernet.in_channels == 1 and tiny.settings.epochs == 8
+    cifar = search_preset("cifar10", "/data/cifar", epochs=3, lam=0.2)
+    assert (cifar.settings.epochs, cifar.settings.lam, cifar.retrain_epochs) == (3, 0.2, 600)
+    assert search_preset("imagenet", "/data/in").settings.epochs == 45
+    assert search_preset("tiny", hw={"energy": 0.1, "latency": 0.8, "area": 0.1}).settings.hw == HardwareWeights(
+        energy=0.1, latency=0.8, area=0.1
+    )
+    with pytest.raises(JaqcError, match="give the data directory"):
+        search_preset("cifar100")
+    with pytest.raises(JaqcError, match="unknown search preset 'mnist'"):
+        search_preset("mnist")
+
+
+def _outputs(run_dir: Path) -> dict:
+    return {
+        name: json.loads((run_dir / name).read_text())
+        for name in ("architecture.json", "accelerator.json", "schedule.json")
+    }
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    run_dir = tmp_path_factory.mktemp("search") / "straight"
+    outcome = SearchRun(small_preset(), run_dir).run(progress=False)
+    assert outcome is not None
+    return outcome
+
+
+def test_resumed_run_equals_uninterrupted(tmp_path: Path, straight_run) -> None:  # type: ignore[no-untyped-def]
+    preset = small_preset()
+    straight = straight_run
+    assert SearchRun(preset, tmp_path / "resumed").run(stop_after_steps=11, progress=False) is None  # "killed"
+    assert not (tmp_path / "resumed" / "architecture.json").exists()
+    resumed = SearchRun(preset, tmp_path / "resumed", resume=True).run(progress=False)
+    assert resumed is not None
+    assert _outputs(tmp_path / "resumed") == _outputs(straight.run_dir)
+    metrics = [(d / "metrics.jsonl").read_text() for d in (straight.run_dir, tmp_path / "resumed")]
+    assert metrics[0] == metrics[1]
+    subnet = load_graph(tmp_path / "resumed" / "subnet.json")
+    verify(subnet)
+    assert subnet.accelerator is not None and all(x.mapping is not None for x in subnet.layers_of(*_weighted()))
+    for plot in ("training.png", "hardware.png", "architecture.png"):
+        assert (tmp_path / "resumed" / "plots" / plot).read_bytes().startswith(b"\x89PNG")
+    assert straight.summary["latency_ms"] == resumed.summary["latency_ms"] > 0
+
+
+def _weighted():  # type: ignore[no-untyped-def]
+    from jaqc.ir import LayerKind
+
+    return (LayerKind.CONV2D, LayerKind.LINEAR)
+
+
+def test_run_directory_rules(tmp_path: Path) -> None:
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "file").write_text("x")
+    with pytest.raises(JaqcError):
+        SearchRun(small_preset(), tmp_path / "used")
+    with pytest.raises(JaqcError, match="config"):
+        preset_from_run(tmp_path / "used")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "--preset", "cifar10"], "error: preset cifar10: give the data directory"),
+        (["search", "--preset", "nope"], "error: unknown search preset 'nope'"),
+        (["retrain", "no/such/run"], "error: "),
+    ],
+)
+def test_cli_errors(args: list[str], message: str, capsys) -> None:
+    assert main(args) == 2
+    assert capsys.readouterr().err.startswith(message)
+
+
+def test_retrain_reports_accuracy_and_hardware(straight_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from jaqc.search.retrain import retrain
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(straight_run.run_dir, run_dir)
+    graph = load_graph(run_dir / "subnet.json")
+    summary = retrain(graph, small_preset().data, run_dir / "retrain", epochs=2, lr=0.05, batch_size=64, progress=False)
+    assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["test_samples"] == 359
+    assert summary["latency_ms"] > 0 and summary["energy_mJ"] > 0 and summary["area_mm2"] > 0
+    assert summary["accelerator"] == json.loads((run_dir / "accelerator.json").read_text())
+    trained = load_graph(run_dir / "retrain" / "subnet.json")
+    assert [x.quant for x in trained] == [x.quant for x in graph]  # the searched bits are kept
+    assert (run_dir / "retrain" / "plots" / "retrain.png").read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(JaqcError, match="must be >= 1"):
+        retrain(graph, small_preset().data, run_dir / "again", epochs=0)
