@@ -18,7 +18,7 @@ from .accelerator import AcceleratorConfig
 from .choice import Candidate, Choice
 from .encoding import OPERATOR_FIELDS, OperatorVector
 from .errors import IRError, ParseError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, read_json
 from .graph import LayerGraph
 from .layer import Layer
 from .mapping import Mapping
@@ -181,16 +181,12 @@ def save_graph(graph: LayerGraph, path: str | os.PathLike[str], weights: bool = 
 def load_graph(path: str | os.PathLike[str]) -> LayerGraph:
     """Read a graph saved by :func:`save_graph` (``.json`` or text); errors name the file."""
     path = Path(path)
+    if path.suffix == ".json":
+        return graph_from_json(read_json(path, ParseError), where=str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise IRError(f"{path}: no such file") from None
     except OSError as exc:
         raise IRError(f"{path}: cannot read: {exc.strerror}") from None
-    if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ParseError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-        return graph_from_json(data, where=str(path))
     return parse(text, source=str(path))

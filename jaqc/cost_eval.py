@@ -13,7 +13,6 @@ With ``search=True`` each case is also mapped by BatchTile in the chosen space a
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping as MappingABC
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from jaqc.ir import AcceleratorConfig, Mapping
 from jaqc.ir.errors import IRError, JaqcError
+from jaqc.ir.fileio import read_json
 
 
 def _cost_json(mapping: Mapping, record: Any) -> dict[str, Any]:
@@ -95,12 +95,7 @@ def evaluate_case(
 def load_cases(path: str | Path) -> list[MappingABC[str, Any]]:
     """The cases of a FILE argument, with clear errors for a missing file or bad JSON."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise JaqcError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise JaqcError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    data = read_json(path)
     cases = data.get("cases") if isinstance(data, dict) else data
     if not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
         raise JaqcError(f'{path}: expected a list of cases or an object with a "cases" list')

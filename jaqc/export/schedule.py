@@ -18,7 +18,7 @@ from typing import Any
 from jaqc import __version__
 from jaqc.ir import LOOP_DIMS, AcceleratorConfig, LayerGraph, LayerKind
 from jaqc.ir.errors import IRError, JaqcError
-from jaqc.ir.fileio import atomic_write_text
+from jaqc.ir.fileio import atomic_write_text, read_json
 from jaqc.ir.verify import loop_extents
 
 SCHEMA_NAME = "jaqc.schedule"
@@ -214,10 +214,4 @@ def write_schedule(path: str | os.PathLike[str], schedule: MappingABC[str, Any])
 def read_schedule(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate a schedule file; errors name the file and the field."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScheduleError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise ScheduleError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-    return validate_schedule(data, where=str(path))
+    return validate_schedule(read_json(path, ScheduleError), where=str(path))

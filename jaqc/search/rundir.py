@@ -24,7 +24,6 @@ import json
 import os
 import random
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from attrs import field, frozen
 
 from jaqc import __version__
 from jaqc.ir.errors import JaqcError
-from jaqc.ir.fileio import atomic_write_text
+from jaqc.ir.fileio import atomic_write, atomic_write_text
 
 RUN_FORMAT = "jaqc-run"
 RUN_VERSION = 1
@@ -189,32 +188,9 @@ def to_jsonable(value: Any, where: str = "config") -> Any:
 # --- files ------------------------------------------------------------------------------------------------------
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
 def _atomic_torch_save(obj: Any, target: Path) -> None:
     """``torch.save`` straight into a temporary file next to ``target`` (no second copy in memory), then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
+    atomic_write(target, lambda handle: torch.save(obj, handle))
 
 
 def _cut_torn_tail(handle: Any) -> None:
