@@ -6,7 +6,7 @@ N accelerators drawn uniformly from the JAQ space, each mapped by BatchTile (sam
 loop order). Prints JSON: both EDAPs (nJ·s·mm²), their ratio, the designs, and wall times.
 Target (issue): generator within 5% of the random search's best EDAP.
 
-    python benchmarks/generator_check.py [--steps 300] [--random 1000] [--seed 0]
+    python benchmarks/generator_check.py [--steps 150] [--random 1000] [--seed 0]
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from jaqc.hw.workloads import fbnet_cifar_subnet
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--random", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     problems = fbnet_cifar_subnet()
     space = AcceleratorSpace()
     weights = HardwareWeights(energy=1.0, latency=1.0, area=1.0, form="log")

@@ -50,12 +50,16 @@ def _positive(_inst: object, attribute: Any, value: float) -> None:
 
 @frozen(kw_only=True)
 class GeneratorTraining:
-    """Steps, Adam learning rate, Gumbel temperature annealed geometrically from start to end, seed."""
+    """Steps, Adam learning rate, Gumbel temperature annealed geometrically from start to end, samples per
+    step (their E_HW is averaged), an entropy bonus on the heads (decaying linearly to 0, it keeps the
+    generator exploring instead of settling on its first good design), seed."""
 
     steps: int = field(default=200, validator=_positive)
     lr: float = field(default=3e-3, validator=_positive)
     temperature_start: float = field(default=5.0, validator=_positive)
     temperature_end: float = field(default=0.5, validator=_positive)
+    samples_per_step: int = field(default=4, validator=_positive)
+    entropy: float = field(default=0.05, validator=lambda i, a, v: _positive(i, a, v + 1e-12))
     seed: int = 0
 
     def temperature(self, step: int) -> float:
@@ -101,40 +105,52 @@ def train_generator(
     best: tuple[float, tuple[int, ...]] | None = None
     for step in range(training.steps):
         tau = training.temperature(step)
-        sample = generator(inputs, tau, rng)
-        digits = sample.digits
-        if digits not in cache:
-            try:
-                cache[digits] = tuple(best_mappings(problems, sample.accelerator(), sample.loop_order()))
-            except InfeasibleMappingError:
-                cache[digits] = None
-        mappings = cache[digits]
-        if mappings is None:  # no tiling fits: push probability away from this design
-            loss = sum(
-                (torch.softmax(lg, -1) * oh.detach()).sum()
-                for lg, oh in zip(sample.logits.values(), sample.one_hot.values())
-            )
-            record = {"step": step, "temperature": tau, "e_hw": None, "digits": digits, "feasible": False}
-        else:
-            loss, totals = relaxed_objective(sample, problems, mappings, weights, reference)
-            record = {
-                "step": step,
-                "temperature": tau,
-                "e_hw": float(loss.detach()),
-                "energy_nJ": float(totals["energy_nJ"].detach()),
-                "latency_s": float(totals["latency_s"].detach()),
-                "area_mm2": float(totals["area_mm2"].detach()),
-                "digits": digits,
-                "feasible": True,
-            }
-            if best is None or record["e_hw"] < best[0]:
-                best = (record["e_hw"], digits)
+        losses = []
+        entropy = None
+        for _ in range(training.samples_per_step):
+            sample = generator(inputs, tau, rng)
+            digits = sample.digits
+            if digits not in cache:
+                try:
+                    cache[digits] = tuple(best_mappings(problems, sample.accelerator(), sample.loop_order()))
+                except InfeasibleMappingError:
+                    cache[digits] = None
+            mappings = cache[digits]
+            if entropy is None:
+                entropy = sum(
+                    -(torch.softmax(lg, -1) * torch.log_softmax(lg, -1)).sum() for lg in sample.logits.values()
+                )
+            if mappings is None:  # no tiling fits: push probability away from this design
+                losses.append(
+                    sum(
+                        (torch.softmax(lg, -1) * oh.detach()).sum()
+                        for lg, oh in zip(sample.logits.values(), sample.one_hot.values())
+                    )
+                )
+                record = {"step": step, "temperature": tau, "e_hw": None, "digits": digits, "feasible": False}
+            else:
+                loss, totals = relaxed_objective(sample, problems, mappings, weights, reference)
+                losses.append(loss)
+                record = {
+                    "step": step,
+                    "temperature": tau,
+                    "e_hw": float(loss.detach()),
+                    "energy_nJ": float(totals["energy_nJ"].detach()),
+                    "latency_s": float(totals["latency_s"].detach()),
+                    "area_mm2": float(totals["area_mm2"].detach()),
+                    "digits": digits,
+                    "feasible": True,
+                }
+                if best is None or record["e_hw"] < best[0]:
+                    best = (record["e_hw"], digits)
+            history.append(record)
+            if on_step is not None:
+                on_step(record)
+        bonus = training.entropy * (1.0 - step / max(1, training.steps))
+        total = sum(losses) / len(losses) - bonus * entropy  # type: ignore[operator]
         optimizer.zero_grad()
-        loss.backward()  # type: ignore[union-attr]
+        total.backward()  # type: ignore[union-attr]
         optimizer.step()
-        history.append(record)
-        if on_step is not None:
-            on_step(record)
     if best is None:
         raise InfeasibleMappingError("hardware generator: no sampled accelerator could map the subnet")
     point = generator.space.point_from_digits(best[1])

@@ -92,12 +92,12 @@ def test_training_improves_on_its_start_and_reports_history() -> None:
     _, design = train_generator(
         PROBLEMS,
         HardwareWeights(energy=1, latency=1, area=1, form="log"),
-        GeneratorTraining(steps=30, lr=1e-2, seed=0),
+        GeneratorTraining(steps=15, lr=1e-2, samples_per_step=2, seed=0),
         generator=g,
         reference=reference,
         on_step=seen.append,
     )
-    assert len(design.history) == 30 and seen == list(design.history)
+    assert len(design.history) == 15 * 2 and seen == list(design.history)
     feasible = [h["e_hw"] for h in design.history if h["feasible"]]
     assert design.e_hw == min(feasible) and design.e_hw < feasible[0]
     exact = subnet_totals(PROBLEMS, design.accelerator, design.mappings)
