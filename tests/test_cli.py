@@ -100,3 +100,20 @@ def test_passes_lists_builtins(capsys) -> None:
     assert "annotate-quant{w_bits=8, a_bits=8, keep_first_last=True}" in out
     names = [line.split("{")[0].split()[0] for line in out.splitlines()]
     assert names == sorted(names) and {"fold-batchnorm", "shape-check", "extract-subnet"} <= set(names)
+
+
+def test_dump_supernet(capsys) -> None:
+    assert main(["dump", "--supernet", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("graph tiny-supernet\n")
+    assert out.count(" = choice(") == 5 and out.count("candidate k5_e6 alpha=0.1111111") == 5
+    assert main(["dump", "--supernet", "nano"]) == 2
+    assert "unknown supernet preset 'nano'" in capsys.readouterr().err
+    assert main(["dump"]) == 2
+    assert capsys.readouterr().err == "error: give either MODEL or --supernet PRESET\n"
+
+
+def test_search_resume_of_missing_run(tmp_path, capsys) -> None:
+    assert main(["search", "--resume", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nothing" in err and err.count("\n") == 1
