@@ -102,7 +102,7 @@ def train_generator(
     rng = torch.Generator().manual_seed(training.seed)
     cache: dict[tuple[int, ...], tuple[Mapping, ...] | None] = {}
     history: list[dict[str, Any]] = []
-    best: tuple[float, tuple[int, ...]] | None = None
+    best: dict[str, Any] | None = None  # the record of the best feasible design so far
     for step in range(training.steps):
         tau = training.temperature(step)
         losses = []
@@ -141,8 +141,8 @@ def train_generator(
                     "digits": digits,
                     "feasible": True,
                 }
-                if best is None or record["e_hw"] < best[0]:
-                    best = (record["e_hw"], digits)
+                if best is None or record["e_hw"] < best["e_hw"]:
+                    best = record
             history.append(record)
             if on_step is not None:
                 on_step(record)
@@ -153,17 +153,15 @@ def train_generator(
         optimizer.step()
     if best is None:
         raise InfeasibleMappingError("hardware generator: no sampled accelerator could map the subnet")
-    point = generator.space.point_from_digits(best[1])
-    mappings = cache[best[1]]
-    totals = HardwareTotals(
-        **{k: history[[h["digits"] for h in history].index(best[1])][k] for k in ("energy_nJ", "latency_s", "area_mm2")}
-    )
+    point = generator.space.point_from_digits(best["digits"])
+    mappings = cache[best["digits"]]
+    totals = HardwareTotals(energy_nJ=best["energy_nJ"], latency_s=best["latency_s"], area_mm2=best["area_mm2"])
     design = GeneratedDesign(
         accelerator=point.accelerator,
         loop_order=point.loop_order,
         mappings=mappings,  # type: ignore[arg-type]
         totals=totals,
-        e_hw=best[0],
+        e_hw=best["e_hw"],
         history=tuple(history),
         seconds=time.perf_counter() - start,
     )
