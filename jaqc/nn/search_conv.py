@@ -45,6 +45,7 @@ class SearchConv2d(nn.Conv2d):
     ``activation_bits`` (``None`` when there is a single bitwidth, or in ``FLOAT`` mode).
     """
 
+    #: Ω as a tensor (read-only; change it with :meth:`set_csq_channels`).
     csq_channels: Tensor
 
     def __init__(
@@ -81,7 +82,8 @@ class SearchConv2d(nn.Conv2d):
         if self.mode is not QuantSearchMode.FLOAT:
             self.act_quant = ActivationQuantizer(self.activation_bits, quantizer)
         self.register_buffer("csq_channels", torch.zeros(1, dtype=torch.long), persistent=False)
-        self._plan: list[_PartialConv] = []
+        self._csq_list: list[int] = [0]
+        self._plans: dict[torch.device, list[_PartialConv]] = {}
         self.set_csq_channels([0])
 
     # ----------------------------------------------------------------------------------------- CSQ channels
@@ -93,9 +95,11 @@ class SearchConv2d(nn.Conv2d):
                 f"CSQ channels must be sorted, unique and in 0..{self.in_channels - 1}, got {values[:8]}"
                 + ("..." if len(values) > 8 else "")
             )
-        device = self.weight.device
-        self.csq_channels = torch.tensor(values, dtype=torch.long, device=device)
-        self._plan = self._build_plan(values, device)
+        if values == self._csq_list and self.csq_channels.device == self.weight.device:
+            return  # unchanged: keep the cached partial-conv plans
+        self.csq_channels = torch.tensor(values, dtype=torch.long, device=self.weight.device)
+        self._csq_list = values
+        self._plans = {}
 
     def _build_plan(self, channels: list[int], device: torch.device) -> list[_PartialConv]:
         def index(values: Sequence[int]) -> Tensor:
@@ -123,11 +127,11 @@ class SearchConv2d(nn.Conv2d):
             )
         return plan
 
-    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
-        result = super()._apply(fn, recurse)
-        # Keep the partial-conv index tensors on the module's device.
-        self._plan = self._build_plan(self.csq_channels.tolist(), self.weight.device)
-        return result
+    def _plan_for(self, device: torch.device) -> list[_PartialConv]:
+        plan = self._plans.get(device)
+        if plan is None:
+            plan = self._plans[device] = self._build_plan(self._csq_list, device)
+        return plan
 
     # ------------------------------------------------------------------------------------------ forward
     def _conv(self, x: Tensor, weight: Tensor) -> Tensor:
@@ -176,7 +180,7 @@ class SearchConv2d(nn.Conv2d):
         selected = x.index_select(1, self.csq_channels)
         delta = self._mix(selected, self._activation_candidates(selected), a_probs) - selected
         out = self._conv(x, weight)
-        for piece in self._plan:
+        for piece in self._plan_for(x.device):
             part = delta if piece.delta_positions is None else delta.index_select(1, piece.delta_positions)
             piece_weight = weight if piece.weight_out is None else weight.index_select(0, piece.weight_out)
             if piece.weight_in is not None:

@@ -10,6 +10,8 @@ import torch
 from jaqc.nn.config import (
     FBNET_CANDIDATES,
     FixedBits,
+    GumbelConfig,
+    QuantizerConfig,
     QuantSearchMode,
     SearchStep,
     SupernetConfig,
@@ -187,3 +189,30 @@ def test_csq_saves_memory_against_the_multi_bit_supernet() -> None:
     assert csq <= 1.3 * fp
     assert naive >= 1.2 * csq
     assert common >= 3.0 * csq
+
+
+def test_package_exports_are_lazy_and_complete() -> None:
+    import jaqc.nn as package
+
+    assert package.Supernet is Supernet and package.select_csq_channels is select_csq_channels
+    for name in package.__all__:
+        assert getattr(package, name) is not None
+    with pytest.raises(AttributeError, match="no attribute"):
+        _ = package.NotAThing
+
+
+def test_pact_clipping_and_hard_gumbel_in_the_supernet() -> None:
+    config = supernet_preset("tiny")
+    quant = attrs.evolve(config.quant, quantizer=QuantizerConfig(activation_clipping="pact"))
+    net = Supernet(attrs.evolve(config, quant=quant, gumbel=GumbelConfig(hard=True)))
+    clip_params = [p for name, p in net.named_parameters() if name.endswith(("clip_lo", "clip_hi"))]
+    assert clip_params and all(any(p is q for q in net.weight_parameters()) for p in clip_params)
+    x = torch.randn(2, 1, 16, 16)
+    net(x)  # the first batch initialises every clip range to its min/max: nothing is clipped yet
+    with torch.no_grad():
+        for p in clip_params:
+            p.mul_(0.5)
+    net(x).sum().backward()
+    assert all(p.grad is not None for p in clip_params)
+    assert any(p.grad.abs().sum() > 0 for p in clip_params)
+    assert net.arch.alpha.grad is not None and net.arch.alpha.grad.abs().sum() > 0
