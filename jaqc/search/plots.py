@@ -48,7 +48,7 @@ def plot_training(records: Sequence[dict[str, Any]], path: Path, title: str) -> 
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.04)
     return _save(fig, path)
 
 
@@ -66,7 +66,7 @@ def plot_hardware(records: Sequence[dict[str, Any]], path: Path, title: str) -> 
         ax.plot(x, [v * scale for v in y], linewidth=1)
         ax.set(xlabel="step", title=label)
         ax.grid(alpha=0.3)
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.04)
     return _save(fig, path)
 
 
