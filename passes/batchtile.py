@@ -107,6 +107,8 @@ class BatchTile(Pass):
             raise PassError("batchtile: the graph has no accelerator (give one, e.g. jaqc map --accel jaq-table2)")
         from jaqc.hw.batchtile import map_layers
 
+        if graph.layers_of(LayerKind.CHOICE):
+            raise PassError("batchtile: the graph has choice layers (a supernet); run extract-subnet first")
         layers = graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR)
         if not layers:
             return PassResult(graph, False)

@@ -81,3 +81,39 @@ def test_map_table_and_errors(capsys) -> None:
     assert "resnet_tiny on jaq-table2: 16x16 PEs" in out and "latency" in out and "EDAP" in out
     assert main(["map", f"{ZOO}:resnet_tiny", "--accel", "nope"]) == 2
     assert capsys.readouterr().err.startswith("error: ACCEL 'nope': not a preset")
+
+
+@pytest.mark.parametrize("name", sorted(__import__("zoo_models").ZOO))
+def test_map_every_zoo_model(name: str, capsys) -> None:
+    import zoo_models
+
+    shape = ",".join(str(d) for d in zoo_models.ZOO[name][1])
+    assert main(["map", f"{ZOO}:{name}", "--accel", "jaq-table2", "--input-shape", shape, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["totals"]["layers"] == len(data["layers"]) > 0 and data["totals"]["latency_ms"] > 0
+
+
+def test_map_saved_ir_onnx_and_supernet(tmp_path: Path, capsys) -> None:
+    import numpy as np
+    import onnx
+    import onnx_builders as ob
+
+    assert main(["dump", f"{ZOO}:resnet_tiny", "-o", str(tmp_path / "net.json")]) == 0
+    capsys.readouterr()
+    for saved in ("net.json",):
+        assert main(["map", str(tmp_path / saved), "--accel", "bitfusion-eyeriss", "--format", "json"]) == 0
+        assert len(json.loads(capsys.readouterr().out)["layers"]) == 13  # 1 stem + 8 block + 3 downsample + fc
+    gen = ob.rng(0)
+    nodes, inits, out = ob.conv_bn(gen, "c1", "x", 3, 8)
+    nodes.append(ob.node("GlobalAveragePool", [out], ["g"], name="gap"))
+    nodes.append(ob.node("Flatten", ["g"], ["f"], name="flat"))
+    nodes.append(ob.node("Gemm", ["f", "fc.w", "fc.b"], ["y"], name="fc", transB=1))
+    inits.update({"fc.w": ob.randn(gen, 10, 8), "fc.b": np.zeros(10, np.float32)})
+    onnx.save(ob.model(nodes, {"x": [1, 3, 8, 8]}, {"y": [1, 10]}, inits), tmp_path / "net.onnx")
+    assert main(["map", str(tmp_path / "net.onnx"), "--accel", "jaq-table2", "--format", "json"]) == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)["layers"]] == ["c1.conv", "fc"]
+    assert main(["dump", "--supernet", "tiny", "-o", str(tmp_path / "super.json")]) == 0
+    capsys.readouterr()
+    assert main(["map", str(tmp_path / "super.json"), "--accel", "jaq-table2"]) == 2
+    assert "choice layers (a supernet); run extract-subnet first" in capsys.readouterr().err
+    assert main(["map", str(tmp_path / "super.json"), "--accel", "jaq-table2", "--passes", "extract-subnet"]) == 0
