@@ -6,8 +6,7 @@ Attributes are imported on first use, so ``jaqc.frontend.import_onnx`` works wit
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from jaqc.lazy import lazy_exports
 
 _EXPORTS = {
     "FxImporter": "importer",
@@ -26,10 +25,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'jaqc.frontend' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

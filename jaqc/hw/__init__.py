@@ -16,8 +16,7 @@ not import torch; the other modules do.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from jaqc.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "BatchTileSelection": "batchtile",
@@ -59,13 +58,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'jaqc.hw' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

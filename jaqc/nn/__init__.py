@@ -5,8 +5,7 @@ Names are imported lazily, so that ``jaqc.nn.csq_select`` (numpy only) can be us
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from jaqc.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "ArchParameters": "arch",
@@ -48,9 +47,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'jaqc.nn' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"jaqc.nn.{module}"), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
