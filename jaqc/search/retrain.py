@@ -20,21 +20,13 @@ import torch
 import torch.nn.functional as F
 
 from jaqc.data import DataConfig, load_splits, make_loader
-from jaqc.ir import LayerGraph, load_graph, save_graph
+from jaqc.ir import LayerGraph, load_graph
 from jaqc.ir.errors import JaqcError
 from jaqc.ir.fileio import atomic_write_text
 from jaqc.progress import Progress
 
+from .outputs import accuracy, mapped_subnet, write_subnet
 from .rundir import RunDir
-
-
-def _evaluate(model: torch.nn.Module, dataset: Any, batch_size: int = 256) -> float:
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for images, labels in make_loader(dataset, batch_size=batch_size, shuffle=False):
-            correct += int((model(images).argmax(-1) == labels).sum())
-    return correct / max(1, len(dataset))
 
 
 def retrain(
@@ -48,10 +40,7 @@ def retrain(
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """QAT of the subnet ``graph`` on ``data``; writes ``out_dir`` and returns the summary."""
-    from jaqc.export.schedule import build_schedule, write_schedule
     from jaqc.nn.subnet import build_subnet
-    from jaqc.nn.tracing import trace_model
-    from jaqc.passes import PassContext, PassManager, make_pass
 
     from .plots import plot_training
 
@@ -87,14 +76,11 @@ def retrain(
                 rundir.append_metrics({"step": step, "epoch": epoch, "w_loss": float(loss.detach()), "w_acc": acc})
                 bar.advance(loss=float(loss.detach()), acc=acc)
             if len(splits.val):
-                rundir.append_metrics({"step": step, "epoch": epoch, "val_acc": _evaluate(model, splits.val)})
+                rundir.append_metrics({"step": step, "epoch": epoch, "val_acc": accuracy(model, splits.val)})
     train_seconds = time.perf_counter() - start
-    test_acc = _evaluate(model, splits.test)
+    test_acc = accuracy(model, splits.test)
     example = graph.inputs()[0].output_shape.dims
-    trained = trace_model(model.eval(), example, name=graph.name)
-    trained.accelerator = graph.accelerator
-    trained = PassManager([make_pass("batchtile", {"space": "jaq"})]).run(trained, PassContext()).graph
-    sched = build_schedule(trained)
+    trained, sched = mapped_subnet(model, example, graph.accelerator, name=graph.name)
     totals = sched["totals"]
     summary = {
         "test_accuracy": test_acc,
@@ -108,9 +94,7 @@ def retrain(
         "accelerator": graph.accelerator.to_json(),
     }
     if rundir.is_writer:
-        save_graph(trained, out / "subnet.json", weights=True)
-        save_graph(trained, out / "subnet.jaqc")
-        write_schedule(out / "schedule.json", sched)
+        write_subnet(out, trained, sched)
         atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
         plot_training(rundir.read_metrics(), out / "plots" / "retrain.png", f"retraining {graph.name}")
     return summary

@@ -24,13 +24,13 @@ from attrs import frozen
 
 from jaqc import __version__
 from jaqc.data import batches_per_epoch, load_splits, make_loader, split_for_search
-from jaqc.ir import save_graph
 from jaqc.ir.errors import JaqcError
 from jaqc.ir.fileio import atomic_write_text
 from jaqc.progress import Progress
 
 from .distributed import fingerprint, init_from_env, ranks_agree
 from .jaq import JaqSearch
+from .outputs import accuracy, mapped_subnet, write_subnet
 from .presets import SearchPreset
 from .rundir import LoopPosition, RunDir, capture_rng_state, restore_rng_state
 
@@ -58,17 +58,6 @@ def preset_to_json(preset: SearchPreset) -> dict[str, Any]:
         return value
 
     return plain(preset)
-
-
-def _evaluate(model: torch.nn.Module, dataset: Any, batch_size: int) -> float:
-    if len(dataset) == 0:
-        return float("nan")
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for images, labels in make_loader(dataset, batch_size=batch_size, shuffle=False):
-            correct += int((model(images).argmax(-1) == labels).sum())
-    return correct / len(dataset)
 
 
 def preset_from_run(run_dir: str | Path, data_root: str | None = None) -> tuple[SearchPreset, dict[str, Any]]:
@@ -173,7 +162,7 @@ class SearchRun:
                         self._checkpoint(position)
                     if stop_after_steps is not None and step + 1 >= stop_after_steps:
                         return None
-                val_acc = _evaluate(engine.supernet, self.splits.val, preset.batch_size)
+                val_acc = accuracy(engine.supernet, self.splits.val, preset.batch_size)
                 step = (epoch + 1) * self.steps_per_epoch
                 self.rundir.append_metrics(
                     {"step": step, "epoch": epoch, "val_acc": val_acc, "derived": engine.derived().to_json()}
@@ -183,10 +172,7 @@ class SearchRun:
 
     def finish(self) -> SearchOutcome:
         """Derive the subnet and its accelerator, write the outputs and plots."""
-        from jaqc.export.schedule import build_schedule, write_schedule
         from jaqc.nn.subnet import DerivedSubnet
-        from jaqc.nn.tracing import trace_model
-        from jaqc.passes import PassContext, PassManager, make_pass
 
         from .plots import plot_architecture, plot_hardware, plot_training
 
@@ -196,14 +182,11 @@ class SearchRun:
         derived = engine.derived()
         subnet = DerivedSubnet(preset.supernet, derived.ops, derived.bits)
         subnet.load_from_supernet(engine.supernet)
-        graph = trace_model(subnet.eval(), subnet.example_input_shape)
-        graph.accelerator = design.accelerator
-        graph = PassManager([make_pass("batchtile", {"space": "jaq"})]).run(graph, PassContext()).graph
-        schedule = build_schedule(graph, model_name=f"{preset.name}-subnet")
+        graph, schedule = mapped_subnet(
+            subnet, subnet.example_input_shape, design.accelerator, model_name=f"{preset.name}-subnet"
+        )
         if self.rundir.is_writer:
-            save_graph(graph, out / "subnet.json", weights=True)
-            save_graph(graph, out / "subnet.jaqc")
-            write_schedule(out / "schedule.json", schedule)
+            write_subnet(out, graph, schedule)
             atomic_write_text(out / "architecture.json", json.dumps(derived.to_json(), indent=1) + "\n")
             atomic_write_text(out / "accelerator.json", json.dumps(design.accelerator.to_json(), indent=1) + "\n")
         totals = schedule["totals"]
@@ -220,7 +203,7 @@ class SearchRun:
             "energy_mJ": totals["energy_mJ"],
             "area_mm2": totals["area_mm2"],
             "edap_mJ_ms_mm2": totals["edap_mJ_ms_mm2"],
-            "supernet_val_acc": _evaluate(engine.supernet, self.splits.val, preset.batch_size),
+            "supernet_val_acc": accuracy(engine.supernet, self.splits.val, preset.batch_size),
             "finish_seconds": time.perf_counter() - start,
         }
         if self.rundir.is_writer:

@@ -1,0 +1,52 @@
+"""What a search and a retraining both produce from a trained subnet: its test accuracy, and its IR mapped on
+the accelerator with the schedule, written as ``subnet.json`` / ``subnet.jaqc`` / ``schedule.json``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from jaqc.data import make_loader
+from jaqc.ir import AcceleratorConfig, LayerGraph, save_graph
+
+
+def accuracy(model: torch.nn.Module, dataset: Any, batch_size: int = 256) -> float:
+    """Top-1 accuracy of ``model`` in eval mode on ``dataset`` (NaN for an empty dataset)."""
+    if len(dataset) == 0:
+        return float("nan")
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for images, labels in make_loader(dataset, batch_size=batch_size, shuffle=False):
+            correct += int((model(images).argmax(-1) == labels).sum())
+    return correct / len(dataset)
+
+
+def mapped_subnet(
+    model: torch.nn.Module,
+    input_shape: Sequence[int],
+    accelerator: AcceleratorConfig,
+    name: str | None = None,
+    model_name: str | None = None,
+) -> tuple[LayerGraph, dict[str, Any]]:
+    """The IR of ``model`` (with weights) mapped by BatchTile (jaq space) on ``accelerator``, and its schedule."""
+    from jaqc.export.schedule import build_schedule
+    from jaqc.nn.tracing import trace_model
+    from jaqc.passes import PassContext, PassManager, make_pass
+
+    graph = trace_model(model.eval(), input_shape, name=name)
+    graph.accelerator = accelerator
+    graph = PassManager([make_pass("batchtile", {"space": "jaq"})]).run(graph, PassContext()).graph
+    return graph, build_schedule(graph, model_name=model_name)
+
+
+def write_subnet(out: Path, graph: LayerGraph, schedule: dict[str, Any]) -> None:
+    """``subnet.json`` (with weights), ``subnet.jaqc`` and ``schedule.json`` in ``out`` (atomic writes)."""
+    from jaqc.export.schedule import write_schedule
+
+    save_graph(graph, out / "subnet.json", weights=True)
+    save_graph(graph, out / "subnet.jaqc")
+    write_schedule(out / "schedule.json", schedule)
