@@ -5,6 +5,17 @@ from __future__ import annotations
 from .layer import Layer
 from .types import LayerKind
 
+#: Bitwidth the BitFusion target runs floating-point weights or activations at: its widest precision.
+FLOAT_AS_BITS = 8
+
+
+def target_bits(layer: Layer) -> tuple[int, int]:
+    """(w_bits, a_bits) the layer runs at on the target; floating point (no QuantSpec, or None) runs at 8."""
+    q = layer.quant
+    w = FLOAT_AS_BITS if q is None or q.w_bits is None else q.w_bits
+    a = FLOAT_AS_BITS if q is None or q.a_bits is None else q.a_bits
+    return w, a
+
 
 def layer_macs(layer: Layer) -> int:
     """Multiply-accumulates of one forward pass (conv2d and linear; 0 for every other kind).

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from attrs import field, frozen
 from jaqc.ir.graph import LayerGraph
 from jaqc.ir.layer import Layer
+from jaqc.ir.metrics import target_bits
 from jaqc.ir.types import LayerKind
 
 from .base import Pass, PassContext, PassError, PassResult
@@ -34,17 +35,11 @@ def _one_of(choices: tuple[str, ...]):  # type: ignore[no-untyped-def]
     return check
 
 
-def bits_of(layer: Layer) -> tuple[int, int]:
-    """(w_bits, a_bits) a layer runs at; floating point runs at the target's 8 bits."""
-    q = layer.quant
-    return (8 if q is None or q.w_bits is None else q.w_bits, 8 if q is None or q.a_bits is None else q.a_bits)
-
-
 def layer_problem(graph: LayerGraph, layer: Layer, im2col_first: bool = True) -> Any:
     """The cost model's ``ConvProblem`` of a conv2d or linear layer (a linear layer is a 1x1 conv)."""
     from jaqc.hw.problem import ConvProblem
 
-    w_bits, a_bits = bits_of(layer)
+    w_bits, a_bits = target_bits(layer)
     first = im2col_first and all(p.kind is LayerKind.INPUT for p in graph.producers(layer.name))
     if layer.kind is LayerKind.LINEAR:
         batch = layer.output_shape.numel() // layer.out_channels

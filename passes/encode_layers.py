@@ -15,18 +15,15 @@ from attrs import frozen
 from jaqc.ir.encoding import OperatorVector
 from jaqc.ir.graph import LayerGraph
 from jaqc.ir.layer import Layer
+from jaqc.ir.metrics import target_bits
 from jaqc.ir.types import LayerKind
 
 from .base import Pass, PassContext, PassResult
 
-#: Bitwidth used for floating-point layers: the target's widest precision.
-FLOAT_AS_BITS = 8
-
 
 def encode_layer(layer: Layer) -> OperatorVector:
     """The operator vector of one conv2d or linear layer."""
-    a_bits = FLOAT_AS_BITS if layer.quant is None or layer.quant.a_bits is None else layer.quant.a_bits
-    w_bits = FLOAT_AS_BITS if layer.quant is None or layer.quant.w_bits is None else layer.quant.w_bits
+    w_bits, a_bits = target_bits(layer)
     if layer.kind is LayerKind.CONV2D:
         p = layer.params
         return OperatorVector(

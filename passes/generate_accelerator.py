@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from attrs import field, frozen
+from jaqc.ir.errors import JaqcError
 from jaqc.ir.graph import LayerGraph
 from jaqc.ir.types import LayerKind
 
@@ -51,7 +52,7 @@ class GenerateAccelerator(Pass):
         problems = [layer_problem(graph, x) for x in layers]
         try:
             weights = HardwareWeights(energy=self.lambda_e, latency=self.lambda_l, area=self.lambda_a, form=self.form)
-        except Exception as exc:
+        except JaqcError as exc:
             raise PassError(f"generate-accelerator: {exc}") from None
         generator, design = train_generator(
             problems,

@@ -19,6 +19,7 @@ from jaqc import __version__
 from jaqc.ir import LOOP_DIMS, AcceleratorConfig, LayerGraph, LayerKind
 from jaqc.ir.errors import IRError, JaqcError
 from jaqc.ir.fileio import atomic_write_text, read_json
+from jaqc.ir.metrics import target_bits
 from jaqc.ir.verify import loop_extents
 
 SCHEMA_NAME = "jaqc.schedule"
@@ -52,7 +53,6 @@ def _occupancy(graph: LayerGraph, layer: Any) -> dict[str, dict[str, float]]:
 def build_schedule(graph: LayerGraph, model_name: str | None = None) -> dict[str, Any]:
     """The schedule of a mapped graph (after the ``batchtile`` pass)."""
     from jaqc.hw.unit_costs import area_for
-    from jaqc.passes.batchtile import bits_of
 
     if graph.accelerator is None:
         raise ScheduleError("schedule: the graph has no accelerator (run the batchtile pass on a mapped graph)")
@@ -63,7 +63,7 @@ def build_schedule(graph: LayerGraph, model_name: str | None = None) -> dict[str
             raise ScheduleError(f"schedule: layer %{layer.name} has no mapping/cost; run the batchtile pass first")
         extents = loop_extents(layer)
         m = layer.mapping
-        w_bits, a_bits = bits_of(layer)
+        w_bits, a_bits = target_bits(layer)
         geometry = {"kernel": 1, "stride": 1, "groups": 1}
         if layer.kind is LayerKind.CONV2D:
             p = layer.params
