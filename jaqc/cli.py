@@ -340,6 +340,7 @@ def search_cmd(
 
     torch.set_num_threads(threads)
     from jaqc.hw.hw_objective import HardwareWeights
+    from jaqc.search.distributed import shutdown
     from jaqc.search.presets import search_preset
     from jaqc.search.runner import SearchRun, preset_from_run
 
@@ -358,9 +359,13 @@ def search_cmd(
         chosen = search_preset(preset, data_root, **overrides)
         recipe = {"preset": preset, "data_root": data_root, "overrides": _jsonable(overrides)}
         run = SearchRun(chosen, run_dir or f"runs/{preset}", recipe=recipe)
-    outcome = run.run()
+    try:
+        outcome = run.run()
+    finally:
+        shutdown()
     assert outcome is not None
-    _print_summary(outcome.summary, outcome.run_dir)
+    if run.rank == 0:
+        _print_summary(outcome.summary, outcome.run_dir)
 
 
 def _jsonable(overrides: dict) -> dict:  # type: ignore[type-arg]

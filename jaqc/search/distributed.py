@@ -28,6 +28,17 @@ def init_from_env() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def shutdown() -> None:
+    """Leave the process group cleanly (a barrier, then destroy).
+
+    Without it the gloo transport threads are still running at interpreter exit, and a rank can die with
+    ``terminate called without an active exception`` (SIGABRT) after its work is done.
+    """
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
     """Average ``.grad`` over all ranks (a parameter without a gradient counts as zero on that rank)."""
     if not dist.is_initialized() or dist.get_world_size() == 1:

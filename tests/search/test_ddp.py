@@ -17,7 +17,7 @@ WORKER = textwrap.dedent(
     torch.set_num_threads(1)
     sys.path.insert(0, {tests!r})
     from test_jaq_runner import small_preset
-    from jaqc.search.distributed import fingerprint, ranks_agree
+    from jaqc.search.distributed import fingerprint, ranks_agree, shutdown
     from jaqc.search.runner import SearchRun
 
     out = sys.argv[1]
@@ -30,6 +30,7 @@ WORKER = textwrap.dedent(
               "arch": local, "weights": weights, "agree": ranks_agree(local)}}
     with open(f"{{out}}/rank{{run.rank}}.json", "w") as f:
         json.dump(result, f)
+    shutdown()
     """
 )
 
@@ -46,8 +47,10 @@ def test_two_ranks_agree(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
            f"--master_port={_free_port()}", str(script), str(tmp_path)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if Path("/sys/class/net/lo").exists():
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # bind gloo to loopback, not whatever the hostname resolves to
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[:4000] + "\n...\n" + proc.stderr[-1500:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
     assert ranks[0]["arch"] == ranks[1]["arch"] and all(r["agree"] for r in ranks)
