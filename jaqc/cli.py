@@ -316,6 +316,19 @@ def cost_cmd(file: str, search: bool, space: str, objective: str, own_sram: bool
 @click.option("--lambda-a", type=float, default=None, help="λA of E_HW (area).")
 @click.option("--seed", type=int, default=None)
 @click.option(
+    "--method",
+    type=click.Choice(["jaq", "autonba", "haq", "hqnas"]),
+    default="jaq",
+    show_default=True,
+    help="jaq | autonba (Auto-NBA) | haq (HAQ, bits of a fixed network) | hqnas (HQNAS). See docs/search.md.",
+)
+@click.option("--accelerator", default=None, help="[haq, hqnas] fixed accelerator: preset name or TOML/JSON file.")
+@click.option("--network", default=None, help="[haq] the fixed network: a run directory or an IR .json with weights.")
+@click.option("--budget", type=float, default=None, help="[haq] resource budget, a fraction of the 8-bit design.")
+@click.option("--budget-kind", type=click.Choice(["latency", "energy", "edap"]), default=None, help="[haq]")
+@click.option("--episodes", type=int, default=None, help="[haq] DDPG episodes (warm-up included).")
+@click.option("--lifelong", default=None, metavar="RUN_DIR", help="[hqnas] re-search from a previous hqnas run.")
+@click.option(
     "--threads",
     type=int,
     default=1,
@@ -333,20 +346,32 @@ def search_cmd(
     lambda_l: float | None,
     lambda_a: float | None,
     seed: int | None,
+    method: str,
+    accelerator: str | None,
+    network: str | None,
+    budget: float | None,
+    budget_kind: str | None,
+    episodes: int | None,
+    lifelong: str | None,
     threads: int,
 ) -> None:
-    """Jointly search architecture, bits and accelerator with JAQ; write a run directory."""
+    """Jointly search architecture, bits and accelerator (JAQ, or a baseline method); write a run directory."""
     import torch
 
     torch.set_num_threads(threads)
     from jaqc.hw.hw_objective import HardwareWeights
     from jaqc.search.distributed import shutdown
+    from jaqc.search.methods import resume_run, start_run
     from jaqc.search.presets import search_preset
-    from jaqc.search.runner import SearchRun, preset_from_run
 
+    options = _method_options(
+        method, accelerator=accelerator, network=network, budget=budget, budget_kind=budget_kind,
+        episodes=episodes, lifelong=lifelong,
+    )  # fmt: skip
     if resume is not None:
-        chosen, recipe = preset_from_run(resume, data_root)
-        run = SearchRun(chosen, resume, resume=True, recipe=recipe)
+        if options:
+            raise JaqcError(f"--resume continues a run with its own options; drop {', '.join(sorted(options))}")
+        run = resume_run(resume, data_root)
     else:
         overrides: dict = {k: v for k, v in (("epochs", epochs), ("lam", lam), ("seed", seed)) if v is not None}
         if any(v is not None for v in (lambda_e, lambda_l, lambda_a)):
@@ -358,14 +383,35 @@ def search_cmd(
             )
         chosen = search_preset(preset, data_root, **overrides)
         recipe = {"preset": preset, "data_root": data_root, "overrides": _jsonable(overrides)}
-        run = SearchRun(chosen, run_dir or f"runs/{preset}", recipe=recipe)
+        run = start_run(method, chosen, run_dir or f"runs/{preset}", recipe=recipe, options=options)
     try:
         outcome = run.run()
     finally:
         shutdown()
     assert outcome is not None
-    if run.rank == 0:
+    if getattr(run, "rank", 0) == 0:
         _print_summary(outcome.summary, outcome.run_dir)
+
+
+#: The method options of ``jaqc search`` and the methods that take them.
+_METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
+    "accelerator": ("haq", "hqnas"),
+    "network": ("haq",),
+    "budget": ("haq",),
+    "budget_kind": ("haq",),
+    "episodes": ("haq",),
+    "lifelong": ("hqnas",),
+}
+
+
+def _method_options(method: str, **given: object) -> dict[str, object]:
+    """The method options that were given; an option the method does not take is an error."""
+    options = {k: v for k, v in given.items() if v is not None}
+    for key in options:
+        if method not in _METHOD_OPTIONS[key]:
+            flag = "--" + key.replace("_", "-")
+            raise JaqcError(f"{flag} applies to --method {' / '.join(_METHOD_OPTIONS[key])}, not {method}")
+    return options
 
 
 def _jsonable(overrides: dict) -> dict:  # type: ignore[type-arg]

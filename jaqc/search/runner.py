@@ -76,9 +76,18 @@ def preset_from_run(run_dir: str | Path, data_root: str | None = None) -> tuple[
 class SearchRun:
     """One search in one run directory (see the module docstring)."""
 
+    method = "jaq"
+
     def __init__(
-        self, preset: SearchPreset, run_dir: str | Path, resume: bool = False, recipe: dict[str, Any] | None = None
+        self,
+        preset: SearchPreset,
+        run_dir: str | Path,
+        resume: bool = False,
+        recipe: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
+        if options:
+            raise JaqcError(f"method jaq takes no method options, got {', '.join(sorted(options))}")
         self.preset = preset
         self.run_dir = Path(run_dir)
         self.rank, self.world = init_from_env()
@@ -89,7 +98,7 @@ class SearchRun:
                 {
                     "format": CONFIG_FORMAT,
                     "jaqc_version": __version__,
-                    "method": "jaq",
+                    "method": self.method,
                     "recipe": recipe or {"preset": preset.name, "data_root": None, "overrides": {}},
                     "preset": preset_to_json(preset),
                 }
@@ -109,12 +118,19 @@ class SearchRun:
             )
         self.engine = JaqSearch(preset.supernet, preset.settings, self.steps_per_epoch)
         self.position = LoopPosition(epoch=0, batch=0, step=0)
+        self._elapsed_before = 0.0  # search seconds spent before this process (resumed runs)
+        self._started = time.perf_counter()
         if resume:
             checkpoint = self.rundir.load_checkpoint(self.rundir.latest_checkpoint(required=True))
             self.engine.load_state_dict(checkpoint.state["engine"])
             restore_rng_state(checkpoint.state["rng"], self._generators())
             self.position = LoopPosition.from_dict(checkpoint.state["position"])
+            self._elapsed_before = float(checkpoint.state.get("elapsed_seconds", 0.0))
             self.rundir.rewind_metrics(self.position.step)
+
+    def elapsed_seconds(self) -> float:
+        """Wall-clock seconds this search has run, over all the processes of a resumed run."""
+        return self._elapsed_before + time.perf_counter() - self._started
 
     def _generators(self) -> dict[str, torch.Generator]:
         return {"gumbel": self.engine.supernet.arch.generator}
@@ -124,6 +140,7 @@ class SearchRun:
             "engine": self.engine.state_dict(),
             "rng": capture_rng_state(self._generators()),
             "position": position.to_dict(),
+            "elapsed_seconds": self.elapsed_seconds(),
         }
         self.rundir.save_checkpoint(state, step=position.step, epoch=epoch)
 
@@ -138,6 +155,7 @@ class SearchRun:
     def run(self, stop_after_steps: int | None = None, progress: bool | None = None) -> SearchOutcome | None:
         """Search until the last epoch (or ``stop_after_steps`` total steps: returns None, as if killed)."""
         preset, engine = self.preset, self.engine
+        self._started = time.perf_counter()
         epochs = preset.settings.epochs
         total = epochs * self.steps_per_epoch
         start = self.position
@@ -192,7 +210,9 @@ class SearchRun:
         totals = schedule["totals"]
         arch = engine.supernet.arch
         agree = ranks_agree(fingerprint(arch.alpha, arch.beta_w, arch.beta_a, design.accelerator.to_json()))
+        val_acc = accuracy(engine.supernet, self.splits.val, preset.batch_size)
         summary = {
+            "method": self.method,
             "preset": preset.name,
             "ranks": self.world,
             "ranks_agree": agree,
@@ -203,8 +223,10 @@ class SearchRun:
             "energy_mJ": totals["energy_mJ"],
             "area_mm2": totals["area_mm2"],
             "edap_mJ_ms_mm2": totals["edap_mJ_ms_mm2"],
-            "supernet_val_acc": accuracy(engine.supernet, self.splits.val, preset.batch_size),
+            "supernet_val_acc": val_acc,
+            "val_acc": val_acc,
             "finish_seconds": time.perf_counter() - start,
+            "search_seconds": self.elapsed_seconds(),
         }
         if self.rundir.is_writer:
             atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
