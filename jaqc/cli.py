@@ -462,6 +462,71 @@ def retrain_cmd(run_dir: str, epochs: int | None, data_root: str | None, threads
     _print_summary({**summary, "architecture": arch}, Path(run_dir) / "retrain")
 
 
+@cli.command("compare")
+@click.option("--preset", default="tiny", show_default=True, help="Search preset shared by every method.")
+@click.option("--data", "data_root", default=None, help="CIFAR / ImageNet directory (tiny uses the built-in digits).")
+@click.option(
+    "--methods",
+    default="jaq,autonba,haq,hqnas,uniform8,uniform4",
+    show_default=True,
+    help="Comma-separated: jaq, autonba, haq, hqnas, uniform8, uniform4.",
+)
+@click.option("--lambdas", default=None, help="λ values for jaq/autonba/hqnas, e.g. 0.01,0.1 (default: the preset's).")
+@click.option("--epochs", type=int, default=None, help="Search epochs of every method (default: the preset's).")
+@click.option("--retrain-epochs", type=int, default=None, help="QAT epochs of every retraining (preset default).")
+@click.option("--episodes", type=int, default=None, help="HAQ episodes (default: HAQ's).")
+@click.option("--ablation/--no-ablation", default=True, show_default=True, help="Also run the Table 7 ablation.")
+@click.option("--seed", type=int, default=None)
+@click.option("-o", "--out", "out_dir", default="runs/compare", show_default=True, help="Output directory.")
+@click.option("--threads", type=int, default=1, show_default=True, help="torch intra-op threads.")
+def compare_cmd(
+    preset: str,
+    data_root: str | None,
+    methods: str,
+    lambdas: str | None,
+    epochs: int | None,
+    retrain_epochs: int | None,
+    episodes: int | None,
+    ablation: bool,
+    seed: int | None,
+    out_dir: str,
+    threads: int,
+) -> None:
+    """Compare search methods on one cost model: table, Pareto plot, Table 7 ablation (resumable)."""
+    from pathlib import Path
+
+    import torch
+
+    torch.set_num_threads(threads)
+    from jaqc.search.compare import CompareSettings, Comparison, parse_lambdas, parse_methods
+
+    settings = CompareSettings(
+        preset=preset, data_root=data_root, methods=parse_methods(methods), lambdas=parse_lambdas(lambdas),
+        epochs=epochs, retrain_epochs=retrain_epochs, episodes=episodes, ablation=ablation, seed=seed,
+    )  # fmt: skip
+    out = console()
+    result = Comparison(out_dir, settings, log=lambda msg: out.print(f"[bold]compare[/bold] {msg}")).run()
+    table = Table(title=f"jaqc compare ({preset})", title_justify="left")
+    for col in ("run", "test acc", "latency ms", "energy mJ", "area mm²", "EDAP", "w/a bits", "search s"):
+        table.add_column(col)
+    for r in result["rows"]:
+        table.add_row(
+            r["label"], f"{r['test_accuracy']:.2%}", f"{r['latency_ms']:.4g}", f"{r['energy_mJ']:.4g}",
+            f"{r['area_mm2']:.4g}", f"{r['edap_mJ_ms_mm2']:.4g}", f"{r['mean_w_bits']:.2f}/{r['mean_a_bits']:.2f}",
+            f"{r['search_seconds']:.0f}",
+        )  # fmt: skip
+    out.print(table)
+    if result["ablation"]:
+        abl = Table(title="Table 7 ablation: share of blocks at 2 bits (λ = 0)", title_justify="left")
+        for col in ("variant", "blocks", "w at 2 bits", "a at 2 bits"):
+            abl.add_column(col)
+        for a in result["ablation"]:
+            abl.add_row(a["variant"], str(a["blocks"]), f"{a['w2']:.0%}", f"{a['a2']:.0%}")
+        out.print(abl)
+    root = Path(out_dir)
+    out.print(f"wrote {root / 'compare.md'}, {root / 'compare.json'}, {root / 'pareto.png'}")
+
+
 @cli.command("passes")
 def list_passes() -> None:
     """List the available passes (built-in and plugins) with their options."""

@@ -44,12 +44,14 @@ class SearchPreset:
 
 def search_preset(name: str, data_root: str | None = None, **overrides: Any) -> SearchPreset:
     """The named preset; ``data_root`` is the CIFAR/ImageNet directory; ``overrides`` replace preset fields
-    (``epochs``, ``lam``, ``seed`` and the other :class:`JaqSearchSettings` fields go to the settings)."""
+    (``epochs``, ``lam``, ``seed`` and the other :class:`JaqSearchSettings` fields go to the settings;
+    ``quant_mode`` sets the supernet's :class:`~jaqc.nn.config.QuantSearchMode`)."""
     setting_names = {a.name for a in attrs.fields(JaqSearchSettings)}
     settings_over = {k: v for k, v in overrides.items() if k in setting_names}
     if isinstance(settings_over.get("hw"), dict):  # from a run's recipe (JSON)
         settings_over["hw"] = HardwareWeights(**settings_over["hw"])
-    preset_over = {k: v for k, v in overrides.items() if k not in setting_names}
+    quant_mode = overrides.get("quant_mode")
+    preset_over = {k: v for k, v in overrides.items() if k not in setting_names and k != "quant_mode"}
     if name == "tiny":
         preset = SearchPreset(
             name="tiny",
@@ -88,4 +90,8 @@ def search_preset(name: str, data_root: str | None = None, **overrides: Any) -> 
         preset = attrs.evolve(preset, settings=attrs.evolve(preset.settings, **settings_over), **preset_over)
     except TypeError as exc:
         raise JaqcError(f"preset {name}: {exc}") from None
+    if quant_mode is not None:  # the supernet's quantization search mode, e.g. "channel0" for Table 7's ablation
+        supernet = preset.supernet
+        quant = attrs.evolve(supernet.quant, mode=quant_mode)
+        preset = attrs.evolve(preset, supernet=attrs.evolve(supernet, quant=quant))
     return preset

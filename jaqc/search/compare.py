@@ -1,0 +1,394 @@
+"""``jaqc compare``: several search methods on the same data, cost model and accelerator space.
+
+Each entry is a run directory under ``OUT/runs/<label>`` written by its method (``jaqc search --method``),
+retrained the same way (``jaqc retrain``: fixed-precision QAT, the preset's epochs and learning rate) and
+then read back:
+
+* ``jaq``, ``autonba``, ``hqnas`` — one run per λ of ``--lambdas`` (label ``<method>-lam<λ>``), or one at
+  the preset's λ;
+* ``haq`` — bits of a fixed network under a resource budget (its own defaults, see docs/haq.md);
+* ``uniform8`` / ``uniform4`` — no search: the preset's network with every block ``k3_e6`` at uniform bits,
+  on the accelerator the hardware generation network designs for it (so the hardware is co-designed for
+  the baselines too).
+
+Outputs: ``compare.md`` (the table and the ablation), ``compare.json`` (every figure), ``pareto.png``
+(test accuracy against EDAP, the Pareto front drawn). The *Table 7 ablation* (``--ablation``, JAQ paper
+§ "misguided search"): with no hardware constraint (λ = 0) the share of searchable blocks whose bits
+converge to 2, for JAQ with CSQ, the channel-0 ablation and Auto-NBA-style heterogeneous sampling.
+
+A comparison resumes: a finished run (``summary.json``) or retraining is read back instead of redone, an
+interrupted search continues from its checkpoint; delete ``OUT`` (or one run in it) to redo it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from attrs import field, frozen
+
+from jaqc import __version__
+from jaqc.ir.errors import JaqcError
+from jaqc.ir.fileio import atomic_write_text
+
+#: What ``--methods`` accepts.
+COMPARE_METHODS: tuple[str, ...] = ("jaq", "autonba", "haq", "hqnas", "uniform8", "uniform4")
+#: Methods that take the hardware weight λ (one run per λ of ``--lambdas``).
+LAMBDA_METHODS: frozenset[str] = frozenset({"jaq", "autonba", "hqnas"})
+#: The Table 7 ablation: label -> (method, supernet quantization mode or None for the method's own).
+ABLATION_RUNS: dict[str, tuple[str, str | None]] = {
+    "JAQ (CSQ)": ("jaq", "csq"),
+    "JAQ, channel-0 ablation": ("jaq", "channel0"),
+    "Auto-NBA sampling": ("autonba", None),
+}
+#: The op of every block in the uniform baselines (MobileNetV2's inverted residual).
+UNIFORM_OP = "k3_e6"
+
+
+def parse_methods(text: str) -> tuple[str, ...]:
+    """``"jaq,haq"`` -> ``("jaq", "haq")``; unknown or repeated names are an error naming them."""
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names:
+        raise JaqcError("--methods: give at least one method")
+    unknown = [n for n in names if n not in COMPARE_METHODS]
+    if unknown:
+        raise JaqcError(f"--methods: unknown method {unknown[0]!r}; choose from {', '.join(COMPARE_METHODS)}")
+    if len(set(names)) != len(names):
+        raise JaqcError(f"--methods: {text!r} names a method twice")
+    return names
+
+
+def parse_lambdas(text: str | None) -> tuple[float | None, ...]:
+    """``"0.1,1"`` -> ``(0.1, 1.0)``; ``None`` -> ``(None,)`` (the preset's λ)."""
+    if text is None:
+        return (None,)
+    values: list[float] = []
+    for token in (t.strip() for t in text.split(",")):
+        try:
+            value = float(token)
+        except ValueError:
+            raise JaqcError(f"--lambdas: {token!r} is not a number") from None
+        if not value >= 0 or math.isinf(value):
+            raise JaqcError(f"--lambdas: λ must be finite and >= 0, got {token}")
+        values.append(value)
+    if len(set(values)) != len(values):
+        raise JaqcError(f"--lambdas: {text!r} repeats a value")
+    return tuple(values)
+
+
+def share_of_2bit(architecture: dict[str, Any]) -> dict[str, float]:
+    """Share of the searchable blocks (skip excluded) whose weight / activation / both bits are 2."""
+    pairs = [b for op, b in zip(architecture["ops"], architecture["bits"], strict=True) if op != "skip" and b]
+    if not pairs:
+        return {"blocks": 0, "w2": math.nan, "a2": math.nan, "both2": math.nan}
+    n = len(pairs)
+    return {
+        "blocks": n,
+        "w2": sum(w == 2 for w, _ in pairs) / n,
+        "a2": sum(a == 2 for _, a in pairs) / n,
+        "both2": sum(w == 2 and a == 2 for w, a in pairs) / n,
+    }
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats (lower cost and higher accuracy), by increasing cost."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front: list[int] = []
+    best = -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+@frozen(kw_only=True)
+class CompareSettings:
+    """One comparison: preset, data, methods, λ values and the budget overrides that shorten it."""
+
+    preset: str = "tiny"
+    data_root: str | None = None
+    methods: tuple[str, ...] = COMPARE_METHODS
+    lambdas: tuple[float | None, ...] = (None,)
+    epochs: int | None = None
+    retrain_epochs: int | None = None
+    episodes: int | None = None
+    ablation: bool = True
+    seed: int | None = field(default=None)
+    #: Further preset overrides for every run (e.g. ``final_generator_steps``), recorded in each recipe.
+    overrides: dict[str, Any] = field(factory=dict)
+
+
+class Comparison:
+    """Runs (or reads back) every entry of a comparison in ``out_dir`` and writes the report."""
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        settings: CompareSettings,
+        progress: bool | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.out = Path(out_dir)
+        self.settings = settings
+        self.progress = progress
+        self.log = log or (lambda _msg: None)
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    # --- one run -----------------------------------------------------------------------------------------
+
+    def _overrides(self, lam: float | None = None, quant_mode: str | None = None) -> dict[str, Any]:
+        s = self.settings
+        items = {"epochs": s.epochs, "seed": s.seed, "lam": lam, "quant_mode": quant_mode}
+        return {**s.overrides, **{k: v for k, v in items.items() if v is not None}}
+
+    def search(self, label: str, method: str, overrides: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+        """The summary of run ``label`` (searched now, resumed, or read back when finished)."""
+        from .methods import resume_run, start_run
+        from .presets import search_preset
+        from .rundir import RunDir
+
+        run_dir = self.out / "runs" / label
+        if (run_dir / "summary.json").exists():
+            self.log(f"{label}: finished earlier, read back from {run_dir}")
+            return json.loads((run_dir / "summary.json").read_text())
+        if run_dir.exists() and RunDir.open(run_dir).latest_checkpoint() is not None:
+            self.log(f"{label}: resuming {run_dir}")
+            run = resume_run(run_dir, self.settings.data_root)
+        else:
+            if run_dir.exists():
+                shutil.rmtree(run_dir)  # started but never checkpointed: nothing to keep
+            self.log(f"{label}: searching ({method}) in {run_dir}")
+            preset = search_preset(self.settings.preset, self.settings.data_root, **overrides)
+            recipe = {"preset": self.settings.preset, "data_root": self.settings.data_root, "overrides": overrides}
+            run = start_run(method, preset, run_dir, recipe=recipe, options=options)
+        outcome = run.run(progress=self.progress)
+        return dict(outcome.summary)
+
+    def uniform(self, label: str, bits: int) -> dict[str, Any]:
+        """A uniform-``bits`` baseline: the ``k3_e6`` network and the accelerator the generator designs."""
+        from jaqc.hw.hw_objective import HardwareWeights
+        from jaqc.nn.subnet import DerivedSubnet
+        from jaqc.nn.tracing import trace_model
+        from jaqc.passes import PassContext, PassManager, make_pass
+
+        from .outputs import mapped_subnet, write_subnet
+        from .presets import search_preset
+        from .rundir import RunDir
+        from .runner import CONFIG_FORMAT, preset_to_json
+
+        run_dir = self.out / "runs" / label
+        if (run_dir / "summary.json").exists():
+            self.log(f"{label}: finished earlier, read back from {run_dir}")
+            return json.loads((run_dir / "summary.json").read_text())
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        self.log(f"{label}: {UNIFORM_OP} everywhere at w{bits}a{bits}; generating its accelerator")
+        overrides = self._overrides()
+        preset = search_preset(self.settings.preset, self.settings.data_root, **overrides)
+        rundir = RunDir.create(run_dir)
+        recipe = {"preset": preset.name, "data_root": self.settings.data_root, "overrides": overrides}
+        rundir.write_config(
+            {
+                "format": CONFIG_FORMAT, "jaqc_version": __version__, "method": f"uniform{bits}", "recipe": recipe,
+                "preset": preset_to_json(preset), "options": {"op": UNIFORM_OP, "bits": bits},
+            }
+        )  # fmt: skip
+        start = time.perf_counter()
+        config = preset.supernet
+        blocks = len(config.block_specs())
+        ops, pairs = [UNIFORM_OP] * blocks, [(bits, bits)] * blocks
+        model = DerivedSubnet(config, ops, pairs).eval()
+        graph = trace_model(model, model.example_input_shape)
+        hw: HardwareWeights = preset.settings.hw
+        generate = make_pass(
+            "generate-accelerator",
+            {
+                "steps": str(preset.final_generator_steps), "lambda_e": repr(hw.energy),
+                "lambda_l": repr(hw.latency), "lambda_a": repr(hw.area), "form": hw.form,
+                "seed": str(preset.settings.seed),
+            },
+        )  # fmt: skip
+        accelerator = PassManager([generate]).run(graph, PassContext()).graph.accelerator
+        assert accelerator is not None
+        mapped, schedule = mapped_subnet(model, model.example_input_shape, accelerator, model_name=f"{label}-subnet")
+        architecture = {"ops": ops, "bits": [list(p) for p in pairs]}
+        write_subnet(run_dir, mapped, schedule)
+        atomic_write_text(run_dir / "architecture.json", json.dumps(architecture, indent=1) + "\n")
+        atomic_write_text(run_dir / "accelerator.json", json.dumps(accelerator.to_json(), indent=1) + "\n")
+        totals = schedule["totals"]
+        summary = {
+            "method": f"uniform{bits}", "preset": preset.name, "architecture": architecture,
+            "accelerator": accelerator.to_json(), "latency_ms": totals["latency_ms"],
+            "energy_mJ": totals["energy_mJ"], "area_mm2": totals["area_mm2"],
+            "edap_mJ_ms_mm2": totals["edap_mJ_ms_mm2"], "search_seconds": time.perf_counter() - start,
+        }  # fmt: skip
+        atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+        return summary
+
+    def retrain(self, label: str) -> dict[str, Any]:
+        """The retraining summary of run ``label`` (retrained now, or read back)."""
+        from .retrain import retrain_run
+
+        run_dir = self.out / "runs" / label
+        done = run_dir / "retrain" / "summary.json"
+        if done.exists():
+            return json.loads(done.read_text())
+        if (run_dir / "retrain").exists():
+            shutil.rmtree(run_dir / "retrain")  # an interrupted retraining restarts
+        self.log(f"{label}: retraining")
+        return retrain_run(run_dir, self.settings.retrain_epochs, self.settings.data_root, self.progress)
+
+    # --- the whole comparison -----------------------------------------------------------------------------
+
+    def entries(self) -> list[tuple[str, str, float | None]]:
+        """(label, method, λ) of every compared run, in the order given."""
+        out: list[tuple[str, str, float | None]] = []
+        for method in self.settings.methods:
+            if method in LAMBDA_METHODS:
+                for lam in self.settings.lambdas:
+                    out.append((method if lam is None else f"{method}-lam{lam:g}", method, lam))
+            else:
+                out.append((method, method, None))
+        return out
+
+    def run(self) -> dict[str, Any]:
+        """Run every entry and the ablation; write ``compare.json``, ``compare.md`` and ``pareto.png``."""
+        rows: list[dict[str, Any]] = []
+        for label, method, lam in self.entries():
+            if method.startswith("uniform"):
+                summary = self.uniform(label, int(method.removeprefix("uniform")))
+            else:
+                options = {"episodes": self.settings.episodes} if method == "haq" and self.settings.episodes else {}
+                summary = self.search(label, method, self._overrides(lam), options)
+            trained = self.retrain(label)
+            rows.append(_row(label, method, lam, summary, trained))
+        ablation: list[dict[str, Any]] = []
+        if self.settings.ablation:
+            for name, (method, mode) in ABLATION_RUNS.items():
+                label = "ablation-" + ("autonba" if mode is None else mode)
+                summary = self.search(label, method, self._overrides(0.0, mode), {})
+                ablation.append({"variant": name, "label": label, **share_of_2bit(summary["architecture"])})
+        result = {
+            "format": "jaqc.compare",
+            "jaqc_version": __version__,
+            "settings": {
+                "preset": self.settings.preset, "methods": list(self.settings.methods),
+                "lambdas": list(self.settings.lambdas), "epochs": self.settings.epochs,
+                "retrain_epochs": self.settings.retrain_epochs, "episodes": self.settings.episodes,
+                "seed": self.settings.seed,
+            },
+            "rows": rows,
+            "ablation": ablation,
+        }  # fmt: skip
+        atomic_write_text(self.out / "compare.json", json.dumps(result, indent=1) + "\n")
+        atomic_write_text(self.out / "compare.md", render_markdown(result))
+        plot_pareto(rows, self.out / "pareto.png", f"accuracy vs EDAP ({self.settings.preset})")
+        return result
+
+
+def _mean_bits(architecture: dict[str, Any]) -> tuple[float, float]:
+    pairs = [b for op, b in zip(architecture["ops"], architecture["bits"], strict=True) if op != "skip" and b]
+    if not pairs:
+        return math.nan, math.nan
+    return sum(w for w, _ in pairs) / len(pairs), sum(a for _, a in pairs) / len(pairs)
+
+
+def _row(label: str, method: str, lam: float | None, summary: dict[str, Any], trained: dict[str, Any]) -> dict:
+    accel = summary["accelerator"]
+    w_mean, a_mean = _mean_bits(summary["architecture"])
+    return {
+        "label": label,
+        "method": method,
+        "lambda": lam,
+        "test_accuracy": trained["test_accuracy"],
+        "latency_ms": trained["latency_ms"],
+        "energy_mJ": trained["energy_mJ"],
+        "area_mm2": trained["area_mm2"],
+        "edap_mJ_ms_mm2": trained["edap_mJ_ms_mm2"],
+        "search_seconds": summary.get("search_seconds", math.nan),
+        "retrain_seconds": trained.get("train_seconds", math.nan),
+        "mean_w_bits": w_mean,
+        "mean_a_bits": a_mean,
+        "accelerator": f"{accel['pe_rows']}x{accel['pe_cols']} {accel['dataflow']} "
+        f"W{accel['wbuf_kb']:g}/I{accel['ibuf_kb']:g}/O{accel['obuf_kb']:g} KB",
+    }
+
+
+def _fmt(value: Any, spec: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return format(value, spec)
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    """The comparison as markdown: the method table, then the Table 7 ablation."""
+    s = result["settings"]
+    lines = [
+        f"# jaqc compare — preset {s['preset']}",
+        "",
+        "Test accuracy after the same QAT retraining; hardware figures on each run's own accelerator at its "
+        "BatchTile mappings (one cost model). Search time excludes retraining.",
+        "",
+        "| run | method | λ | test acc | latency (ms) | energy (mJ) | area (mm²) | EDAP (mJ·ms·mm²) "
+        "| mean w/a bits | search (s) | accelerator |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lam = "–" if r["lambda"] is None else f"{r['lambda']:g}"
+        lines.append(
+            f"| {r['label']} | {r['method']} | {lam} | {_fmt(100 * r['test_accuracy'], '.2f')}% "
+            f"| {_fmt(r['latency_ms'], '.4g')} | {_fmt(r['energy_mJ'], '.4g')} | {_fmt(r['area_mm2'], '.4g')} "
+            f"| {_fmt(r['edap_mJ_ms_mm2'], '.4g')} | {_fmt(r['mean_w_bits'], '.2f')}/{_fmt(r['mean_a_bits'], '.2f')} "
+            f"| {_fmt(r['search_seconds'], '.0f')} | {r['accelerator']} |"
+        )
+    if result["ablation"]:
+        lines += [
+            "",
+            "## Table 7 ablation: misguided search (λ = 0, no hardware constraint)",
+            "",
+            "Share of the searchable blocks (skip excluded) whose derived bits are 2.",
+            "",
+            "| variant | blocks | weights at 2 bits | activations at 2 bits | both |",
+            "|---|---|---|---|---|",
+        ]
+        for a in result["ablation"]:
+            lines.append(
+                f"| {a['variant']} | {a['blocks']} | {_fmt(100 * a['w2'], '.0f')}% | {_fmt(100 * a['a2'], '.0f')}% "
+                f"| {_fmt(100 * a['both2'], '.0f')}% |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot_pareto(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path | None:
+    """Test accuracy against EDAP (log scale), one labelled point per run, the Pareto front as a line."""
+    from .plots import _figure, _save
+
+    points = [(r["edap_mJ_ms_mm2"], 100 * r["test_accuracy"]) for r in rows]
+    if not points:
+        return None
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    methods = sorted({r["method"] for r in rows})
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    for r, (x, y) in zip(rows, points, strict=True):
+        ax.scatter([x], [y], color=colours[r["method"]], s=36, zorder=3)
+        ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front = pareto_front(points)
+    ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "--", color="0.5", lw=1, label="Pareto front")
+    ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
+    ax.margins(x=0.15, y=0.1)
+    ax.set_xlabel("EDAP (mJ·ms·mm², log)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return _save(fig, path)

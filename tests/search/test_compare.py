@@ -1,0 +1,96 @@
+"""``jaqc compare``: argument parsing, the ablation measure, the Pareto front, the report, resumption."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from jaqc.ir.errors import JaqcError
+
+from jaqc.cli import main
+from jaqc.search.compare import (
+    CompareSettings,
+    Comparison,
+    pareto_front,
+    parse_lambdas,
+    parse_methods,
+    render_markdown,
+    share_of_2bit,
+)
+
+
+def test_parse_methods_and_lambdas() -> None:
+    assert parse_methods(" jaq, haq ,uniform4") == ("jaq", "haq", "uniform4")
+    assert parse_lambdas(None) == (None,)
+    assert parse_lambdas("0,0.1, 1e-2") == (0.0, 0.1, 0.01)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: parse_methods("jaq,darts"), "--methods: unknown method 'darts'; choose from jaq, autonba"),
+        (lambda: parse_methods("jaq,jaq"), "--methods: 'jaq,jaq' names a method twice"),
+        (lambda: parse_methods(" , "), "--methods: give at least one method"),
+        (lambda: parse_lambdas("0.1,x"), "--lambdas: 'x' is not a number"),
+        (lambda: parse_lambdas("-1"), "--lambdas: λ must be finite and >= 0, got -1"),
+        (lambda: parse_lambdas("1,1.0"), "--lambdas: '1,1.0' repeats a value"),
+    ],
+)
+def test_bad_arguments_are_named(call, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(JaqcError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call()
+
+
+def test_share_of_2bit_skips_skip_blocks() -> None:
+    arch = {"ops": ["k3_e6", "skip", "k5_e3", "k3_e1"], "bits": [[2, 2], [2, 2], [2, 8], [4, 2]]}
+    assert share_of_2bit(arch) == {"blocks": 3, "w2": 2 / 3, "a2": 2 / 3, "both2": 1 / 3}
+    empty = share_of_2bit({"ops": ["skip"], "bits": [[2, 2]]})
+    assert empty["blocks"] == 0 and math.isnan(empty["w2"])
+
+
+def test_pareto_front() -> None:
+    points = [(3.0, 90.0), (1.0, 80.0), (2.0, 85.0), (2.5, 84.0), (4.0, 90.0), (1.0, 70.0)]
+    # (2.5, 84) is beaten by (2, 85); (4, 90) by (3, 90); (1, 70) by (1, 80)
+    assert pareto_front(points) == [1, 2, 0]
+
+
+def test_markdown_has_the_rows_and_the_ablation() -> None:
+    row = {
+        "label": "jaq-lam0.1", "method": "jaq", "lambda": 0.1, "test_accuracy": 0.975, "latency_ms": 0.0123,
+        "energy_mJ": 0.004, "area_mm2": 1.5, "edap_mJ_ms_mm2": 7.38e-5, "search_seconds": 300.4,
+        "mean_w_bits": 4.5, "mean_a_bits": 6.0, "accelerator": "8x16 ws W64/I64/O64 KB",
+    }  # fmt: skip
+    abl = {"variant": "JAQ (CSQ)", "blocks": 4, "w2": 0.25, "a2": 0.0, "both2": 0.0}
+    text = render_markdown({"settings": {"preset": "tiny"}, "rows": [row], "ablation": [abl]})
+    assert "| jaq-lam0.1 | jaq | 0.1 | 97.50% | 0.0123 | 0.004 | 1.5 | 7.38e-05 | 4.50/6.00 | 300 |" in text
+    assert "| JAQ (CSQ) | 4 | 25% | 0% | 0% |" in text
+
+
+def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = CompareSettings(
+        methods=("uniform4",), retrain_epochs=1, ablation=False, overrides={"final_generator_steps": 2}
+    )
+    logs: list[str] = []
+    result = Comparison(tmp_path, settings, progress=False, log=logs.append).run()
+    (row,) = result["rows"]
+    run = tmp_path / "runs" / "uniform4"
+    arch = json.loads((run / "architecture.json").read_text())
+    assert set(arch["ops"]) == {"k3_e6"} and {tuple(b) for b in arch["bits"]} == {(4, 4)}
+    assert row["mean_w_bits"] == row["mean_a_bits"] == 4.0
+    retrained = json.loads((run / "retrain" / "summary.json").read_text())
+    assert row["test_accuracy"] == retrained["test_accuracy"] and row["edap_mJ_ms_mm2"] == retrained["edap_mJ_ms_mm2"]
+    recipe = json.loads((run / "config.json").read_text())["config"]["recipe"]
+    assert recipe["overrides"] == {"final_generator_steps": 2}
+    for name in ("compare.md", "compare.json", "pareto.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    # a second run reads everything back instead of redoing it
+    logs.clear()
+    again = Comparison(tmp_path, settings, progress=False, log=logs.append).run()
+    assert again["rows"] == result["rows"]
+    assert logs == [f"uniform4: finished earlier, read back from {run}"]
+
+
+def test_cli_refuses_unknown_methods(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["compare", "--methods", "jaq,nas", "-o", str(tmp_path / "c")]) == 2
+    assert "--methods: unknown method 'nas'" in capsys.readouterr().err
