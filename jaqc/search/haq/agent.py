@@ -103,6 +103,28 @@ class DdpgAgent:
         self.memory = ReplayBuffer(config.replay_per_step * steps_per_episode, state_size)
         self.baseline: float | None = None
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that continues the agent exactly: networks, optimisers, replay buffer, baseline, RNG."""
+        return {
+            "actor": self.actor.state_dict(),
+            "actor_target": self.actor_target.state_dict(),
+            "critic": self.critic.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "actor_optim": self.actor_optim.state_dict(),
+            "critic_optim": self.critic_optim.state_dict(),
+            "memory": self.memory.state_dict(),
+            "baseline": self.baseline,
+            "rng": self._rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (of an agent with the same sizes and configuration)."""
+        for name in ("actor", "actor_target", "critic", "critic_target", "actor_optim", "critic_optim"):
+            getattr(self, name).load_state_dict(state[name])
+        self.memory.load_state_dict(state["memory"])
+        self.baseline = None if state["baseline"] is None else float(state["baseline"])
+        self._rng.bit_generator.state = state["rng"]
+
     def random_action(self) -> float:
         """A uniform action in [0, 1) (the warm-up policy)."""
         return float(self._rng.random())

@@ -96,6 +96,12 @@ def resolve_budget(
     )
     if not bounds.within(minimum):
         cheapest = "all layers w2a2" if len(searched) == layer_count else "searched layers w2a2, the others w8a8"
+        if not bounds.minimum_fraction < 1.0:
+            raise HaqError(
+                f"infeasible {budget.kind} budget: lower bitwidths do not reduce this network's {budget.kind}; the "
+                f"cheapest configuration ({cheapest}) needs {bounds.minimum_fraction:.6g} of the 8-bit design, "
+                "so no fraction <= 1 can be met"
+            )
         raise HaqError(
             f"infeasible {budget.kind} budget: {budget.fraction:g} of the 8-bit design, but the cheapest "
             f"configuration ({cheapest}) needs {bounds.minimum_fraction:.6g} of it; "

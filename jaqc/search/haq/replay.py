@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import torch
 from attrs import frozen
 
 from .errors import HaqError
@@ -47,6 +50,30 @@ class ReplayBuffer:
         self._dones[slot, 0] = float(done)
         self._next = (slot + 1) % self.capacity
         self._size = min(self._size + 1, self.capacity)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The buffer's contents and write position, as tensors and ints (for a checkpoint)."""
+        return {
+            "capacity": self.capacity,
+            "next": self._next,
+            "size": self._size,
+            "states": torch.from_numpy(self._states.copy()),
+            "next_states": torch.from_numpy(self._next_states.copy()),
+            "actions": torch.from_numpy(self._actions.copy()),
+            "rewards": torch.from_numpy(self._rewards.copy()),
+            "dones": torch.from_numpy(self._dones.copy()),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (of a buffer with the same capacity and state size)."""
+        if state["capacity"] != self.capacity or tuple(state["states"].shape) != self._states.shape:
+            raise HaqError(
+                f"replay state of capacity {state['capacity']} and states {tuple(state['states'].shape)} does not "
+                f"fit a buffer of capacity {self.capacity} and states {self._states.shape}"
+            )
+        for key in ("states", "next_states", "actions", "rewards", "dones"):
+            getattr(self, f"_{key}")[...] = state[key].numpy()
+        self._next, self._size = int(state["next"]), int(state["size"])
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> TransitionBatch:
         """``batch_size`` transitions drawn uniformly (without replacement when the buffer holds enough)."""

@@ -14,6 +14,10 @@ def _bits_json(bits: BitConfig) -> list[list[int]]:
     return [[w, a] for w, a in bits]
 
 
+def _bits_from_json(bits: list[list[int]]) -> BitConfig:
+    return tuple((int(w), int(a)) for w, a in bits)
+
+
 @frozen(kw_only=True)
 class EpisodeRecord:
     """One episode: the bits the policy proposed, the bits after budget enforcement, and their outcome.
@@ -48,6 +52,22 @@ class EpisodeRecord:
             "critic_loss": self.critic_loss,
             "actor_loss": self.actor_loss,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EpisodeRecord:
+        """The record :meth:`to_json` wrote (bits back to tuples)."""
+        return cls(
+            episode=int(data["episode"]),
+            proposed_bits=_bits_from_json(data["proposed_bits"]),
+            bits=_bits_from_json(data["bits"]),
+            accuracy=float(data["accuracy"]),
+            cost=float(data["cost"]),
+            cost_fraction=float(data["cost_fraction"]),
+            reward=float(data["reward"]),
+            sigma=None if data["sigma"] is None else float(data["sigma"]),
+            critic_loss=None if data.get("critic_loss") is None else float(data["critic_loss"]),
+            actor_loss=None if data.get("actor_loss") is None else float(data["actor_loss"]),
+        )
 
 
 @frozen(kw_only=True)

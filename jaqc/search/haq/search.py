@@ -61,6 +61,10 @@ class HaqSearch:
     with the episode's reward. The agent is updated ``updates_per_step`` times per step from the last warm-up
     episode on, so the first policy episode already uses a trained actor. An infeasible budget raises
     :class:`HaqError` here, before any episode.
+
+    :meth:`run` runs every episode; :meth:`run_episode` runs the next one, and :meth:`state_dict` /
+    :meth:`load_state_dict` save and restore the search between episodes (agent, replay buffer, its RNG and the
+    history), so that a search resumed from a saved state continues exactly.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class HaqSearch:
         self.progress = progress
         self.runner = EpisodeRunner(env, budget, self.config.keep_first_last, self.config.reward_scale)
         self.agent = DdpgAgent(STATE_SIZE, self.runner.steps_per_episode, self.config.ddpg, self.config.seed)
+        self.history: list[EpisodeRecord] = []
         self._done = False
 
     @property
@@ -81,36 +86,67 @@ class HaqSearch:
         """The budget resolved on the environment."""
         return self.runner.bounds
 
+    @property
+    def finished(self) -> bool:
+        """Whether all ``config.episodes`` episodes have run."""
+        return len(self.history) >= self.config.episodes
+
+    def run_episode(self) -> EpisodeRecord:
+        """Run the next episode (its rollout, budget enforcement, reward, replay and agent updates)."""
+        if self.finished:
+            raise HaqError(f"the search has run all its {self.config.episodes} episodes")
+        config, agent = self.config, self.agent
+        episode = len(self.history)
+        if episode < config.warmup_episodes:
+            sigma = None
+            rollout = self.runner.rollout(lambda _state: agent.random_action())
+        else:
+            sigma = config.ddpg.sigma(episode - config.warmup_episodes)
+            rollout = self.runner.rollout(lambda state, s=sigma: agent.explore(state, s))
+        record = self.runner.finish(episode, rollout.proposed_bits, sigma)
+        last = len(rollout.states) - 1
+        for step, (state, action) in enumerate(zip(rollout.states, rollout.actions, strict=True)):
+            next_state = rollout.states[min(step + 1, last)]
+            agent.observe(state, action, record.reward, next_state, step == last)
+        if episode >= config.warmup_episodes - 1:
+            stats = [agent.update() for _ in range(config.ddpg.updates_per_step * len(rollout.states))]
+            record = attrs.evolve(
+                record,
+                critic_loss=statistics.fmean(s.critic_loss for s in stats),
+                actor_loss=statistics.fmean(s.actor_loss for s in stats),
+            )
+        self.history.append(record)
+        if self.progress is not None:
+            self.progress(record)
+        return record
+
+    def result(self) -> HaqResult:
+        """The history so far and its best episode (highest reward, earliest on ties)."""
+        if not self.history:
+            raise HaqError("no episode has run yet")
+        return HaqResult(method="haq-ddpg", best=_best(self.history), history=tuple(self.history), bounds=self.bounds)
+
     def run(self) -> HaqResult:
-        """Run ``config.episodes`` episodes and return the history and the best configuration (once per search)."""
+        """Run the remaining episodes of ``config.episodes`` and return the history and the best configuration
+        (once per search)."""
         if self._done:
             raise HaqError("HaqSearch.run() runs once; create a new HaqSearch for another search")
         self._done = True
-        config, agent = self.config, self.agent
-        history: list[EpisodeRecord] = []
-        for episode in range(config.episodes):
-            if episode < config.warmup_episodes:
-                sigma = None
-                rollout = self.runner.rollout(lambda _state: agent.random_action())
-            else:
-                sigma = config.ddpg.sigma(episode - config.warmup_episodes)
-                rollout = self.runner.rollout(lambda state, s=sigma: agent.explore(state, s))
-            record = self.runner.finish(episode, rollout.proposed_bits, sigma)
-            last = len(rollout.states) - 1
-            for step, (state, action) in enumerate(zip(rollout.states, rollout.actions, strict=True)):
-                next_state = rollout.states[min(step + 1, last)]
-                agent.observe(state, action, record.reward, next_state, step == last)
-            if episode >= config.warmup_episodes - 1:
-                stats = [agent.update() for _ in range(config.ddpg.updates_per_step * len(rollout.states))]
-                record = attrs.evolve(
-                    record,
-                    critic_loss=statistics.fmean(s.critic_loss for s in stats),
-                    actor_loss=statistics.fmean(s.actor_loss for s in stats),
-                )
-            history.append(record)
-            if self.progress is not None:
-                self.progress(record)
-        return HaqResult(method="haq-ddpg", best=_best(history), history=tuple(history), bounds=self.bounds)
+        while not self.finished:
+            self.run_episode()
+        return self.result()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The agent's state and the episode history (plain data and tensors, for a checkpoint)."""
+        return {"agent": self.agent.state_dict(), "history": [record.to_json() for record in self.history]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output: the next episode is the one after the restored history."""
+        history = [EpisodeRecord.from_json(record) for record in state["history"]]
+        if len(history) > self.config.episodes:
+            raise HaqError(f"the saved search ran {len(history)} episodes, more than the {self.config.episodes} asked")
+        self.agent.load_state_dict(state["agent"])
+        self.history = history
 
 
 def random_search(

@@ -1,0 +1,91 @@
+"""HQNAS's latency term: the expected latency of the relaxed choices on one fixed accelerator.
+
+The table holds, for every block, op of :data:`~jaqc.search.hqnas.superkernel.HQNAS_OPS` and ``(w_bits, a_bits)``
+pair, the latency of the op's layers at their BatchTile-optimal mappings (jaq space, latency objective): the
+same :func:`~jaqc.hw.candidate_table.candidate_cost_table` and layer lists
+(:func:`~jaqc.search.hw_binding.candidate_problems`) JAQ's expected hardware cost uses, built once because
+the accelerator does not change. The expected latency is
+
+``L = Σ_blocks Σ_ops p(op) Σ_(w,a) p(w) p(a) · latency(block, op, w, a) + latency(stem, head, classifier)``
+
+with ``p`` the sigmoid relaxations of the thresholds' indicators (:meth:`BlockDecisions.op_probabilities`,
+:func:`ladder_probabilities`). Energy is tabulated too (reported, not optimised). An op no tiling fits costs 10x
+the largest feasible entry, as in JAQ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from jaqc.hw.candidate_table import candidate_cost_table
+from jaqc.hw.hw_objective import mapped_totals
+from jaqc.hw.unit_costs import area_for
+from jaqc.ir.accelerator import AcceleratorConfig
+from jaqc.nn.config import SupernetConfig
+
+from ..hw_binding import INFEASIBLE_FACTOR, candidate_problems, fixed_problems
+from .superkernel import HQNAS_OPS, BlockDecisions, ladder_probabilities
+
+
+class LatencyTable:
+    """Latency (s) and energy (nJ) of every (block, op, bit pair) of HQNAS's space on ``accelerator``."""
+
+    def __init__(self, config: SupernetConfig, accelerator: AcceleratorConfig) -> None:
+        self.config = config
+        self.accelerator = accelerator
+        self.w_bits = tuple(config.quant.weight_bits)
+        self.a_bits = tuple(config.quant.activation_bits)
+        self.pairs = tuple((w, a) for w in self.w_bits for a in self.a_bits)
+        blocks = []
+        for b, (cin, cout, stride) in enumerate(config.block_specs()):
+            skippable = stride == 1 and cin == cout
+            blocks.append(
+                [[] if op == "skip" and not skippable else candidate_problems(config, b, op) for op in HQNAS_OPS]
+            )
+        table = candidate_cost_table(blocks, accelerator, self.pairs, space="jaq")
+        latency, energy = table.latency_s.clone(), table.energy_nj.clone()
+        finite = torch.isfinite(latency)
+        if not finite.all():
+            latency[~finite] = INFEASIBLE_FACTOR * latency[finite].max()
+            energy[~finite] = INFEASIBLE_FACTOR * energy[finite].max()
+        shape = (len(blocks), len(HQNAS_OPS), len(self.w_bits), len(self.a_bits))
+        self.latency_s = latency.reshape(shape)  # [block, op, w, a]
+        self.energy_nj = energy.reshape(shape)
+        self.feasible = finite.reshape(shape)
+        fixed = mapped_totals(fixed_problems(config), accelerator)
+        self.fixed_latency_s = fixed.latency_s
+        self.fixed_energy_nj = fixed.energy_nJ
+        self.area_mm2 = area_for(accelerator).total
+        largest = [HQNAS_OPS.index("k5_e6"), len(self.w_bits) - 1, len(self.a_bits) - 1]
+        #: Latency of the largest path (k5_e6 at the highest bits everywhere): the unit of the log term.
+        self.reference_latency_s = float(self.latency_s[:, largest[0], largest[1], largest[2]].sum()) + (
+            self.fixed_latency_s
+        )
+
+    def _weights(self, decisions: Sequence[BlockDecisions]) -> Tensor:
+        rows = []
+        for d in decisions:
+            ops = d.op_probabilities().to(torch.float64)
+            w = ladder_probabilities(d.weight_gates).to(torch.float64)
+            a = ladder_probabilities(d.activation_gates).to(torch.float64)
+            rows.append(ops[:, None, None] * w[None, :, None] * a[None, None, :])
+        return torch.stack(rows)
+
+    def expected(self, decisions: Sequence[BlockDecisions]) -> tuple[Tensor, Tensor]:
+        """Expected latency (s, differentiable in the thresholds) and energy (nJ) of the relaxed choices."""
+        weights = self._weights(decisions)
+        latency = (weights * self.latency_s).sum() + self.fixed_latency_s
+        energy = (weights * self.energy_nj).sum() + self.fixed_energy_nj
+        return latency, energy
+
+    def at(self, ops: Sequence[str], bits: Sequence[tuple[int, int]]) -> tuple[float, float]:
+        """Latency (s) and energy (nJ) of one derived path, from the table."""
+        latency, energy = self.fixed_latency_s, self.fixed_energy_nj
+        for block, (op, (w, a)) in enumerate(zip(ops, bits, strict=True)):
+            index = (block, HQNAS_OPS.index(op), self.w_bits.index(w), self.a_bits.index(a))
+            latency += float(self.latency_s[index])
+            energy += float(self.energy_nj[index])
+        return latency, energy
