@@ -521,7 +521,7 @@ def compare_cmd(
         for col in ("variant", "blocks", "w at 2 bits", "a at 2 bits"):
             abl.add_column(col)
         for a in result["ablation"]:
-            abl.add_row(a["variant"], str(a["blocks"]), f"{a['w2']:.0%}", f"{a['a2']:.0%}")
+            abl.add_row(a["variant"], str(a["layers"]), f"{a['weight_2bit']:.0%}", f"{a['activation_2bit']:.0%}")
         out.print(abl)
     root = Path(out_dir)
     out.print(f"wrote {root / 'compare.md'}, {root / 'compare.json'}, {root / 'pareto.png'}")

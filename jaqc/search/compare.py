@@ -36,6 +36,8 @@ from jaqc import __version__
 from jaqc.ir.errors import JaqcError
 from jaqc.ir.fileio import atomic_write_text
 
+from .ablation import share_of_2bit
+
 #: What ``--methods`` accepts.
 COMPARE_METHODS: tuple[str, ...] = ("jaq", "autonba", "haq", "hqnas", "uniform8", "uniform4")
 #: Methods that take the hardware weight λ (one run per λ of ``--lambdas``).
@@ -79,20 +81,6 @@ def parse_lambdas(text: str | None) -> tuple[float | None, ...]:
     if len(set(values)) != len(values):
         raise JaqcError(f"--lambdas: {text!r} repeats a value")
     return tuple(values)
-
-
-def share_of_2bit(architecture: dict[str, Any]) -> dict[str, float]:
-    """Share of the searchable blocks (skip excluded) whose weight / activation / both bits are 2."""
-    pairs = [b for op, b in zip(architecture["ops"], architecture["bits"], strict=True) if op != "skip" and b]
-    if not pairs:
-        return {"blocks": 0, "w2": math.nan, "a2": math.nan, "both2": math.nan}
-    n = len(pairs)
-    return {
-        "blocks": n,
-        "w2": sum(w == 2 for w, _ in pairs) / n,
-        "a2": sum(a == 2 for _, a in pairs) / n,
-        "both2": sum(w == 2 and a == 2 for w, a in pairs) / n,
-    }
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -259,6 +247,8 @@ class Comparison:
 
     def run(self) -> dict[str, Any]:
         """Run every entry and the ablation; write ``compare.json``, ``compare.md`` and ``pareto.png``."""
+        from .presets import search_preset
+
         rows: list[dict[str, Any]] = []
         for label, method, lam in self.entries():
             if method.startswith("uniform"):
@@ -272,8 +262,10 @@ class Comparison:
         if self.settings.ablation:
             for name, (method, mode) in ABLATION_RUNS.items():
                 label = "ablation-" + ("autonba" if mode is None else mode)
-                summary = self.search(label, method, self._overrides(0.0, mode), {})
-                ablation.append({"variant": name, "label": label, **share_of_2bit(summary["architecture"])})
+                overrides = self._overrides(0.0, mode)
+                summary = self.search(label, method, overrides, {})
+                config = search_preset(self.settings.preset, self.settings.data_root, **overrides).supernet
+                ablation.append({"variant": name, "label": label, **share_of_2bit(summary["architecture"], config)})
         result = {
             "format": "jaqc.compare",
             "jaqc_version": __version__,
@@ -352,15 +344,15 @@ def render_markdown(result: dict[str, Any]) -> str:
             "",
             "## Table 7 ablation: misguided search (λ = 0, no hardware constraint)",
             "",
-            "Share of the searchable blocks (skip excluded) whose derived bits are 2.",
+            "Share of the searchable blocks (an identity skip excluded) whose derived bits are 2.",
             "",
-            "| variant | blocks | weights at 2 bits | activations at 2 bits | both |",
+            "| variant | blocks | weights at 2 bits | activations at 2 bits | either |",
             "|---|---|---|---|---|",
         ]
         for a in result["ablation"]:
             lines.append(
-                f"| {a['variant']} | {a['blocks']} | {_fmt(100 * a['w2'], '.0f')}% | {_fmt(100 * a['a2'], '.0f')}% "
-                f"| {_fmt(100 * a['both2'], '.0f')}% |"
+                f"| {a['variant']} | {a['layers']} | {_fmt(100 * a['weight_2bit'], '.0f')}% "
+                f"| {_fmt(100 * a['activation_2bit'], '.0f')}% | {_fmt(100 * a['any_2bit'], '.0f')}% |"
             )
     return "\n".join(lines) + "\n"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 from jaqc.ir.errors import JaqcError
@@ -16,7 +15,6 @@ from jaqc.search.compare import (
     parse_lambdas,
     parse_methods,
     render_markdown,
-    share_of_2bit,
 )
 
 
@@ -42,13 +40,6 @@ def test_bad_arguments_are_named(call, message) -> None:  # type: ignore[no-unty
         call()
 
 
-def test_share_of_2bit_skips_skip_blocks() -> None:
-    arch = {"ops": ["k3_e6", "skip", "k5_e3", "k3_e1"], "bits": [[2, 2], [2, 2], [2, 8], [4, 2]]}
-    assert share_of_2bit(arch) == {"blocks": 3, "w2": 2 / 3, "a2": 2 / 3, "both2": 1 / 3}
-    empty = share_of_2bit({"ops": ["skip"], "bits": [[2, 2]]})
-    assert empty["blocks"] == 0 and math.isnan(empty["w2"])
-
-
 def test_pareto_front() -> None:
     points = [(3.0, 90.0), (1.0, 80.0), (2.0, 85.0), (2.5, 84.0), (4.0, 90.0), (1.0, 70.0)]
     # (2.5, 84) is beaten by (2, 85); (4, 90) by (3, 90); (1, 70) by (1, 80)
@@ -61,10 +52,10 @@ def test_markdown_has_the_rows_and_the_ablation() -> None:
         "energy_mJ": 0.004, "area_mm2": 1.5, "edap_mJ_ms_mm2": 7.38e-5, "search_seconds": 300.4,
         "mean_w_bits": 4.5, "mean_a_bits": 6.0, "accelerator": "8x16 ws W64/I64/O64 KB",
     }  # fmt: skip
-    abl = {"variant": "JAQ (CSQ)", "blocks": 4, "w2": 0.25, "a2": 0.0, "both2": 0.0}
+    abl = {"variant": "JAQ (CSQ)", "layers": 4, "weight_2bit": 0.25, "activation_2bit": 0.0, "any_2bit": 0.5}
     text = render_markdown({"settings": {"preset": "tiny"}, "rows": [row], "ablation": [abl]})
     assert "| jaq-lam0.1 | jaq | 0.1 | 97.50% | 0.0123 | 0.004 | 1.5 | 7.38e-05 | 4.50/6.00 | 300 |" in text
-    assert "| JAQ (CSQ) | 4 | 25% | 0% | 0% |" in text
+    assert "| JAQ (CSQ) | 4 | 25% | 0% | 50% |" in text
 
 
 def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,8 @@ gradients unchanged, the logged term starts near 0). λ is ``preset.settings.lam
 not of JAQ's normalised E_HW.
 
 The derived subnet's batch-norm statistics and activation ranges are re-estimated on a few training batches
-before it is evaluated (:func:`recalibrate`); ``summary.json``'s ``val_acc`` is its val accuracy (a fraction, as every method's).
+before it is evaluated (:func:`recalibrate`); ``summary.json``'s ``val_acc`` is its val accuracy (a fraction,
+as in every method's summary).
 
 Options (``options`` mapping, checked before anything is written):
 
