@@ -73,7 +73,7 @@ from .ablation import share_of_2bit
 from .distributed import average_gradients, fingerprint, init_from_env, ranks_agree
 from .hw_binding import ExpectedHardwareCost, derived_problems
 from .jaq import DerivedArchitecture, JaqSearchSettings
-from .outputs import accuracy, mapped_subnet, write_subnet
+from .outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from .presets import SearchPreset
 from .rundir import LoopPosition, RunDir, capture_rng_state, restore_rng_state
 from .runner import CONFIG_FORMAT, SearchOutcome, preset_to_json
@@ -647,9 +647,7 @@ class AutoNbaRun:
             subnet, subnet.example_input_shape, search.accelerator, model_name=f"{preset.name}-subnet"
         )
         if self.rundir.is_writer:
-            write_subnet(out, graph, schedule)
-            atomic_write_text(out / "architecture.json", json.dumps(derived.to_json(), indent=1) + "\n")
-            atomic_write_text(out / "accelerator.json", json.dumps(search.accelerator.to_json(), indent=1) + "\n")
+            write_search_outputs(out, graph, schedule, derived.to_json(), search.accelerator)
         totals = schedule["totals"]
         arch = engine.supernet.arch
         agree = ranks_agree(fingerprint(arch.alpha, arch.beta_w, arch.beta_a, search.accelerator.to_json()))
@@ -661,10 +659,7 @@ class AutoNbaRun:
             "ranks_agree": agree,
             "architecture": derived.to_json(),
             "accelerator": search.accelerator.to_json(),
-            "latency_ms": totals["latency_ms"],
-            "energy_mJ": totals["energy_mJ"],
-            "area_mm2": totals["area_mm2"],
-            "edap_mJ_ms_mm2": totals["edap_mJ_ms_mm2"],
+            **hardware_figures(totals),
             "val_acc": val_acc,
             "supernet_val_acc": self._supernet_accuracy(),
             "share_of_2bit": share_of_2bit(derived.to_json(), preset.supernet),

@@ -165,7 +165,7 @@ class Comparison:
         from jaqc.nn.tracing import trace_model
         from jaqc.passes import PassContext, PassManager, make_pass
 
-        from .outputs import mapped_subnet, write_subnet
+        from .outputs import hardware_figures, mapped_subnet, write_search_outputs
         from .presets import search_preset
         from .rundir import RunDir
         from .runner import CONFIG_FORMAT, preset_to_json
@@ -206,15 +206,12 @@ class Comparison:
         assert accelerator is not None
         mapped, schedule = mapped_subnet(model, model.example_input_shape, accelerator, model_name=f"{label}-subnet")
         architecture = {"ops": ops, "bits": [list(p) for p in pairs]}
-        write_subnet(run_dir, mapped, schedule)
-        atomic_write_text(run_dir / "architecture.json", json.dumps(architecture, indent=1) + "\n")
-        atomic_write_text(run_dir / "accelerator.json", json.dumps(accelerator.to_json(), indent=1) + "\n")
+        write_search_outputs(run_dir, mapped, schedule, architecture, accelerator)
         totals = schedule["totals"]
         summary = {
             "method": f"uniform{bits}", "preset": preset.name, "architecture": architecture,
-            "accelerator": accelerator.to_json(), "latency_ms": totals["latency_ms"],
-            "energy_mJ": totals["energy_mJ"], "area_mm2": totals["area_mm2"],
-            "edap_mJ_ms_mm2": totals["edap_mJ_ms_mm2"], "search_seconds": time.perf_counter() - start,
+            "accelerator": accelerator.to_json(), **hardware_figures(totals),
+            "search_seconds": time.perf_counter() - start,
         }  # fmt: skip
         atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
         return summary

@@ -3,6 +3,7 @@ the accelerator with the schedule, written as ``subnet.json`` / ``subnet.jaqc`` 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,10 @@ import torch
 
 from jaqc.data import make_loader
 from jaqc.ir import AcceleratorConfig, LayerGraph, save_graph
+from jaqc.ir.fileio import atomic_write_text
+
+#: The hardware figures every summary reports, from a schedule's totals.
+HARDWARE_KEYS: tuple[str, ...] = ("latency_ms", "energy_mJ", "area_mm2", "edap_mJ_ms_mm2")
 
 
 def accuracy(model: torch.nn.Module, dataset: Any, batch_size: int = 256) -> float:
@@ -50,3 +55,18 @@ def write_subnet(out: Path, graph: LayerGraph, schedule: dict[str, Any]) -> None
     save_graph(graph, out / "subnet.json", weights=True)
     save_graph(graph, out / "subnet.jaqc")
     write_schedule(out / "schedule.json", schedule)
+
+
+def hardware_figures(totals: dict[str, Any]) -> dict[str, float]:
+    """Latency, energy, area and EDAP from a schedule's ``totals`` (the keys of :data:`HARDWARE_KEYS`)."""
+    return {key: totals[key] for key in HARDWARE_KEYS}
+
+
+def write_search_outputs(
+    out: Path, graph: LayerGraph, schedule: dict[str, Any], architecture: dict[str, Any], accelerator: AcceleratorConfig
+) -> None:
+    """What every search method leaves in its run directory: the subnet files (:func:`write_subnet`),
+    ``architecture.json`` and ``accelerator.json`` (atomic writes)."""
+    write_subnet(out, graph, schedule)
+    atomic_write_text(out / "architecture.json", json.dumps(architecture, indent=1) + "\n")
+    atomic_write_text(out / "accelerator.json", json.dumps(accelerator.to_json(), indent=1) + "\n")

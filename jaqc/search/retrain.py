@@ -25,7 +25,7 @@ from jaqc.ir.errors import JaqcError
 from jaqc.ir.fileio import atomic_write_text
 from jaqc.progress import Progress
 
-from .outputs import accuracy, mapped_subnet, write_subnet
+from .outputs import accuracy, hardware_figures, mapped_subnet, write_subnet
 from .rundir import RunDir
 
 
@@ -87,10 +87,7 @@ def retrain(
         "test_samples": len(splits.test),
         "epochs": epochs,
         "train_seconds": train_seconds,
-        "latency_ms": totals["latency_ms"],
-        "energy_mJ": totals["energy_mJ"],
-        "area_mm2": totals["area_mm2"],
-        "edap_mJ_ms_mm2": totals["edap_mJ_ms_mm2"],
+        **hardware_figures(totals),
         "accelerator": graph.accelerator.to_json(),
     }
     if rundir.is_writer:

@@ -30,7 +30,7 @@ from jaqc.progress import Progress
 
 from .distributed import fingerprint, init_from_env, ranks_agree
 from .jaq import JaqSearch
-from .outputs import accuracy, mapped_subnet, write_subnet
+from .outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from .presets import SearchPreset
 from .rundir import LoopPosition, RunDir, capture_rng_state, restore_rng_state
 
@@ -204,9 +204,7 @@ class SearchRun:
             subnet, subnet.example_input_shape, design.accelerator, model_name=f"{preset.name}-subnet"
         )
         if self.rundir.is_writer:
-            write_subnet(out, graph, schedule)
-            atomic_write_text(out / "architecture.json", json.dumps(derived.to_json(), indent=1) + "\n")
-            atomic_write_text(out / "accelerator.json", json.dumps(design.accelerator.to_json(), indent=1) + "\n")
+            write_search_outputs(out, graph, schedule, derived.to_json(), design.accelerator)
         totals = schedule["totals"]
         arch = engine.supernet.arch
         agree = ranks_agree(fingerprint(arch.alpha, arch.beta_w, arch.beta_a, design.accelerator.to_json()))
@@ -219,10 +217,7 @@ class SearchRun:
             "architecture": derived.to_json(),
             "accelerator": design.accelerator.to_json(),
             "generator_loop_order": ">".join(d.value for d in design.loop_order),
-            "latency_ms": totals["latency_ms"],
-            "energy_mJ": totals["energy_mJ"],
-            "area_mm2": totals["area_mm2"],
-            "edap_mJ_ms_mm2": totals["edap_mJ_ms_mm2"],
+            **hardware_figures(totals),
             "supernet_val_acc": val_acc,
             "val_acc": val_acc,
             "finish_seconds": time.perf_counter() - start,

@@ -40,7 +40,8 @@ from jaqc.ir import LayerGraph, load_graph, save_graph
 from jaqc.ir.errors import JaqcError
 from jaqc.ir.fileio import atomic_write_text
 from jaqc.progress import Progress
-from jaqc.search.outputs import mapped_subnet, write_subnet
+from jaqc.search.distributed import require_single_process
+from jaqc.search.outputs import hardware_figures, mapped_subnet, write_search_outputs
 from jaqc.search.presets import SearchPreset
 from jaqc.search.rundir import RunDir, capture_rng_state, restore_rng_state
 from jaqc.search.runner import CONFIG_FORMAT, SearchOutcome, preset_to_json
@@ -240,8 +241,7 @@ class HaqRun:
         recipe: dict[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise JaqcError("--method haq runs in one process; start it without torchrun")
+        require_single_process(self.method)
         self.preset = preset
         self.run_dir = Path(run_dir)
         self.rank = 0
@@ -411,9 +411,7 @@ class HaqRun:
             model, input_shape(env.graph), self.accelerator, name=env.graph.name, model_name=f"{preset.name}-haq"
         )
         architecture = {"ops": list(env.layer_names), "bits": [list(pair) for pair in best.bits]}
-        write_subnet(out, graph, schedule)
-        atomic_write_text(out / "architecture.json", json.dumps(architecture, indent=1) + "\n")
-        atomic_write_text(out / "accelerator.json", json.dumps(self.accelerator.to_json(), indent=1) + "\n")
+        write_search_outputs(out, graph, schedule, architecture, self.accelerator)
         totals = schedule["totals"]
         summary = {
             "method": self.method,
@@ -425,10 +423,7 @@ class HaqRun:
             },
             "architecture": architecture,
             "accelerator": self.accelerator.to_json(),
-            "latency_ms": totals["latency_ms"],
-            "energy_mJ": totals["energy_mJ"],
-            "area_mm2": totals["area_mm2"],
-            "edap_mJ_ms_mm2": totals["edap_mJ_ms_mm2"],
+            **hardware_figures(totals),
             "val_acc": val_acc,
             "reward_acc": reward_acc,
             "reference_acc": env.reference_accuracy,

@@ -48,7 +48,8 @@ from jaqc.ir.errors import JaqcError
 from jaqc.ir.fileio import atomic_write_text
 from jaqc.progress import Progress
 
-from ..outputs import accuracy, mapped_subnet, write_subnet
+from ..distributed import require_single_process
+from ..outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from ..presets import SearchPreset
 from ..rundir import LoopPosition, RunDir, capture_rng_state, restore_rng_state
 from ..runner import CONFIG_FORMAT, SearchOutcome, preset_to_json
@@ -173,8 +174,7 @@ class HqnasRun:
         options: Mapping[str, Any] | None = None,
     ) -> None:
         self.options = check_options(options)
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise JaqcError("method hqnas runs in one process; start it without torchrun")
+        require_single_process(self.method)
         self.accelerator = _accelerator(self.options["accelerator"])
         self.previous = _Previous(self.options["lifelong"]) if self.options["lifelong"] is not None else None
         self.preset = preset
@@ -347,9 +347,7 @@ class HqnasRun:
         graph, schedule = mapped_subnet(
             subnet, subnet.example_input_shape, self.accelerator, model_name=f"{preset.name}-subnet"
         )
-        write_subnet(out, graph, schedule)
-        atomic_write_text(out / "architecture.json", json.dumps(arch.to_json(), indent=1) + "\n")
-        atomic_write_text(out / "accelerator.json", json.dumps(self.accelerator.to_json(), indent=1) + "\n")
+        write_search_outputs(out, graph, schedule, arch.to_json(), self.accelerator)
         totals = schedule["totals"]
         table_latency, table_energy = self.table.at(arch.ops, arch.bits)
         summary: dict[str, Any] = {
@@ -357,10 +355,7 @@ class HqnasRun:
             "preset": preset.name,
             "architecture": arch.to_json(),
             "accelerator": self.accelerator.to_json(),
-            "latency_ms": totals["latency_ms"],
-            "energy_mJ": totals["energy_mJ"],
-            "area_mm2": totals["area_mm2"],
-            "edap_mJ_ms_mm2": totals["edap_mJ_ms_mm2"],
+            **hardware_figures(totals),
             "val_acc": val_acc,
             "search_seconds": search_seconds,
             "search_epochs": self.epochs,
