@@ -1,4 +1,5 @@
-"""The fake-quantization custom op ``jaqc::fake_quant`` (JAQ Eq. 2) with straight-through gradients.
+"""The fake-quantization custom ops ``jaqc::fake_quant`` (JAQ Eq. 2, activations) and
+``jaqc::fake_quant_symmetric`` (weights), with straight-through gradients.
 
 ``fake_quant(x, lo, hi, bits, axis)`` quantizes ``x`` to ``bits`` bits over the clipping range
 ``[lo, hi]`` and dequantizes it again:
@@ -13,10 +14,17 @@
 
 ``lo``/``hi`` are 0-d tensors (per-tensor) or 1-d tensors of length ``x.shape[axis]`` (per channel).
 
+``fake_quant_symmetric(x, amax, bits, axis)`` is the symmetric narrow-range quantizer of the weights:
+``s = amax / (2^(b-1) - 1)`` (``s = 1`` when ``amax = 0``) and ``Q(x) = clamp(round(x / s), -n, n) · s`` with
+``n = 2^(b-1) - 1`` (2 bits: ternary). ``amax`` is 0-d or 1-d on ``axis`` (per output channel: ``max |w|``).
+It equals ONNX ``DequantizeLinear(QuantizeLinear(x, s, 0))`` with a signed type and a ``Clip`` to ``[-n, n]``
+(which ``|x| <= amax`` makes a no-op), and QONNX ``Quant(signed=1, narrow=1)``.
+
 Gradients: ``x`` gets the straight-through estimate (the incoming gradient where ``lo' <= x <= hi'``, zero
 outside); ``hi`` gets the sum of the incoming gradient over elements above ``hi'`` and ``lo`` over elements
 below ``lo'`` (PACT's estimate, applied on both sides). For a range taken from ``x``'s own min/max pass
-``lo``/``hi`` detached: every element is then inside the range.
+``lo``/``hi`` detached: every element is then inside the range. ``fake_quant_symmetric`` passes the gradient
+to ``x`` where ``|x| <= amax``; ``amax`` gets the sum over the elements above it minus those below ``-amax``.
 """
 
 from __future__ import annotations
@@ -145,13 +153,110 @@ def _backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple:
 fake_quant.register_autograd(_backward, setup_context=_setup_context)
 
 
-def fake_quant_per_channel_minmax(weight: Tensor, bits: int, axis: int = 0) -> Tensor:
-    """Quantize a weight per output channel over each channel's own min/max (no gradient to the range)."""
-    flat = weight.detach().movedim(axis, 0).flatten(1)
-    return fake_quant(weight, flat.amin(dim=1), flat.amax(dim=1), bits, axis)
-
-
 def fake_quant_per_tensor_minmax(x: Tensor, bits: int) -> Tensor:
     """Quantize a tensor over its own min/max (no gradient to the range)."""
     detached = x.detach()
     return fake_quant(x, detached.amin(), detached.amax(), bits, 0)
+
+
+# --- symmetric narrow-range quantizer (weights) --------------------------------------------------------------
+
+_SYMMETRIC_OP_NAME = "jaqc::fake_quant_symmetric"
+
+
+def symmetric_levels(bits: int) -> int:
+    """The largest code ``n = 2^(bits-1) - 1`` of a symmetric narrow-range quantizer (codes ``-n..n``)."""
+    return (1 << (bits - 1)) - 1
+
+
+def symmetric_scale(amax: Tensor, bits: int | Tensor) -> Tensor:
+    """The scale ``s = amax / (2^(b-1) - 1)`` of ``fake_quant_symmetric`` (``s = 1`` where ``amax <= 0``).
+
+    ``bits`` may be a tensor broadcasting against ``amax`` (several candidates at once).
+    """
+    levels = (2.0 ** (bits - 1) - 1.0) if isinstance(bits, Tensor) else float(symmetric_levels(bits))
+    scale = amax / levels
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def check_fake_quant_symmetric_args(x: Tensor, amax: Tensor, bits: int, axis: int) -> None:
+    """Raise ``ValueError`` unless the arguments fit ``jaqc::fake_quant_symmetric``."""
+    if not 2 <= bits <= 16:
+        raise ValueError(f"jaqc::fake_quant_symmetric: bits must be in 2..16, got {bits}")
+    if amax.dim() > 1:
+        raise ValueError(f"jaqc::fake_quant_symmetric: amax must be 0-d or 1-d, got {tuple(amax.shape)}")
+    if amax.dim() == 1 and (not -x.dim() <= axis < x.dim() or x.shape[axis] != amax.shape[0]):
+        raise ValueError(
+            f"jaqc::fake_quant_symmetric: a per-channel amax of length {amax.shape[0]} does not fit "
+            f"axis {axis} of {tuple(x.shape)}"
+        )
+
+
+def quantize_symmetric_with(x: Tensor, scale: Tensor, bits: int, axis: int) -> Tensor:
+    """``clamp(round(x / s), -n, n) · s`` with ``n = 2^(b-1) - 1`` for a given scale (0-d, or 1-d on ``axis``)."""
+    scale = _broadcast(scale, x, axis)
+    levels = symmetric_levels(bits)
+    return torch.clamp(torch.round(x / scale), -levels, levels) * scale
+
+
+def fake_quant_symmetric_impl(x: Tensor, amax: Tensor, bits: int, axis: int) -> Tensor:
+    """The computation of ``jaqc::fake_quant_symmetric`` as plain torch code."""
+    return quantize_symmetric_with(x, symmetric_scale(amax.to(x.dtype), bits), bits, axis)
+
+
+def symmetric_ste_grads(
+    x: Tensor, amax: Tensor, axis: int, grad: Tensor, need_amax_grad: bool = True
+) -> tuple[Tensor, Tensor | None]:
+    """Straight-through gradients of ``fake_quant_symmetric(x, amax, ...)`` for the incoming ``grad``.
+
+    ``grad_x`` is ``grad`` where ``|x| <= amax`` and zero elsewhere; ``grad_amax`` (``None`` unless asked) is
+    the sum of ``grad`` over the elements above ``amax`` minus the sum over those below ``-amax`` (clipped
+    elements dequantize to ``±amax``).
+    """
+    bound = _broadcast(amax.to(x.dtype), x, axis)
+    above = x > bound
+    below = x < -bound
+    zeros = torch.zeros_like(grad)
+    grad_x = torch.where(above | below, zeros, grad)
+    if not need_amax_grad:
+        return grad_x, None
+    signed = torch.where(above, grad, zeros) - torch.where(below, grad, zeros)
+    return grad_x, _reduce_to(signed, amax, axis)
+
+
+@torch.library.custom_op(_SYMMETRIC_OP_NAME, mutates_args=())
+def fake_quant_symmetric(x: Tensor, amax: Tensor, bits: int, axis: int) -> Tensor:
+    """Quantize-dequantize ``x`` symmetrically (narrow range, codes ``-n..n``) over ``[-amax, amax]``."""
+    check_fake_quant_symmetric_args(x, amax, bits, axis)
+    return fake_quant_symmetric_impl(x, amax, bits, axis)
+
+
+@fake_quant_symmetric.register_fake
+def _fake_quant_symmetric_fake(x: Tensor, amax: Tensor, bits: int, axis: int) -> Tensor:
+    check_fake_quant_symmetric_args(x, amax, bits, axis)
+    return torch.empty_like(x)
+
+
+def _setup_symmetric_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple, output: Tensor) -> None:
+    x, amax, _bits, axis = inputs
+    ctx.axis = axis
+    ctx.save_for_backward(x, amax)
+
+
+def _symmetric_backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple:
+    x, amax = ctx.saved_tensors
+    grad_x, grad_amax = symmetric_ste_grads(x, amax, ctx.axis, grad, ctx.needs_input_grad[1])
+    return (grad_x if ctx.needs_input_grad[0] else None, grad_amax, None, None)
+
+
+fake_quant_symmetric.register_autograd(_symmetric_backward, setup_context=_setup_symmetric_context)
+
+
+def channel_amax(weight: Tensor, axis: int = 0) -> Tensor:
+    """``max |w|`` per channel on ``axis`` (detached): the range of the per-channel weight quantizer."""
+    return weight.detach().abs().movedim(axis, 0).flatten(1).amax(dim=1)
+
+
+def fake_quant_per_channel_symmetric(weight: Tensor, bits: int, axis: int = 0) -> Tensor:
+    """Quantize a weight per output channel, symmetric narrow range over ``max |w|`` (no gradient to the range)."""
+    return fake_quant_symmetric(weight, channel_amax(weight, axis), bits, axis)

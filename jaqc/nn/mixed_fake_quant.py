@@ -8,6 +8,9 @@ Autograd keeps only ``x`` and the small range and probability tensors; backward 
 straight-through for ``x`` (each term's in-range mask weighted by ``probs[k]``), PACT for the ranges,
 ``Σ grad · Q_k(x)`` for ``probs[k]``. This op only serves the search; a derived subnet has one bitwidth
 per layer and uses ``jaqc::fake_quant``.
+
+``mixed_fake_quant_symmetric(x, amax, probs, bits, axis)`` is the same mix of ``fake_quant_symmetric`` terms
+(the weights' symmetric narrow-range quantizer), with ``amax`` of shape ``[m]`` or ``[m, C]``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .fake_quant import check_fake_quant_args, quant_params, quantize_with, ste_grads
+from .fake_quant import (
+    check_fake_quant_args,
+    check_fake_quant_symmetric_args,
+    quant_params,
+    quantize_symmetric_with,
+    quantize_with,
+    ste_grads,
+    symmetric_scale,
+    symmetric_ste_grads,
+)
 
 _OP_NAME = "jaqc::mixed_fake_quant"
+_SYMMETRIC_OP_NAME = "jaqc::mixed_fake_quant_symmetric"
 
 
 def _check(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int) -> None:
@@ -99,3 +112,83 @@ def _backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple:
 
 
 mixed_fake_quant.register_autograd(_backward, setup_context=_setup_context)
+
+
+# --- the symmetric (weight) variant -------------------------------------------------------------------------
+
+
+def _check_symmetric(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> None:
+    count = len(bits)
+    if probs.shape != (count,) or amax.dim() not in (1, 2) or amax.shape[0] != count:
+        raise ValueError(
+            f"jaqc::mixed_fake_quant_symmetric: {count} bit candidates need probs [{count}] and amax [{count}] or "
+            f"[{count}, C]; got probs {tuple(probs.shape)}, amax {tuple(amax.shape)}"
+        )
+    for index, bit in enumerate(bits):
+        check_fake_quant_symmetric_args(x, amax[index], bit, axis)
+
+
+def _all_scales(x: Tensor, amax: Tensor, bits: list[int]) -> Tensor:
+    bit_tensor = torch.tensor(bits, dtype=x.dtype, device=amax.device)
+    if amax.dim() == 2:
+        bit_tensor = bit_tensor[:, None]
+    return symmetric_scale(amax.to(x.dtype), bit_tensor)
+
+
+def mixed_fake_quant_symmetric_impl(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
+    """The computation of ``jaqc::mixed_fake_quant_symmetric`` as plain torch code."""
+    scales = _all_scales(x, amax, bits)
+    weights = probs.to(x.dtype)
+    out = weights[0] * quantize_symmetric_with(x, scales[0], bits[0], axis)
+    for index in range(1, len(bits)):
+        out.add_(weights[index] * quantize_symmetric_with(x, scales[index], bits[index], axis))
+    return out
+
+
+@torch.library.custom_op(_SYMMETRIC_OP_NAME, mutates_args=())
+def mixed_fake_quant_symmetric(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
+    """``Σ_k probs[k] · fake_quant_symmetric(x, amax[k], bits[k], axis)``."""
+    _check_symmetric(x, amax, probs, bits, axis)
+    return mixed_fake_quant_symmetric_impl(x, amax, probs, bits, axis)
+
+
+@mixed_fake_quant_symmetric.register_fake
+def _mixed_fake_quant_symmetric_fake(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
+    _check_symmetric(x, amax, probs, bits, axis)
+    return torch.empty_like(x)
+
+
+def _setup_symmetric_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple, output: Tensor) -> None:
+    x, amax, probs, bits, axis = inputs
+    ctx.bits = list(bits)
+    ctx.axis = axis
+    ctx.save_for_backward(x, amax, probs)
+
+
+def _symmetric_backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple:
+    x, amax, probs = ctx.saved_tensors
+    need_x, need_amax, need_probs = ctx.needs_input_grad[:3]
+    grad_x = torch.zeros_like(x) if need_x else None
+    grad_amax = [] if need_amax else None
+    grad_probs = [] if need_probs else None
+    scales = _all_scales(x, amax, ctx.bits)
+    for index, bit in enumerate(ctx.bits):
+        weight = probs[index].to(x.dtype)
+        term_x, term_amax = symmetric_ste_grads(x, amax[index], ctx.axis, grad, need_amax)
+        if grad_x is not None:
+            grad_x = grad_x + weight * term_x
+        if grad_amax is not None and term_amax is not None:
+            grad_amax.append(weight.to(amax.dtype) * term_amax)
+        if grad_probs is not None:
+            quantized = quantize_symmetric_with(x, scales[index], bit, ctx.axis)
+            grad_probs.append((grad * quantized).sum().to(probs.dtype))
+    return (
+        grad_x,
+        None if grad_amax is None else torch.stack(grad_amax),
+        None if grad_probs is None else torch.stack(grad_probs),
+        None,
+        None,
+    )
+
+
+mixed_fake_quant_symmetric.register_autograd(_symmetric_backward, setup_context=_setup_symmetric_context)

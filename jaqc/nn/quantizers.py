@@ -1,7 +1,8 @@
 """Quantizer modules: per-output-channel weight quantization and per-tensor activation quantization.
 
-Both call the ``jaqc::fake_quant`` custom op. Weights are quantized over each output channel's own
-min/max (Eq. 2 per channel). Activations are quantized per tensor; with ``Clipping.MINMAX`` (the default,
+Weights are quantized per output channel, symmetric narrow-range over ``max |w|`` of the channel
+(``jaqc::fake_quant_symmetric``; 2 bits is ternary). Activations are quantized per tensor, asymmetric with a
+zero point (``jaqc::fake_quant``); with ``Clipping.MINMAX`` (the default,
 Eq. 2 as the paper writes it) the range is the batch min/max in training and a running min/max (an
 exponential moving average, like batch norm's statistics) in eval; with ``Clipping.PACT`` every bit
 candidate has a learned ``[lo, hi]`` initialised from the first training batch.
@@ -15,12 +16,12 @@ import torch
 from torch import Tensor, nn
 
 from .config import Clipping, QuantizerConfig
-from .fake_quant import fake_quant, fake_quant_per_channel_minmax
+from .fake_quant import fake_quant, fake_quant_per_channel_symmetric
 
 
 def quantize_weight(weight: Tensor, bits: int) -> Tensor:
-    """``weight`` fake-quantized to ``bits`` bits per output channel (axis 0) over min/max."""
-    return fake_quant_per_channel_minmax(weight, bits, axis=0)
+    """``weight`` fake-quantized to ``bits`` bits per output channel (axis 0), symmetric over ``max |w|``."""
+    return fake_quant_per_channel_symmetric(weight, bits, axis=0)
 
 
 class ActivationQuantizer(nn.Module):

@@ -17,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common_quant import fake_quant_common, sum_weighted
+from .common_quant import fake_quant_common, fake_quant_common_symmetric, sum_weighted
 from .config import QuantizerConfig, QuantSearchMode, SearchStep
 from .errors import NNStateError
+from .fake_quant import channel_amax
 from .mixing import BitCandidates, hard_top_k_mix, hetero_blend, mix_quantized
 from .quantizers import ActivationQuantizer
 
@@ -138,11 +139,8 @@ class SearchConv2d(nn.Conv2d):
         return F.conv2d(x, weight, None, self.stride, self.padding, self.dilation, self.groups)
 
     def _weight_candidates(self) -> BitCandidates:
-        flat = self.weight.detach().flatten(1)
-        count = len(self.weight_bits)
-        lo = flat.amin(dim=1).expand(count, -1)
-        hi = flat.amax(dim=1).expand(count, -1)
-        return BitCandidates(lo, hi, self.weight_bits, 0)
+        amax = channel_amax(self.weight).expand(len(self.weight_bits), -1)
+        return BitCandidates.symmetric_range(amax, self.weight_bits, 0)
 
     def _activation_candidates(self, x: Tensor) -> BitCandidates:
         assert self.act_quant is not None
@@ -170,9 +168,7 @@ class SearchConv2d(nn.Conv2d):
     def _common_forward(self, x: Tensor, w_probs: Tensor | None, a_probs: Tensor | None) -> Tensor:
         if w_probs is None or a_probs is None:
             raise NNStateError("mode naive_common needs bit probabilities")
-        weight = sum_weighted(
-            [fake_quant_common(self.weight, b, per_channel_axis=0) for b in self.weight_bits], w_probs
-        )
+        weight = sum_weighted([fake_quant_common_symmetric(self.weight, b, axis=0) for b in self.weight_bits], w_probs)
         inputs = sum_weighted([fake_quant_common(x, b) for b in self.activation_bits], a_probs)
         return self._conv(inputs, weight)
 

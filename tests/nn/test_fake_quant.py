@@ -1,4 +1,5 @@
-"""jaqc::fake_quant and jaqc::mixed_fake_quant: exact values, straight-through and PACT gradients, opcheck."""
+"""jaqc::fake_quant, jaqc::fake_quant_symmetric and the mixed ops: exact values, straight-through and PACT
+gradients, opcheck."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from jaqc.nn.fake_quant import fake_quant, quant_params
-from jaqc.nn.mixed_fake_quant import mixed_fake_quant
+from jaqc.nn.fake_quant import fake_quant, fake_quant_symmetric, quant_params, symmetric_scale
+from jaqc.nn.mixed_fake_quant import mixed_fake_quant, mixed_fake_quant_symmetric
 
 
 def numpy_fake_quant(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bits: int, axis: int = 0) -> np.ndarray:
@@ -186,3 +187,100 @@ def test_bad_arguments_are_rejected() -> None:
         fake_quant(x, torch.tensor(0.0), torch.tensor(1.0), 0, 0)
     with pytest.raises(ValueError, match="axis"):
         fake_quant(x, torch.zeros(4), torch.ones(4), 4, 1)
+
+
+# --- the symmetric narrow-range weight quantizer ---------------------------------------------------------
+
+
+def numpy_fake_quant_symmetric(x: np.ndarray, amax: np.ndarray, bits: int, axis: int = 0) -> np.ndarray:
+    """Hand-written reference: s = amax / (2^(b-1) - 1) (1 when amax = 0), codes clamp(round(x/s), -n, n)."""
+    x = x.astype(np.float32)
+    levels = np.float32(2 ** (bits - 1) - 1)
+    scale = (np.asarray(amax, np.float32) / levels).astype(np.float32)
+    scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
+    if scale.ndim == 1:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        scale = scale.reshape(shape)
+    return (np.clip(np.round(x / scale), -levels, levels) * scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_symmetric_per_channel_values_match_numpy(bits: int) -> None:
+    gen = torch.Generator().manual_seed(20 + bits)
+    w = torch.randn(8, 3, 3, 3, generator=gen)
+    w[3] = 0.0  # an all-zero channel: s = 1, stays zero
+    amax = w.abs().flatten(1).amax(1)
+    got = fake_quant_symmetric(w, amax, bits, 0).numpy()
+    np.testing.assert_array_equal(got, numpy_fake_quant_symmetric(w.numpy(), amax.numpy(), bits))
+    levels = 2 ** (bits - 1) - 1
+    scale = symmetric_scale(amax, bits).numpy()
+    codes = np.round(got / scale[:, None, None, None])
+    np.testing.assert_array_equal(codes * scale[:, None, None, None], got)
+    assert codes.min() >= -levels and codes.max() <= levels
+    assert not got[3].any()
+
+
+def test_symmetric_two_bit_is_ternary() -> None:
+    x = torch.tensor([[-3.0, -1.6, -1.5, -0.2, 0.0, 1.5, 1.6, 3.0]])
+    got = fake_quant_symmetric(x, torch.tensor([3.0]), 2, 0)
+    # s = 3, x / s = [-1, -0.53, -0.5, -0.07, 0, 0.5, 0.53, 1]: half to even at +-0.5.
+    assert got.tolist() == [[-3.0, -3.0, 0.0, 0.0, 0.0, 0.0, 3.0, 3.0]]
+    assert set(fake_quant_symmetric(torch.randn(4, 50), torch.full((4,), 1.0), 2, 0).unique().tolist()) <= {
+        -1.0,
+        0.0,
+        1.0,
+    }
+
+
+def test_symmetric_gradients() -> None:
+    x = torch.tensor([-3.0, -1.0, 0.5, 1.0, 2.5], requires_grad=True)
+    amax = torch.tensor(1.0, requires_grad=True)
+    g = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    fake_quant_symmetric(x, amax, 4, 0).backward(g)
+    assert x.grad.tolist() == [0.0, 2.0, 3.0, 4.0, 0.0]  # straight through inside [-amax, amax]
+    assert amax.grad.item() == 5.0 - 1.0  # clipped to +amax counts +1, to -amax counts -1
+    w = torch.randn(3, 4, requires_grad=True)
+    upstream = torch.randn(3, 4)
+    fake_quant_symmetric(w, w.detach().abs().amax(1), 2, 0).backward(upstream)
+    assert torch.equal(w.grad, upstream)
+
+
+def test_opcheck_symmetric_ops() -> None:
+    gen = torch.Generator().manual_seed(5)
+    w = torch.randn(5, 3, 3, 3, generator=gen, requires_grad=True)
+    amax = w.detach().abs().flatten(1).amax(1)
+    torch.library.opcheck(fake_quant_symmetric, (w, amax, 2, 0))
+    torch.library.opcheck(fake_quant_symmetric, (w, torch.tensor(0.5, requires_grad=True), 4, 0))
+    probs = torch.softmax(torch.randn(3, generator=gen), 0).requires_grad_()
+    torch.library.opcheck(
+        torch.ops.jaqc.mixed_fake_quant_symmetric.default, (w, amax.expand(3, -1).clone(), probs, [2, 4, 8], 0)
+    )
+
+
+def test_mixed_symmetric_equals_sum_of_single_ops() -> None:
+    gen = torch.Generator().manual_seed(6)
+    base = torch.randn(4, 3, 3, 3, generator=gen)
+    upstream = torch.randn(4, 3, 3, 3, generator=gen)
+    logits = torch.randn(3, generator=gen)
+    amax = base.abs().flatten(1).amax(1) * torch.tensor([[1.0], [0.5], [2.0]])
+
+    def leaves() -> tuple[torch.Tensor, ...]:
+        return base.clone().requires_grad_(), amax.clone().requires_grad_(), torch.softmax(logits, 0).requires_grad_()
+
+    x1, a1, p1 = leaves()
+    mixed = mixed_fake_quant_symmetric(x1, a1, p1, [2, 4, 8], 0)
+    mixed.backward(upstream)
+    x2, a2, p2 = leaves()
+    summed = sum(p2[k] * fake_quant_symmetric(x2, a2[k], b, 0) for k, b in enumerate([2, 4, 8]))
+    summed.backward(upstream)
+    torch.testing.assert_close(mixed, summed)
+    for a, b in ((x1, x2), (a1, a2), (p1, p2)):
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_symmetric_bad_arguments_are_rejected() -> None:
+    with pytest.raises(ValueError, match=r"bits must be in 2\.\.16"):
+        fake_quant_symmetric(torch.zeros(2, 3), torch.tensor(1.0), 1, 0)
+    with pytest.raises(ValueError, match="does not fit axis"):
+        fake_quant_symmetric(torch.zeros(2, 3), torch.ones(4), 4, 0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from jaqc.nn.common_quant import fake_quant_common
+from jaqc.nn.common_quant import fake_quant_common, fake_quant_common_symmetric
 from jaqc.nn.config import Clipping, QuantizerConfig
-from jaqc.nn.fake_quant import fake_quant
+from jaqc.nn.fake_quant import fake_quant, fake_quant_symmetric
 from jaqc.nn.quantizers import ActivationQuantizer, quantize_weight
 
 
@@ -41,13 +41,31 @@ def test_pact_clip_is_initialised_from_first_batch_and_learns() -> None:
     assert quantizer.clip_lo.grad.tolist() == [0.0, 0.0]
 
 
-def test_weight_quantizer_is_per_output_channel() -> None:
+def test_weight_quantizer_is_per_output_channel_symmetric() -> None:
     w = torch.stack([torch.linspace(-1, 1, 27).reshape(3, 3, 3), torch.linspace(-10, 10, 27).reshape(3, 3, 3)])
+    # 2 bits is ternary: amax = 1, s = amax / (2^1 - 1) = 1, codes {-1, 0, 1}; channel 1 is 10x wider.
     q = quantize_weight(w, 2)
-    # Channel 0 spans [-1, 1]: s = 2/3, z = round(1.5) = 2, grid {-2, -1, 0, 1}·s; channel 1 is 10x wider.
-    grid = torch.tensor([-2.0, -1.0, 0.0, 1.0]) * (2.0 / 3.0)
-    torch.testing.assert_close(torch.unique(q[0]), grid)
-    torch.testing.assert_close(torch.unique(q[1]), grid * 10)
+    assert torch.unique(q[0]).tolist() == [-1.0, 0.0, 1.0]
+    assert torch.unique(q[1]).tolist() == [-10.0, 0.0, 10.0]
+    assert torch.equal(q[0].flatten(), torch.round(torch.linspace(-1, 1, 27)))
+    # 4 bits: s = amax / 7, codes -7..7, so the grid is symmetric and zero is exact.
+    q4 = quantize_weight(w, 4)
+    s4 = torch.tensor(1.0) / 7
+    assert torch.equal(q4[0], torch.round(w[0] / s4) * s4)
+    assert q4[0].amax().item() == 1.0 and q4[0].amin().item() == -1.0
+    # 8 bits: s = amax / 127.
+    q8 = quantize_weight(w, 8)
+    s8 = torch.tensor(10.0) / 127
+    assert torch.equal(q8[1], torch.round(w[1] / s8) * s8)
+    # An all-zero channel stays zero (s = 1).
+    assert torch.equal(quantize_weight(torch.zeros(2, 3), 4), torch.zeros(2, 3))
+
+
+def test_weight_quantizer_uses_max_abs_not_min_max() -> None:
+    # A channel in [-0.5, 2]: amax = 2, 2 bits -> {-2, 0, 2}; -0.5 rounds (half to even) to 0.
+    w = torch.tensor([[-0.5, 0.4, 1.2, 2.0]])
+    assert quantize_weight(w, 2).tolist() == [[0.0, 0.0, 2.0, 2.0]]
+    assert torch.equal(quantize_weight(w, 4), torch.tensor([[-2.0, 1.0, 4.0, 7.0]]) * (torch.tensor(2.0) / 7))
 
 
 @pytest.mark.parametrize("bits", [2, 4, 8])
@@ -57,9 +75,9 @@ def test_common_way_matches_fused_op(bits: int) -> None:
     want = fake_quant(x, x.amin(), x.amax(), bits, 0)
     torch.testing.assert_close(fake_quant_common(x, bits), want, rtol=0, atol=1e-6)
     w = torch.randn(4, 3, 3, 3, generator=gen)
-    flat = w.flatten(1)
-    want_w = fake_quant(w, flat.amin(1), flat.amax(1), bits, 0)
-    torch.testing.assert_close(fake_quant_common(w, bits, per_channel_axis=0), want_w, rtol=0, atol=1e-6)
+    want_w = fake_quant_symmetric(w, w.abs().flatten(1).amax(1), bits, 0)
+    torch.testing.assert_close(fake_quant_common_symmetric(w, bits, axis=0), want_w, rtol=0, atol=1e-6)
+    assert torch.equal(quantize_weight(w, bits), want_w)
 
 
 def test_common_way_gradient_is_straight_through() -> None:

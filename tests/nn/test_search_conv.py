@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from jaqc.nn.config import QuantSearchMode, SearchStep
 from jaqc.nn.errors import NNStateError
-from jaqc.nn.fake_quant import fake_quant
+from jaqc.nn.fake_quant import fake_quant, fake_quant_symmetric
 from jaqc.nn.memory import SavedTensorMeter
 from jaqc.nn.search_conv import SearchConv2d
 
@@ -27,8 +27,8 @@ def dense_reference(conv: SearchConv2d, x: torch.Tensor, channels: list[int], wp
     mixed = sum(ap[k] * fake_quant(selected, lo, hi, b, 0) for k, b in enumerate(BITS))
     merged = x.clone()
     merged[:, channels] = mixed
-    flat = conv.weight.detach().flatten(1)
-    weight = sum(wp[k] * fake_quant(conv.weight, flat.amin(1), flat.amax(1), b, 0) for k, b in enumerate(BITS))
+    amax = conv.weight.detach().abs().flatten(1).amax(1)
+    weight = sum(wp[k] * fake_quant_symmetric(conv.weight, amax, b, 0) for k, b in enumerate(BITS))
     return F.conv2d(merged, weight, None, conv.stride, conv.padding, 1, conv.groups)
 
 
@@ -120,10 +120,8 @@ def test_hetero_weight_step_is_identity_backward_and_arch_step_is_hard_top2() ->
 def test_fixed_and_float_modes() -> None:
     fixed = SearchConv2d(4, 4, 3, mode=QuantSearchMode.FIXED, weight_bits=(4,), activation_bits=(2,))
     x = torch.randn(1, 4, 5, 5)
-    flat = fixed.weight.detach().flatten(1)
-    want = F.conv2d(
-        fake_quant(x, x.amin(), x.amax(), 2, 0), fake_quant(fixed.weight, flat.amin(1), flat.amax(1), 4, 0), padding=1
-    )
+    amax = fixed.weight.detach().abs().flatten(1).amax(1)
+    want = F.conv2d(fake_quant(x, x.amin(), x.amax(), 2, 0), fake_quant_symmetric(fixed.weight, amax, 4, 0), padding=1)
     torch.testing.assert_close(fixed(x), want)
     plain = SearchConv2d(4, 4, 3)
     torch.testing.assert_close(plain(x), F.conv2d(x, plain.weight, padding=1))
