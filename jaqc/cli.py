@@ -58,6 +58,11 @@ def cli(debug: bool) -> None:
     default=None,
     help="Also save the IR: .json (with weights) or .jaqc (text).",
 )
+@click.option(
+    "--mappings",
+    is_flag=True,
+    help="For an exported MODEL.onnx (jaqc export): print the per-layer mapping table of its embedded schedule.",
+)
 def dump(
     model: str | None,
     supernet: str | None,
@@ -67,14 +72,23 @@ def dump(
     verify_each: bool,
     weights: bool,
     output: str | None,
+    mappings: bool,
 ) -> None:
     """Print the layer IR of MODEL: file.py:factory, package.module:factory, a .json/.jaqc IR file or an
-    .onnx model; or, with --supernet PRESET, the searchable supernet."""
+    .onnx model; or, with --supernet PRESET, the searchable supernet; or, with --mappings, the mapping
+    schedule embedded in an exported .onnx model."""
     from jaqc.frontend.loader import load_graph_spec, parse_shape
     from jaqc.passes import PassContext, PassManager, parse_pipeline
 
     if (model is None) == (supernet is None):
         raise JaqcError("give either MODEL or --supernet PRESET")
+    if mappings:
+        if model is None or not model.endswith(".onnx"):
+            raise JaqcError("--mappings reads an exported ONNX model (MODEL.onnx from jaqc export)")
+        from jaqc.export.embedded import read_export
+
+        _print_schedule_table(model, read_export(model)[1])
+        return
     shape = parse_shape(input_shape) if input_shape else None
     pipeline = parse_pipeline(passes) if passes else []
     if supernet is not None:
@@ -129,6 +143,121 @@ def _print_table(graph) -> None:  # type: ignore[no-untyped-def]
     table.add_section()
     table.add_row("total", "", "", "", "", human(total_params), human(total_macs), "")
     console().print(table)
+
+
+def _print_schedule_table(source: str, schedule: dict) -> None:  # type: ignore[type-arg]
+    from jaqc.inspect import human
+    from jaqc.mapping_report import schedule_rows
+
+    acc = schedule["accelerator"]
+    title = (
+        f"{schedule['model']} on {acc.get('name') or 'accelerator'}: {acc['pe_rows']}x{acc['pe_cols']} PEs, "
+        f"W/I/O buffers {acc['wbuf_kb']}/{acc['ibuf_kb']}/{acc['obuf_kb']} KB, {acc['freq_mhz']:g} MHz "
+        f"(schedule of {source})"
+    )
+    table = Table(title=title, title_justify="left")
+    cols = [
+        ("layer", "left"),
+        ("kind", "left"),
+        ("bits", "left"),
+        ("tile b/ow/oh/ic/oc", "left"),
+        ("order", "left"),
+        ("compute", "right"),
+        ("stall", "right"),
+        ("bound", "left"),
+        ("energy µJ", "right"),
+        ("ibuf/wbuf/obuf", "right"),
+    ]
+    for col, justify in cols:
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for r in schedule_rows(schedule):
+        occupancy = "/".join(f"{r['occupancy'][b]:.1%}" for b in ("ibuf", "wbuf", "obuf"))
+        table.add_row(
+            r["name"],
+            r["kind"],
+            r["bits"],
+            "/".join(str(v) for v in r["tile"].values()),
+            r["loop_order"],
+            human(r["cycles"]["compute"]),
+            human(r["cycles"]["stall"]),
+            r["bound"],
+            f"{r['energy_nJ'] / 1e3:.2f}",
+            occupancy,
+        )
+    out = console()
+    out.print(table)
+    t = schedule["totals"]
+    out.print(
+        f"latency {t['latency_ms']:.4f} ms | energy {t['energy_mJ']:.4f} mJ | area {t['area_mm2']:.3f} mm² | "
+        f"EDP {t['edp_mJ_ms']:.4g} mJ·ms | EDAP {t['edap_mJ_ms_mm2']:.4g} mJ·ms·mm² | {t['layers']} layers, "
+        f"{t['cycles']:,} cycles"
+    )
+
+
+@cli.command("export")
+@click.argument("source")
+@click.option("--format", "fmt", type=click.Choice(["qdq", "qonnx"]), default="qdq", show_default=True)
+@click.option("--opset", type=click.Choice(["21", "25"]), default="21", show_default=True, help="25: native 2-bit.")
+@click.option(
+    "--accel",
+    default=None,
+    help="Accelerator for SUBNET.json (preset or .toml/.json; default: the IR's own, else bitfusion-eyeriss); "
+    "a RUN_DIR uses its accelerator.json.",
+)
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output directory.")
+def export_cmd(source: str, fmt: str, opset: str, accel: str | None, output: str) -> None:
+    """Export RUN_DIR (its retrained subnet if there is one) or SUBNET.json (an IR with weights) as low-bit ONNX
+    with the BitFusion mapping schedule: OUTPUT/model.onnx and OUTPUT/schedule.json."""
+    from pathlib import Path
+
+    from jaqc.accelerators import load_accelerator
+    from jaqc.export.onnx_export import export_onnx
+    from jaqc.ir import load_graph
+
+    path = Path(source)
+    accelerator = load_accelerator(accel) if accel else None
+    if path.is_dir():
+        candidates = [path / "retrain" / "subnet.json", path / "subnet.json"]
+        subnet = next((c for c in candidates if c.is_file()), None)
+        if subnet is None:
+            raise JaqcError(f"{path}: no retrain/subnet.json or subnet.json; is it a jaqc search run directory?")
+        if accelerator is None:
+            if not (path / "accelerator.json").is_file():
+                raise JaqcError(f"{path}: no accelerator.json; give --accel")
+            accelerator = load_accelerator(str(path / "accelerator.json"))
+    elif path.suffix == ".json":
+        subnet = path
+    else:
+        raise JaqcError(f"{source}: expected a search run directory or a SUBNET.json IR with weights")
+    graph = load_graph(subnet)
+    if accelerator is None and graph.accelerator is None:
+        accelerator = load_accelerator("bitfusion-eyeriss")
+    status = Console(stderr=True).status(f"exporting {graph.name} ({fmt}, opset {opset})")
+    with status if sys.stderr.isatty() else contextlib.nullcontext():
+        result = export_onnx(graph, output, fmt, int(opset), accelerator=accelerator)
+    table = Table(title=f"{graph.name} from {subnet}: {fmt}, opset {opset}", title_justify="left")
+    for col, justify in (
+        ("layer", "left"),
+        ("kind", "left"),
+        ("w bits", "right"),
+        ("a bits", "right"),
+        ("weight", "left"),
+        ("Quant" if fmt == "qonnx" else "Q/DQ", "right"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for x in result.layers:
+        table.add_row(
+            x.name,
+            x.kind,
+            "float" if x.w_bits is None else str(x.w_bits),
+            "float" if x.a_bits is None else str(x.a_bits),
+            x.weight_storage,
+            str(x.quant_nodes),
+        )
+    out = console()
+    out.print(table)
+    out.print(f"model: {result.model_path}")
+    out.print(f"schedule: {result.schedule_path} (also embedded in the model's metadata_props)")
 
 
 @cli.command("map")

@@ -59,3 +59,26 @@ def network_totals(graph: LayerGraph, rows: list[dict[str, Any]]) -> dict[str, A
         "edp_mJ_ms": energy_mj * latency_ms,
         "edap_mJ_ms_mm2": energy_mj * latency_ms * area_total,
     }
+
+
+def schedule_rows(schedule: dict[str, Any]) -> list[dict[str, Any]]:
+    """One dict per layer of a ``jaqc.schedule`` document (e.g. embedded in an export), like :func:`mapping_rows`
+    without the energy breakdown and utilisation the schedule does not store."""
+    rows = []
+    for entry in schedule["layers"]:
+        bits = entry["bits"]
+        cycles = entry["cycles"]
+        rows.append(
+            {
+                "name": entry["name"],
+                "kind": entry["kind"],
+                "bits": f"w{bits['w']}a{bits['a']}" + ("" if bits["quantized"] else " (float)"),
+                "tile": {d: entry["tile"][d] for d in ("B", "OW", "OH", "IC", "OC")},
+                "loop_order": ">".join(entry["loop_order"]),
+                "cycles": dict(cycles),
+                "bound": "memory" if cycles["stall"] > 0 else "compute",
+                "energy_nJ": entry["energy_nJ"],
+                "occupancy": {buf: occ["fraction"] for buf, occ in entry["buffer_occupancy"].items()},
+            }
+        )
+    return rows

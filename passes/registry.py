@@ -23,6 +23,7 @@ BUILTIN_PASSES: dict[str, str] = {
     "encode-layers": "jaqc.passes.encode_layers:EncodeLayers",
     "batchtile": "jaqc.passes.batchtile:BatchTile",
     "export-schedule": "jaqc.passes.export_schedule:ExportSchedule",
+    "export-onnx": "jaqc.passes.export_onnx:ExportOnnx",
     "generate-accelerator": "jaqc.passes.generate_accelerator:GenerateAccelerator",
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: the main job end to end on the built-in digits data: search -> retrain -> inspect.
-# (Export to ONNX joins once it exists.) A few minutes on 2 CPU cores.
+# `make demo`: the main job end to end on the built-in digits data: search -> retrain -> map -> export.
+# A few minutes on 2 CPU cores.
 set -euo pipefail
 VENV=${1:-.venv}
 JAQC="$VENV/bin/jaqc"
@@ -20,5 +20,10 @@ echo "== 3. the retrained subnet on its accelerator, layer by layer (BatchTile m
 "$JAQC" map "$OUT/search/retrain/subnet.json" --accel "$OUT/search/accelerator.json"
 
 echo
-echo "== outputs: $OUT/search (run directory, plots/), $OUT/search/retrain"
-ls "$OUT/search" "$OUT/search/plots"
+echo "== 4. low-bit ONNX (Q/DQ) with the mapping schedule embedded, and the schedule read back from it"
+"$JAQC" export "$OUT/search" -o "$OUT/export"
+"$JAQC" dump "$OUT/export/model.onnx" --mappings
+
+echo
+echo "== outputs: $OUT/search (run directory, plots/), $OUT/search/retrain, $OUT/export"
+ls "$OUT/search" "$OUT/search/plots" "$OUT/export"
