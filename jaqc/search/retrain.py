@@ -3,7 +3,8 @@
 The subnet comes from a search run directory (``subnet.json``, with the supernet's weights as the start)
 or any subnet IR file with weights. It is built as a torch model (:func:`jaqc.nn.subnet.build_subnet`:
 fixed-bit fake quantization with straight-through gradients), trained with SGD (momentum 0.9, weight decay
-5e-4, cosine learning rate) on the train split, and evaluated on the test split. Outputs go to
+5e-4, cosine learning rate, gradients clipped to :data:`GRAD_CLIP_NORM`) on the train split, and evaluated on
+the test split; a non-finite loss stops it with an error naming the step. Outputs go to
 ``RUN_DIR/retrain/``: ``metrics.jsonl``, ``subnet.json`` / ``subnet.jaqc`` (trained weights, mappings on
 the searched accelerator), ``summary.json`` (test accuracy with latency, energy, area and EDAP) and
 ``plots/retrain.png``.
@@ -27,6 +28,11 @@ from jaqc.progress import Progress
 
 from .outputs import accuracy, hardware_figures, mapped_subnet, write_subnet
 from .rundir import RunDir
+
+#: Gradients are clipped to this global L2 norm. Low-bit subnets (2-bit activations everywhere, narrow grouped
+#: convs) leave batch-norm channels with near-zero variance, whose backward amplifies the gradient layer after
+#: layer until it overflows; clipping keeps such a subnet trainable and never binds on a healthy one.
+GRAD_CLIP_NORM = 5.0
 
 
 def retrain(
@@ -68,7 +74,13 @@ def retrain(
                 optimizer.zero_grad(set_to_none=True)
                 logits = model(images)
                 loss = F.cross_entropy(logits, labels)
+                if not torch.isfinite(loss):
+                    raise JaqcError(
+                        f"retraining {graph.name!r} diverged: the loss is {float(loss.detach())} at step {step + 1} "
+                        f"(epoch {epoch}); try a lower learning rate than {lr}"
+                    )
                 loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
                 optimizer.step()
                 schedule.step()
                 acc = float((logits.argmax(-1) == labels).float().mean())

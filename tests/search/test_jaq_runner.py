@@ -123,3 +123,6 @@ def test_retrain_reports_accuracy_and_hardware(straight_run, tmp_path: Path) -> 
     assert (run_dir / "retrain" / "plots" / "retrain.png").read_bytes().startswith(b"\x89PNG")
     with pytest.raises(JaqcError, match="must be >= 1"):
         retrain(graph, small_preset().data, run_dir / "again", epochs=0)
+    # a learning rate that overflows the weights stops with an error instead of training NaN for every epoch
+    with pytest.raises(JaqcError, match=r"retraining '.*' diverged: the loss is nan at step \d+ \(epoch 0\)"):
+        retrain(graph, small_preset().data, run_dir / "diverged", epochs=1, lr=1e38, progress=False)
