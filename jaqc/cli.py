@@ -457,6 +457,7 @@ def cost_cmd(file: str, search: bool, space: str, objective: str, own_sram: bool
 @click.option("--budget-kind", type=click.Choice(["latency", "energy", "edap"]), default=None, help="[haq]")
 @click.option("--episodes", type=int, default=None, help="[haq] DDPG episodes (warm-up included).")
 @click.option("--lifelong", default=None, metavar="RUN_DIR", help="[hqnas] re-search from a previous hqnas run.")
+@click.option("--lifelong-epochs", type=int, default=None, help="[hqnas] epochs of a --lifelong re-search.")
 @click.option(
     "--threads",
     type=int,
@@ -482,6 +483,7 @@ def search_cmd(
     budget_kind: str | None,
     episodes: int | None,
     lifelong: str | None,
+    lifelong_epochs: int | None,
     threads: int,
 ) -> None:
     """Jointly search architecture, bits and accelerator (JAQ, or a baseline method); write a run directory."""
@@ -495,7 +497,7 @@ def search_cmd(
 
     options = _method_options(
         method, accelerator=accelerator, network=network, budget=budget, budget_kind=budget_kind,
-        episodes=episodes, lifelong=lifelong,
+        episodes=episodes, lifelong=lifelong, lifelong_epochs=lifelong_epochs,
     )  # fmt: skip
     if resume is not None:
         if options:
@@ -530,6 +532,7 @@ _METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
     "budget_kind": ("haq",),
     "episodes": ("haq",),
     "lifelong": ("hqnas",),
+    "lifelong_epochs": ("hqnas",),
 }
 
 

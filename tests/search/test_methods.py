@@ -26,6 +26,7 @@ def test_unknown_method_is_named() -> None:
         (["--budget", "0.5"], "error: --budget applies to --method haq, not jaq"),
         (["--method", "autonba", "--lifelong", "x"], "error: --lifelong applies to --method hqnas, not autonba"),
         (["--method", "hqnas", "--episodes", "3"], "error: --episodes applies to --method haq, not hqnas"),
+        (["--lifelong-epochs", "2"], "error: --lifelong-epochs applies to --method hqnas, not jaq"),
     ],
 )
 def test_options_of_other_methods_are_refused(args, message, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
