@@ -130,7 +130,7 @@ def test_quantization_is_really_applied(torch_export_memo) -> None:
 # --- qonnx ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["w4a4", "mixed"])
+@pytest.mark.parametrize("case", CASES)
 def test_qonnx_matches_torch(case: str, torch_export_memo, monkeypatch) -> None:
     graph = case_graph(case)
     model, _, layers = build_onnx(graph, "qonnx", 21)
