@@ -608,6 +608,7 @@ def retrain_cmd(run_dir: str, epochs: int | None, data_root: str | None, threads
 @click.option("--retrain-epochs", type=int, default=None, help="QAT epochs of every retraining (preset default).")
 @click.option("--episodes", type=int, default=None, help="HAQ episodes (default: HAQ's).")
 @click.option("--ablation/--no-ablation", default=True, show_default=True, help="Also run the Table 7 ablation.")
+@click.option("--ablation-seeds", default=None, help="Seeds of the ablation searches, e.g. 0,1,2 (default: --seed).")
 @click.option("--seed", type=int, default=None)
 @click.option("-o", "--out", "out_dir", default="runs/compare", show_default=True, help="Output directory.")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch intra-op threads.")
@@ -620,6 +621,7 @@ def compare_cmd(
     retrain_epochs: int | None,
     episodes: int | None,
     ablation: bool,
+    ablation_seeds: str | None,
     seed: int | None,
     out_dir: str,
     threads: int,
@@ -630,11 +632,12 @@ def compare_cmd(
     import torch
 
     torch.set_num_threads(threads)
-    from jaqc.search.compare import CompareSettings, Comparison, parse_lambdas, parse_methods
+    from jaqc.search.compare import CompareSettings, Comparison, parse_lambdas, parse_methods, parse_seeds
 
     settings = CompareSettings(
         preset=preset, data_root=data_root, methods=parse_methods(methods), lambdas=parse_lambdas(lambdas),
         epochs=epochs, retrain_epochs=retrain_epochs, episodes=episodes, ablation=ablation, seed=seed,
+        ablation_seeds=parse_seeds(ablation_seeds),
     )  # fmt: skip
     out = console()
     result = Comparison(out_dir, settings, log=lambda msg: out.print(f"[bold]compare[/bold] {msg}")).run()
@@ -650,10 +653,11 @@ def compare_cmd(
     out.print(table)
     if result["ablation"]:
         abl = Table(title="Table 7 ablation: share of blocks at 2 bits (λ = 0)", title_justify="left")
-        for col in ("variant", "blocks", "w at 2 bits", "a at 2 bits"):
+        for col in ("variant", "seeds", "blocks", "w at 2 bits", "a at 2 bits"):
             abl.add_column(col)
         for a in result["ablation"]:
-            abl.add_row(a["variant"], str(a["layers"]), f"{a['weight_2bit']:.0%}", f"{a['activation_2bit']:.0%}")
+            seeds = ",".join(str(x) for x in a["seeds"])
+            abl.add_row(a["variant"], seeds, str(a["layers"]), f"{a['weight_2bit']:.0%}", f"{a['activation_2bit']:.0%}")
         out.print(abl)
     root = Path(out_dir)
     out.print(f"wrote {root / 'compare.md'}, {root / 'compare.json'}, {root / 'pareto.png'}")

@@ -83,6 +83,21 @@ def parse_lambdas(text: str | None) -> tuple[float | None, ...]:
     return tuple(values)
 
 
+def parse_seeds(text: str | None) -> tuple[int, ...] | None:
+    """``"0,1,2"`` -> ``(0, 1, 2)``; ``None`` -> ``None`` (the comparison's seed)."""
+    if text is None:
+        return None
+    seeds: list[int] = []
+    for token in (t.strip() for t in text.split(",")):
+        try:
+            seeds.append(int(token))
+        except ValueError:
+            raise JaqcError(f"--ablation-seeds: {token!r} is not an integer") from None
+    if len(set(seeds)) != len(seeds):
+        raise JaqcError(f"--ablation-seeds: {text!r} repeats a seed")
+    return tuple(seeds)
+
+
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of the points no other point beats (lower cost and higher accuracy), by increasing cost."""
     order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
@@ -108,6 +123,8 @@ class CompareSettings:
     episodes: int | None = None
     ablation: bool = True
     seed: int | None = field(default=None)
+    #: Seeds of the Table 7 ablation searches (default: the comparison's seed only).
+    ablation_seeds: tuple[int, ...] | None = None
     #: Further preset overrides for every run (e.g. ``final_generator_steps``), recorded in each recipe.
     overrides: dict[str, Any] = field(factory=dict)
 
@@ -242,10 +259,32 @@ class Comparison:
                 out.append((method, method, None))
         return out
 
-    def run(self) -> dict[str, Any]:
-        """Run every entry and the ablation; write ``compare.json``, ``compare.md`` and ``pareto.png``."""
+    def ablation(self) -> list[dict[str, Any]]:
+        """Table 7: per variant, the share of blocks at 2 bits pooled over the ablation seeds (and per seed)."""
         from .presets import search_preset
 
+        base_seed = search_preset(self.settings.preset, self.settings.data_root, **self._overrides()).settings.seed
+        seeds = self.settings.ablation_seeds or (base_seed,)
+        out: list[dict[str, Any]] = []
+        for name, (method, mode) in ABLATION_RUNS.items():
+            per_seed: list[dict[str, Any]] = []
+            for seed in seeds:
+                label = "ablation-" + ("autonba" if mode is None else mode) + ("" if seed == base_seed else f"-s{seed}")
+                overrides = {**self._overrides(0.0, mode), "seed": seed}
+                summary = self.search(label, method, overrides, {})
+                config = search_preset(self.settings.preset, self.settings.data_root, **overrides).supernet
+                per_seed.append({"seed": seed, "label": label, **share_of_2bit(summary["architecture"], config)})
+            layers = sum(x["layers"] for x in per_seed)
+
+            def pooled(key: str, per_seed: list[dict[str, Any]] = per_seed, layers: int = layers) -> float:
+                return sum(x[key] * x["layers"] for x in per_seed) / layers if layers else math.nan
+
+            shares = {key: pooled(key) for key in ("weight_2bit", "activation_2bit", "any_2bit")}
+            out.append({"variant": name, "seeds": list(seeds), "layers": layers, **shares, "per_seed": per_seed})
+        return out
+
+    def run(self) -> dict[str, Any]:
+        """Run every entry and the ablation; write ``compare.json``, ``compare.md`` and ``pareto.png``."""
         rows: list[dict[str, Any]] = []
         for label, method, lam in self.entries():
             if method.startswith("uniform"):
@@ -255,14 +294,7 @@ class Comparison:
                 summary = self.search(label, method, self._overrides(lam), options)
             trained = self.retrain(label)
             rows.append(_row(label, method, lam, summary, trained))
-        ablation: list[dict[str, Any]] = []
-        if self.settings.ablation:
-            for name, (method, mode) in ABLATION_RUNS.items():
-                label = "ablation-" + ("autonba" if mode is None else mode)
-                overrides = self._overrides(0.0, mode)
-                summary = self.search(label, method, overrides, {})
-                config = search_preset(self.settings.preset, self.settings.data_root, **overrides).supernet
-                ablation.append({"variant": name, "label": label, **share_of_2bit(summary["architecture"], config)})
+        ablation = self.ablation() if self.settings.ablation else []
         result = {
             "format": "jaqc.compare",
             "jaqc_version": __version__,
@@ -270,7 +302,7 @@ class Comparison:
                 "preset": self.settings.preset, "methods": list(self.settings.methods),
                 "lambdas": list(self.settings.lambdas), "epochs": self.settings.epochs,
                 "retrain_epochs": self.settings.retrain_epochs, "episodes": self.settings.episodes,
-                "seed": self.settings.seed,
+                "seed": self.settings.seed, "ablation_seeds": self.settings.ablation_seeds,
             },
             "rows": rows,
             "ablation": ablation,
@@ -341,15 +373,25 @@ def render_markdown(result: dict[str, Any]) -> str:
             "",
             "## Table 7 ablation: misguided search (λ = 0, no hardware constraint)",
             "",
-            "Share of the searchable blocks (an identity skip excluded) whose derived bits are 2.",
+            "Share of the searchable blocks (an identity skip excluded) whose derived bits are 2, pooled over the "
+            "seeds (per seed in brackets).",
             "",
-            "| variant | blocks | weights at 2 bits | activations at 2 bits | either |",
-            "|---|---|---|---|---|",
+            "| variant | seeds | blocks | weights at 2 bits | activations at 2 bits | either |",
+            "|---|---|---|---|---|---|",
         ]
+
+        def cell(a: dict[str, Any], key: str) -> str:
+            text = f"{_fmt(100 * a[key], '.0f')}%"
+            per_seed = a.get("per_seed", [])
+            if len(per_seed) > 1:
+                text += " (" + " / ".join(f"{_fmt(100 * x[key], '.0f')}" for x in per_seed) + ")"
+            return text
+
         for a in result["ablation"]:
+            seeds = ",".join(str(x) for x in a.get("seeds", [])) or "–"
             lines.append(
-                f"| {a['variant']} | {a['layers']} | {_fmt(100 * a['weight_2bit'], '.0f')}% "
-                f"| {_fmt(100 * a['activation_2bit'], '.0f')}% | {_fmt(100 * a['any_2bit'], '.0f')}% |"
+                f"| {a['variant']} | {seeds} | {a['layers']} | {cell(a, 'weight_2bit')} "
+                f"| {cell(a, 'activation_2bit')} | {cell(a, 'any_2bit')} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -14,6 +14,7 @@ from jaqc.search.compare import (
     pareto_front,
     parse_lambdas,
     parse_methods,
+    parse_seeds,
     render_markdown,
 )
 
@@ -22,6 +23,7 @@ def test_parse_methods_and_lambdas() -> None:
     assert parse_methods(" jaq, haq ,uniform4") == ("jaq", "haq", "uniform4")
     assert parse_lambdas(None) == (None,)
     assert parse_lambdas("0,0.1, 1e-2") == (0.0, 0.1, 0.01)
+    assert parse_seeds(None) is None and parse_seeds("0, 2") == (0, 2)
 
 
 @pytest.mark.parametrize(
@@ -33,6 +35,8 @@ def test_parse_methods_and_lambdas() -> None:
         (lambda: parse_lambdas("0.1,x"), "--lambdas: 'x' is not a number"),
         (lambda: parse_lambdas("-1"), "--lambdas: λ must be finite and >= 0, got -1"),
         (lambda: parse_lambdas("1,1.0"), "--lambdas: '1,1.0' repeats a value"),
+        (lambda: parse_seeds("0,a"), "--ablation-seeds: 'a' is not an integer"),
+        (lambda: parse_seeds("1,1"), "--ablation-seeds: '1,1' repeats a seed"),
     ],
 )
 def test_bad_arguments_are_named(call, message) -> None:  # type: ignore[no-untyped-def]
@@ -52,10 +56,17 @@ def test_markdown_has_the_rows_and_the_ablation() -> None:
         "energy_mJ": 0.004, "area_mm2": 1.5, "edap_mJ_ms_mm2": 7.38e-5, "search_seconds": 300.4,
         "mean_w_bits": 4.5, "mean_a_bits": 6.0, "accelerator": "8x16 ws W64/I64/O64 KB",
     }  # fmt: skip
-    abl = {"variant": "JAQ (CSQ)", "layers": 4, "weight_2bit": 0.25, "activation_2bit": 0.0, "any_2bit": 0.5}
+    seed = [
+        {"seed": 0, "layers": 4, "weight_2bit": 0.5, "activation_2bit": 0.0, "any_2bit": 0.5},
+        {"seed": 1, "layers": 4, "weight_2bit": 0.0, "activation_2bit": 0.0, "any_2bit": 0.5},
+    ]
+    abl = {
+        "variant": "JAQ (CSQ)", "seeds": [0, 1], "layers": 8, "weight_2bit": 0.25, "activation_2bit": 0.0,
+        "any_2bit": 0.5, "per_seed": seed,
+    }  # fmt: skip
     text = render_markdown({"settings": {"preset": "tiny"}, "rows": [row], "ablation": [abl]})
     assert "| jaq-lam0.1 | jaq | 0.1 | 97.50% | 0.0123 | 0.004 | 1.5 | 7.38e-05 | 4.50/6.00 | 300 |" in text
-    assert "| JAQ (CSQ) | 4 | 25% | 0% | 50% |" in text
+    assert "| JAQ (CSQ) | 0,1 | 8 | 25% (50 / 0) | 0% (0 / 0) | 50% (50 / 50) |" in text
 
 
 def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -85,3 +96,34 @@ def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: i
 def test_cli_refuses_unknown_methods(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["compare", "--methods", "jaq,nas", "-o", str(tmp_path / "c")]) == 2
     assert "--methods: unknown method 'nas'" in capsys.readouterr().err
+
+
+def test_ablation_pools_seeds_and_labels_runs(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Each variant searches once per seed at λ = 0 in its quantization mode; shares pool over the seeds."""
+    archs = {
+        "ablation-csq": [[2, 8], [8, 8], [8, 8], [8, 8], [4, 4]],
+        "ablation-csq-s3": [[2, 2], [2, 8], [8, 8], [8, 8], [4, 4]],
+    }
+    calls: list[tuple[str, str, dict]] = []
+
+    def fake_search(self, label, method, overrides, options):  # type: ignore[no-untyped-def]
+        calls.append((label, method, overrides))
+        bits = archs.get(label, [[8, 8]] * 5)
+        return {"architecture": {"ops": ["k3_e3", "k3_e3", "k3_e3", "k3_e3", "k3_e3"], "bits": bits}}
+
+    monkeypatch.setattr(Comparison, "search", fake_search)
+    settings = CompareSettings(methods=("jaq",), ablation_seeds=(0, 3))
+    rows = Comparison(tmp_path, settings).ablation()
+    assert [(c[0], c[1], c[2]["lam"], c[2].get("quant_mode"), c[2]["seed"]) for c in calls] == [
+        ("ablation-csq", "jaq", 0.0, "csq", 0),
+        ("ablation-csq-s3", "jaq", 0.0, "csq", 3),
+        ("ablation-channel0", "jaq", 0.0, "channel0", 0),
+        ("ablation-channel0-s3", "jaq", 0.0, "channel0", 3),
+        ("ablation-autonba", "autonba", 0.0, None, 0),
+        ("ablation-autonba-s3", "autonba", 0.0, None, 3),
+    ]
+    csq = rows[0]
+    assert (csq["variant"], csq["seeds"], csq["layers"]) == ("JAQ (CSQ)", [0, 3], 10)
+    assert (csq["weight_2bit"], csq["activation_2bit"], csq["any_2bit"]) == (3 / 10, 1 / 10, 3 / 10)
+    assert [x["weight_2bit"] for x in csq["per_seed"]] == [0.2, 0.4]
+    assert rows[1]["weight_2bit"] == rows[2]["any_2bit"] == 0.0
