@@ -31,7 +31,7 @@ from .rundir import RunDir
 
 #: Gradients are clipped to this global L2 norm. Low-bit subnets (2-bit activations everywhere, narrow grouped
 #: convs) leave batch-norm channels with near-zero variance, whose backward amplifies the gradient layer after
-#: layer until it overflows; clipping keeps such a subnet trainable and never binds on a healthy one.
+#: layer until it overflows; clipping keeps such a subnet trainable and binds only on gradient spikes elsewhere.
 GRAD_CLIP_NORM = 5.0
 
 
