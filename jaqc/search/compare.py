@@ -175,12 +175,53 @@ class Comparison:
         outcome = run.run(progress=self.progress)
         return dict(outcome.summary)
 
+    def _generate_accelerator(self, graph: Any, preset: Any) -> Any:
+        """The accelerator the hardware generation network designs for ``graph`` (the preset's λE/λL/λA)."""
+        from jaqc.passes import PassContext, PassManager, make_pass
+
+        hw = preset.settings.hw
+        generate = make_pass(
+            "generate-accelerator",
+            {
+                "steps": str(preset.final_generator_steps), "lambda_e": repr(hw.energy),
+                "lambda_l": repr(hw.latency), "lambda_a": repr(hw.area), "form": hw.form,
+                "seed": str(preset.settings.seed),
+            },
+        )  # fmt: skip
+        accelerator = PassManager([generate]).run(graph.clone(), PassContext()).graph.accelerator
+        assert accelerator is not None
+        return accelerator
+
+    def codesigned(self, label: str) -> dict[str, Any]:
+        """The retrained subnet of run ``label`` on the accelerator the generator designs for it (cached in
+        ``codesign.json``): separates what a method's network and bits are worth from its accelerator choice."""
+        from jaqc.export.schedule import build_schedule
+        from jaqc.ir import load_graph
+        from jaqc.passes import PassContext, PassManager, make_pass
+
+        from .outputs import hardware_figures
+        from .presets import search_preset
+
+        run_dir = self.out / "runs" / label
+        cached = run_dir / "codesign.json"
+        if cached.exists():
+            return json.loads(cached.read_text())
+        self.log(f"{label}: generating an accelerator for its retrained subnet")
+        preset = search_preset(self.settings.preset, self.settings.data_root, **self._overrides())
+        graph = load_graph(run_dir / "retrain" / "subnet.json")
+        graph.accelerator = self._generate_accelerator(graph, preset)
+        graph = PassManager([make_pass("batchtile", {"space": "jaq"})]).run(graph, PassContext()).graph
+        result = {
+            "accelerator": graph.accelerator.to_json(),
+            **hardware_figures(build_schedule(graph)["totals"]),
+        }
+        atomic_write_text(cached, json.dumps(result, indent=1) + "\n")
+        return result
+
     def uniform(self, label: str, bits: int) -> dict[str, Any]:
         """A uniform-``bits`` baseline: the ``k3_e6`` network and the accelerator the generator designs."""
-        from jaqc.hw.hw_objective import HardwareWeights
         from jaqc.nn.subnet import DerivedSubnet
         from jaqc.nn.tracing import trace_model
-        from jaqc.passes import PassContext, PassManager, make_pass
 
         from .outputs import hardware_figures, mapped_subnet, write_search_outputs
         from .presets import search_preset
@@ -209,18 +250,7 @@ class Comparison:
         blocks = len(config.block_specs())
         ops, pairs = [UNIFORM_OP] * blocks, [(bits, bits)] * blocks
         model = DerivedSubnet(config, ops, pairs).eval()
-        graph = trace_model(model, model.example_input_shape)
-        hw: HardwareWeights = preset.settings.hw
-        generate = make_pass(
-            "generate-accelerator",
-            {
-                "steps": str(preset.final_generator_steps), "lambda_e": repr(hw.energy),
-                "lambda_l": repr(hw.latency), "lambda_a": repr(hw.area), "form": hw.form,
-                "seed": str(preset.settings.seed),
-            },
-        )  # fmt: skip
-        accelerator = PassManager([generate]).run(graph, PassContext()).graph.accelerator
-        assert accelerator is not None
+        accelerator = self._generate_accelerator(trace_model(model, model.example_input_shape), preset)
         mapped, schedule = mapped_subnet(model, model.example_input_shape, accelerator, model_name=f"{label}-subnet")
         architecture = {"ops": ops, "bits": [list(p) for p in pairs]}
         write_search_outputs(run_dir, mapped, schedule, architecture, accelerator)
@@ -293,7 +323,7 @@ class Comparison:
                 options = {"episodes": self.settings.episodes} if method == "haq" and self.settings.episodes else {}
                 summary = self.search(label, method, self._overrides(lam), options)
             trained = self.retrain(label)
-            rows.append(_row(label, method, lam, summary, trained))
+            rows.append(_row(label, method, lam, summary, trained, self.codesigned(label)))
         ablation = self.ablation() if self.settings.ablation else []
         result = {
             "format": "jaqc.compare",
@@ -320,7 +350,14 @@ def _mean_bits(architecture: dict[str, Any]) -> tuple[float, float]:
     return sum(w for w, _ in pairs) / len(pairs), sum(a for _, a in pairs) / len(pairs)
 
 
-def _row(label: str, method: str, lam: float | None, summary: dict[str, Any], trained: dict[str, Any]) -> dict:
+def _row(
+    label: str,
+    method: str,
+    lam: float | None,
+    summary: dict[str, Any],
+    trained: dict[str, Any],
+    codesign: dict[str, Any],
+) -> dict[str, Any]:
     accel = summary["accelerator"]
     w_mean, a_mean = _mean_bits(summary["architecture"])
     return {
@@ -332,6 +369,8 @@ def _row(label: str, method: str, lam: float | None, summary: dict[str, Any], tr
         "energy_mJ": trained["energy_mJ"],
         "area_mm2": trained["area_mm2"],
         "edap_mJ_ms_mm2": trained["edap_mJ_ms_mm2"],
+        "codesigned_edap_mJ_ms_mm2": codesign["edap_mJ_ms_mm2"],
+        "codesigned_accelerator": codesign["accelerator"],
         "search_seconds": summary.get("search_seconds", math.nan),
         "retrain_seconds": trained.get("train_seconds", math.nan),
         "mean_w_bits": w_mean,
@@ -354,18 +393,21 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"# jaqc compare — preset {s['preset']}",
         "",
         "Test accuracy after the same QAT retraining; hardware figures on each run's own accelerator at its "
-        "BatchTile mappings (one cost model). Search time excludes retraining.",
+        "BatchTile mappings (one cost model). *EDAP, generated accel.*: the same retrained subnet on the "
+        "accelerator the hardware generation network designs for it, which separates what a method's network "
+        "and bits are worth from its accelerator choice. Search time excludes retraining.",
         "",
         "| run | method | λ | test acc | latency (ms) | energy (mJ) | area (mm²) | EDAP (mJ·ms·mm²) "
-        "| mean w/a bits | search (s) | accelerator |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| EDAP, generated accel. | mean w/a bits | search (s) | accelerator |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         lam = "–" if r["lambda"] is None else f"{r['lambda']:g}"
         lines.append(
             f"| {r['label']} | {r['method']} | {lam} | {_fmt(100 * r['test_accuracy'], '.2f')}% "
             f"| {_fmt(r['latency_ms'], '.4g')} | {_fmt(r['energy_mJ'], '.4g')} | {_fmt(r['area_mm2'], '.4g')} "
-            f"| {_fmt(r['edap_mJ_ms_mm2'], '.4g')} | {_fmt(r['mean_w_bits'], '.2f')}/{_fmt(r['mean_a_bits'], '.2f')} "
+            f"| {_fmt(r['edap_mJ_ms_mm2'], '.4g')} | {_fmt(r.get('codesigned_edap_mJ_ms_mm2'), '.4g')} "
+            f"| {_fmt(r['mean_w_bits'], '.2f')}/{_fmt(r['mean_a_bits'], '.2f')} "
             f"| {_fmt(r['search_seconds'], '.0f')} | {r['accelerator']} |"
         )
     if result["ablation"]:
@@ -410,6 +452,11 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path 
     for r, (x, y) in zip(rows, points, strict=True):
         ax.scatter([x], [y], color=colours[r["method"]], s=36, zorder=3)
         ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        generated = r.get("codesigned_edap_mJ_ms_mm2")
+        if generated is not None and generated != x:  # the same subnet on its generated accelerator
+            ax.scatter([generated], [y], facecolors="none", edgecolors=[colours[r["method"]]], s=36, zorder=3)
+            ax.annotate("", (generated, y), (x, y), arrowprops={"arrowstyle": "->", "color": "0.6", "lw": 0.8})
+    ax.scatter([], [], facecolors="none", edgecolors="0.3", s=36, label="on its generated accelerator")
     front = pareto_front(points)
     ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "--", color="0.5", lw=1, label="Pareto front")
     ax.set_xscale("log")

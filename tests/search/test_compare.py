@@ -53,7 +53,8 @@ def test_pareto_front() -> None:
 def test_markdown_has_the_rows_and_the_ablation() -> None:
     row = {
         "label": "jaq-lam0.1", "method": "jaq", "lambda": 0.1, "test_accuracy": 0.975, "latency_ms": 0.0123,
-        "energy_mJ": 0.004, "area_mm2": 1.5, "edap_mJ_ms_mm2": 7.38e-5, "search_seconds": 300.4,
+        "energy_mJ": 0.004, "area_mm2": 1.5, "edap_mJ_ms_mm2": 7.38e-5, "codesigned_edap_mJ_ms_mm2": 5e-5,
+        "search_seconds": 300.4,
         "mean_w_bits": 4.5, "mean_a_bits": 6.0, "accelerator": "8x16 ws W64/I64/O64 KB",
     }  # fmt: skip
     seed = [
@@ -65,7 +66,7 @@ def test_markdown_has_the_rows_and_the_ablation() -> None:
         "any_2bit": 0.5, "per_seed": seed,
     }  # fmt: skip
     text = render_markdown({"settings": {"preset": "tiny"}, "rows": [row], "ablation": [abl]})
-    assert "| jaq-lam0.1 | jaq | 0.1 | 97.50% | 0.0123 | 0.004 | 1.5 | 7.38e-05 | 4.50/6.00 | 300 |" in text
+    assert "| jaq-lam0.1 | jaq | 0.1 | 97.50% | 0.0123 | 0.004 | 1.5 | 7.38e-05 | 5e-05 | 4.50/6.00 | 300 |" in text
     assert "| JAQ (CSQ) | 0,1 | 8 | 25% (50 / 0) | 0% (0 / 0) | 50% (50 / 50) |" in text
 
 
@@ -82,6 +83,11 @@ def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: i
     assert row["mean_w_bits"] == row["mean_a_bits"] == 4.0
     retrained = json.loads((run / "retrain" / "summary.json").read_text())
     assert row["test_accuracy"] == retrained["test_accuracy"] and row["edap_mJ_ms_mm2"] == retrained["edap_mJ_ms_mm2"]
+    codesign = json.loads((run / "codesign.json").read_text())
+    assert row["codesigned_edap_mJ_ms_mm2"] == codesign["edap_mJ_ms_mm2"] > 0
+    # the uniform baseline already sits on its generated accelerator: the same generator gives the same design
+    assert codesign["accelerator"] == json.loads((run / "accelerator.json").read_text())
+    assert row["codesigned_edap_mJ_ms_mm2"] == row["edap_mJ_ms_mm2"]
     recipe = json.loads((run / "config.json").read_text())["config"]["recipe"]
     assert recipe["overrides"] == {"final_generator_steps": 2}
     for name in ("compare.md", "compare.json", "pareto.png"):
