@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: the main job end to end on the built-in digits data: search -> retrain -> map -> export.
+# `make demo`: the main job end to end on the built-in digits data: search -> retrain -> map -> export -> check.
 # A few minutes on 2 CPU cores.
 set -euo pipefail
 VENV=${1:-.venv}
@@ -23,6 +23,10 @@ echo
 echo "== 4. low-bit ONNX (Q/DQ) with the mapping schedule embedded, and the schedule read back from it"
 "$JAQC" export "$OUT/search" -o "$OUT/export"
 "$JAQC" dump "$OUT/export/model.onnx" --mappings
+
+echo
+echo "== 5. the exported model under onnxruntime on the test split, against the PyTorch subnet"
+"$VENV/bin/python" scripts/check_export.py "$OUT/search" "$OUT/export"
 
 echo
 echo "== outputs: $OUT/search (run directory, plots/), $OUT/search/retrain, $OUT/export"
