@@ -26,9 +26,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime as ort
     import torch
+    from jaqc.ir import load_graph
 
     from jaqc.data import load_splits, make_loader
-    from jaqc.ir import load_graph
     from jaqc.nn.subnet import build_subnet
     from jaqc.search.runner import preset_from_run
 
