@@ -449,9 +449,10 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     methods = sorted({r["method"] for r in rows})
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
-    for r, (x, y) in zip(rows, points, strict=True):
+    for i, (r, (x, y)) in enumerate(zip(rows, points, strict=True)):
         ax.scatter([x], [y], color=colours[r["method"]], s=36, zorder=3)
-        ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        offset = (4, 4) if i % 2 == 0 else (4, -11)  # alternate above / below: close points stay readable
+        ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=offset, fontsize=8)
         generated = r.get("codesigned_edap_mJ_ms_mm2")
         if generated is not None and generated != x:  # the same subnet on its generated accelerator
             ax.scatter([generated], [y], facecolors="none", edgecolors=[colours[r["method"]]], s=36, zorder=3)
