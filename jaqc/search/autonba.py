@@ -53,8 +53,6 @@ import torch.nn.functional as F
 from attrs import frozen
 from torch import Tensor
 
-from jaqc import __version__
-from jaqc.data import batches_per_epoch, load_splits, make_loader, split_for_search
 from jaqc.hw.batchtile import select_mappings
 from jaqc.hw.generator_training import REFERENCE_ACCELERATOR
 from jaqc.hw.hw_objective import HardwareTotals, HardwareWeights, mapped_totals
@@ -67,16 +65,14 @@ from jaqc.ir.fileio import atomic_write_text
 from jaqc.nn.config import QuantSearchMode, SearchStep, SupernetConfig
 from jaqc.nn.gumbel import sample_gumbel
 from jaqc.nn.supernet import Supernet
-from jaqc.progress import Progress
 
 from .ablation import share_of_2bit
-from .distributed import average_gradients, fingerprint, init_from_env, ranks_agree
+from .distributed import average_gradients, fingerprint, ranks_agree
 from .hw_binding import ExpectedHardwareCost, derived_problems
-from .jaq import DerivedArchitecture, JaqSearchSettings
+from .jaq import DerivedArchitecture, JaqSearchSettings, derive_architecture
 from .outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from .presets import SearchPreset
-from .rundir import LoopPosition, RunDir, capture_rng_state, restore_rng_state
-from .runner import CONFIG_FORMAT, SearchOutcome, preset_to_json
+from .runner import SearchOutcome, SearchRun
 
 #: Share of the training split the architecture steps use (Auto-NBA: 50/50; JAQ: 20%).
 ARCH_FRACTION = 0.5
@@ -442,16 +438,8 @@ class AutoNbaSearch:
 
     # --- hardware -------------------------------------------------------------------------------------------------
     def derived(self) -> DerivedArchitecture:
-        """argmax α per block; argmax β_w, β_a of the chosen op (ties: the first)."""
-        arch = self.supernet.arch
-        with torch.no_grad():
-            op_index = arch.alpha_probs().argmax(dim=-1).tolist()
-            bw, ba = arch.beta_w_probs(), arch.beta_a_probs()
-            w_bits, a_bits = self.config.quant.weight_bits, self.config.quant.activation_bits
-            bits = tuple(
-                (w_bits[int(bw[b, o].argmax())], a_bits[int(ba[b, o].argmax())]) for b, o in enumerate(op_index)
-            )
-        return DerivedArchitecture(ops=tuple(self.config.candidates[o] for o in op_index), bits=bits)
+        """argmax α per block; argmax β_w, β_a of the chosen op (ties: the first), as JAQ derives it."""
+        return derive_architecture(self.supernet, self.config)
 
     def search_hardware(self) -> HardwareSearchResult:
         """Best-of-N accelerator for the current subnet; the cost table follows it."""
@@ -500,10 +488,13 @@ def _accuracy(logits: Tensor, labels: Tensor) -> float:
 # --- the run ------------------------------------------------------------------------------------------------------
 
 
-class AutoNbaRun:
-    """One Auto-NBA search in one run directory, resumable exactly (the layout of :class:`SearchRun`)."""
+class AutoNbaRun(SearchRun):
+    """One Auto-NBA search in one run directory, resumable exactly: JAQ's run loop and layout
+    (:class:`~jaqc.search.runner.SearchRun`) with Auto-NBA's engine, 50/50 split, options and outputs."""
 
     method: ClassVar[str] = "autonba"
+    arch_fraction = ARCH_FRACTION
+    progress_label = "autonba search"
 
     def __init__(
         self,
@@ -514,79 +505,37 @@ class AutoNbaRun:
         recipe: dict[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        parsed = parse_options(options)
-        self.run_dir = Path(run_dir)
-        self.rank, self.world = init_from_env()
-        if resume:
-            self.rundir = RunDir.open(self.run_dir, rank=self.rank)
-            stored = self.rundir.read_config()
-            method = stored.get("method") if isinstance(stored, dict) else None
-            if method != self.method:
-                raise JaqcError(f"{self.run_dir}: a run of method {method!r}, not {self.method!r}")
-            saved = parse_options(stored.get("options"))
-            if options is not None and parsed != saved:
-                raise JaqcError(
-                    f"{self.run_dir}: resume with the run's own options {saved.to_json()}, not {dict(options)}"
-                )
-            parsed = saved
-        else:
-            self.rundir = RunDir.create(self.run_dir, rank=self.rank)
-        self.options = parsed
-        self.preset = attrs.evolve(preset, supernet=hetero_config(preset.supernet))
-        if not resume:
-            self.rundir.write_config(
-                {
-                    "format": CONFIG_FORMAT,
-                    "jaqc_version": __version__,
-                    "method": self.method,
-                    "recipe": recipe or {"preset": preset.name, "data_root": None, "overrides": {}},
-                    "preset": preset_to_json(self.preset),
-                    "options": parsed.to_json(),
-                }
-            )
-        self.splits = load_splits(self.preset.data)
-        seed = self.preset.settings.seed
-        self.weight_set, self.arch_set = split_for_search(self.splits.train, ARCH_FRACTION, seed)
-        bs = self.preset.batch_size
-        self.steps_per_epoch = batches_per_epoch(len(self.weight_set), bs, drop_last=True, world_size=self.world)
-        self.arch_batches = batches_per_epoch(len(self.arch_set), bs, drop_last=True, world_size=self.world)
-        if self.steps_per_epoch < 1 or self.arch_batches < 1:
-            raise JaqcError(
-                f"batch size {bs} is larger than the weight ({len(self.weight_set)}) or architecture "
-                f"({len(self.arch_set)}) split"
-            )
-        self.engine = AutoNbaSearch(self.preset.supernet, self.preset.settings, parsed, self.steps_per_epoch)
-        self.position = LoopPosition(epoch=0, batch=0, step=0)
-        self._elapsed_before = 0.0
-        self._started = time.perf_counter()
-        if resume:
-            checkpoint = self.rundir.load_checkpoint(self.rundir.latest_checkpoint(required=True))
-            self.engine.load_state_dict(checkpoint.state["engine"])
-            restore_rng_state(checkpoint.state["rng"], self.engine.generators())
-            self.position = LoopPosition.from_dict(checkpoint.state["position"])
-            self._elapsed_before = float(checkpoint.state.get("elapsed_seconds", 0.0))
-            self.rundir.rewind_metrics(self.position.step)
+        super().__init__(preset, run_dir, resume=resume, recipe=recipe, options=options)
 
-    def elapsed_seconds(self) -> float:
-        """Wall-clock seconds of the search so far, over every process of a resumed run."""
-        return self._elapsed_before + time.perf_counter() - self._started
+    def _parse_options(self, options: Mapping[str, Any] | None) -> AutoNbaOptions:
+        return parse_options(options)
 
-    def _checkpoint(self, position: LoopPosition, epoch: int | None = None) -> None:
-        state = {
-            "engine": self.engine.state_dict(),
-            "rng": capture_rng_state(self.engine.generators()),
-            "position": position.to_dict(),
-            "elapsed_seconds": self.elapsed_seconds(),
-        }
-        self.rundir.save_checkpoint(state, step=position.step, epoch=epoch)
+    def _resumed_options(self, config: Any, given: Mapping[str, Any] | None) -> AutoNbaOptions:
+        method = config.get("method") if isinstance(config, dict) else None
+        if method != self.method:
+            raise JaqcError(f"{self.run_dir}: a run of method {method!r}, not {self.method!r}")
+        saved = parse_options(config.get("options"))
+        if given is not None and self.options != saved:
+            raise JaqcError(f"{self.run_dir}: resume with the run's own options {saved.to_json()}, not {dict(given)}")
+        return saved
 
-    def _arch_batch(self, step: int) -> tuple[Tensor, Tensor]:
-        epoch, index = divmod(step, self.arch_batches)
-        loader = make_loader(
-            self.arch_set, batch_size=self.preset.batch_size, shuffle=True, seed=self.preset.settings.seed + 1,
-            epoch=epoch, skip_batches=index, drop_last=True, rank=self.rank, world_size=self.world,
-        )  # fmt: skip
-        return next(iter(loader))
+    def _options_json(self) -> dict[str, Any]:
+        return self.options.to_json()
+
+    def _search_preset(self, preset: SearchPreset) -> SearchPreset:
+        return attrs.evolve(preset, supernet=hetero_config(preset.supernet))
+
+    def _make_engine(self) -> AutoNbaSearch:
+        return AutoNbaSearch(self.preset.supernet, self.preset.settings, self.options, self.steps_per_epoch)
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        return self.engine.generators()
+
+    def _epoch_record(self, epoch: int, step: int) -> dict[str, Any]:
+        derived = self.engine.derived()
+        _, subnet_acc = self._subnet_accuracy(derived)
+        record = {"step": step, "epoch": epoch, "val_acc": self._supernet_accuracy()}
+        return {**record, "subnet_val_acc": subnet_acc, "derived": derived.to_json()}
 
     def _subnet_accuracy(self, derived: DerivedArchitecture) -> tuple[Any, float]:
         from jaqc.nn.subnet import DerivedSubnet
@@ -599,40 +548,6 @@ class AutoNbaRun:
         """The supernet in eval mode (softmax α over the ops, β-blended bits), as JAQ's runner reports it."""
         self.engine.supernet.set_search_step(SearchStep.WEIGHTS)
         return accuracy(self.engine.supernet, self.splits.val, self.preset.batch_size)
-
-    def run(self, progress: bool | None = None, *, stop_after_steps: int | None = None) -> SearchOutcome | None:
-        """Search to the last epoch and write the outputs (``stop_after_steps``: stop after that many steps in
-        total without outputs, as if killed, and return None)."""
-        preset, engine = self.preset, self.engine
-        self._started = time.perf_counter()
-        epochs = preset.settings.epochs
-        start = self.position
-        with Progress("autonba search", epochs * self.steps_per_epoch, enabled=progress, completed=start.step) as bar:
-            for epoch in range(start.epoch, epochs):
-                temperature = engine.supernet.set_epoch(epoch)
-                skip = start.batch if epoch == start.epoch else 0
-                loader = make_loader(
-                    self.weight_set, batch_size=preset.batch_size, shuffle=True, seed=preset.settings.seed,
-                    epoch=epoch, skip_batches=skip, drop_last=True, rank=self.rank, world_size=self.world,
-                )  # fmt: skip
-                for batch, (images, labels) in enumerate(loader, start=skip):
-                    step = epoch * self.steps_per_epoch + batch
-                    record: dict[str, Any] = {"step": step + 1, "epoch": epoch, "temperature": temperature}
-                    record.update(engine.weight_step(images, labels))
-                    record.update(engine.arch_step(*self._arch_batch(step)))
-                    self.rundir.append_metrics(record)
-                    bar.advance(loss=record["w_loss"], acc=record["a_acc"], e_hw=record["e_hw"], T=temperature)
-                    if (step + 1) % preset.checkpoint_every == 0:
-                        self._checkpoint(LoopPosition(epoch=epoch, batch=batch + 1, step=step + 1))
-                    if stop_after_steps is not None and step + 1 >= stop_after_steps:
-                        return None
-                step = (epoch + 1) * self.steps_per_epoch
-                derived = engine.derived()
-                _, subnet_acc = self._subnet_accuracy(derived)
-                record = {"step": step, "epoch": epoch, "val_acc": self._supernet_accuracy()}
-                self.rundir.append_metrics({**record, "subnet_val_acc": subnet_acc, "derived": derived.to_json()})
-                self._checkpoint(LoopPosition(epoch=epoch + 1, batch=0, step=step), epoch=epoch)
-        return self.finish()
 
     def finish(self) -> SearchOutcome:
         """The final subnet, its best-of-N accelerator, the outputs, the summary and the plots."""

@@ -226,7 +226,7 @@ class Comparison:
         from .outputs import hardware_figures, mapped_subnet, write_search_outputs
         from .presets import search_preset
         from .rundir import RunDir
-        from .runner import CONFIG_FORMAT, preset_to_json
+        from .runner import write_run_config
 
         run_dir = self.out / "runs" / label
         if (run_dir / "summary.json").exists():
@@ -237,14 +237,9 @@ class Comparison:
         self.log(f"{label}: {UNIFORM_OP} everywhere at w{bits}a{bits}; generating its accelerator")
         overrides = self._overrides()
         preset = search_preset(self.settings.preset, self.settings.data_root, **overrides)
-        rundir = RunDir.create(run_dir)
         recipe = {"preset": preset.name, "data_root": self.settings.data_root, "overrides": overrides}
-        rundir.write_config(
-            {
-                "format": CONFIG_FORMAT, "jaqc_version": __version__, "method": f"uniform{bits}", "recipe": recipe,
-                "preset": preset_to_json(preset), "options": {"op": UNIFORM_OP, "bits": bits},
-            }
-        )  # fmt: skip
+        options = {"op": UNIFORM_OP, "bits": bits}
+        write_run_config(RunDir.create(run_dir), f"uniform{bits}", preset, recipe, options)
         start = time.perf_counter()
         config = preset.supernet
         blocks = len(config.block_specs())

@@ -78,6 +78,18 @@ class DerivedArchitecture:
         return {"ops": list(self.ops), "bits": [list(b) for b in self.bits]}
 
 
+def derive_architecture(supernet: Supernet, config: SupernetConfig) -> DerivedArchitecture:
+    """The subnet a supernet's architecture parameters select: argmax α per block; argmax β_w, β_a of the
+    chosen op (ties: the first)."""
+    arch = supernet.arch
+    with torch.no_grad():
+        op_index = arch.alpha_probs().argmax(dim=-1).tolist()
+        bw, ba = arch.beta_w_probs(), arch.beta_a_probs()
+        w_bits, a_bits = config.quant.weight_bits, config.quant.activation_bits
+        bits = tuple((w_bits[int(bw[b, o].argmax())], a_bits[int(ba[b, o].argmax())]) for b, o in enumerate(op_index))
+    return DerivedArchitecture(ops=tuple(config.candidates[o] for o in op_index), bits=bits)
+
+
 class JaqSearch:
     """One JAQ search: the supernet, both optimisers, the hardware cost and the hardware generator."""
 
@@ -152,15 +164,7 @@ class JaqSearch:
     # --- hardware ------------------------------------------------------------------------------------
     def derived(self) -> DerivedArchitecture:
         """argmax α per block; argmax β_w, β_a of the chosen op (ties: the first)."""
-        arch = self.supernet.arch
-        with torch.no_grad():
-            op_index = arch.alpha_probs().argmax(dim=-1).tolist()
-            bw, ba = arch.beta_w_probs(), arch.beta_a_probs()
-            w_bits, a_bits = self.config.quant.weight_bits, self.config.quant.activation_bits
-            bits = tuple(
-                (w_bits[int(bw[b, o].argmax())], a_bits[int(ba[b, o].argmax())]) for b, o in enumerate(op_index)
-            )
-        return DerivedArchitecture(ops=tuple(self.config.candidates[o] for o in op_index), bits=bits)
+        return derive_architecture(self.supernet, self.config)
 
     def refresh_hardware(self, steps: int | None = None) -> GeneratedDesign:
         """Train the generator on the current subnet and rebuild the cost table for its accelerator."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,41 @@ def preset_to_json(preset: SearchPreset) -> dict[str, Any]:
     return plain(preset)
 
 
+def bilevel_split(preset: SearchPreset, train: Any, arch_fraction: float, world: int = 1) -> tuple[Any, Any, int, int]:
+    """The weight and architecture splits of ``train`` (``arch_fraction`` of it, stratified, seeded) and their
+    batches per epoch on each of ``world`` ranks; an error when a split holds no whole batch."""
+    weight_set, arch_set = split_for_search(train, arch_fraction, preset.settings.seed)
+    bs = preset.batch_size
+    steps = batches_per_epoch(len(weight_set), bs, drop_last=True, world_size=world)
+    arch_batches = batches_per_epoch(len(arch_set), bs, drop_last=True, world_size=world)
+    if steps < 1 or arch_batches < 1:
+        raise JaqcError(
+            f"batch size {bs} is larger than the weight ({len(weight_set)}) or architecture ({len(arch_set)}) split"
+        )
+    return weight_set, arch_set, steps, arch_batches
+
+
+def write_run_config(
+    rundir: RunDir,
+    method: str,
+    preset: SearchPreset,
+    recipe: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+) -> None:
+    """``config.json`` of a search run of any method: its format, method, recipe (what ``--resume`` and
+    ``jaqc retrain`` rebuild the preset from), the full preset and, when given, the method's options."""
+    config: dict[str, Any] = {
+        "format": CONFIG_FORMAT,
+        "jaqc_version": __version__,
+        "method": method,
+        "recipe": recipe or {"preset": preset.name, "data_root": None, "overrides": {}},
+        "preset": preset_to_json(preset),
+    }
+    if options is not None:
+        config["options"] = options
+    rundir.write_config(config)
+
+
 def preset_from_run(run_dir: str | Path, data_root: str | None = None) -> tuple[SearchPreset, dict[str, Any]]:
     """The preset a run was started with (its recipe: preset name, data directory, overrides)."""
     from .presets import search_preset
@@ -74,9 +110,17 @@ def preset_from_run(run_dir: str | Path, data_root: str | None = None) -> tuple[
 
 
 class SearchRun:
-    """One search in one run directory (see the module docstring)."""
+    """One search in one run directory (see the module docstring).
+
+    It is also the template of the other bi-level methods (Auto-NBA): a subclass sets :attr:`method`,
+    :attr:`arch_fraction` and :attr:`progress_label` and overrides the ``_`` hooks (options, preset, engine,
+    RNGs, the end-of-epoch record) and :meth:`finish`; the loop, checkpoints and resuming are shared.
+    """
 
     method = "jaq"
+    #: The share of the training data that the architecture steps read (JAQ: 80/20).
+    arch_fraction = 0.2
+    progress_label = "search"
 
     def __init__(
         self,
@@ -84,39 +128,23 @@ class SearchRun:
         run_dir: str | Path,
         resume: bool = False,
         recipe: dict[str, Any] | None = None,
-        options: dict[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
-        if options:
-            raise JaqcError(f"method jaq takes no method options, got {', '.join(sorted(options))}")
-        self.preset = preset
+        self.options = self._parse_options(options)  # checked before anything is written
         self.run_dir = Path(run_dir)
         self.rank, self.world = init_from_env()
         opener = RunDir.open if resume else RunDir.create
         self.rundir = opener(self.run_dir, rank=self.rank)
+        if resume:
+            self.options = self._resumed_options(self.rundir.read_config(), options)
+        self.preset = self._search_preset(preset)
         if not resume:
-            self.rundir.write_config(
-                {
-                    "format": CONFIG_FORMAT,
-                    "jaqc_version": __version__,
-                    "method": self.method,
-                    "recipe": recipe or {"preset": preset.name, "data_root": None, "overrides": {}},
-                    "preset": preset_to_json(preset),
-                }
-            )
-        splits = load_splits(preset.data)
-        self.splits = splits
-        seed = preset.settings.seed
-        self.weight_set, self.arch_set = split_for_search(splits.train, 0.2, seed)
-        bs = preset.batch_size
-        world = self.world
-        self.steps_per_epoch = batches_per_epoch(len(self.weight_set), bs, drop_last=True, world_size=world)
-        self.arch_batches = batches_per_epoch(len(self.arch_set), bs, drop_last=True, world_size=world)
-        if self.steps_per_epoch < 1 or self.arch_batches < 1:
-            raise JaqcError(
-                f"batch size {bs} is larger than the weight ({len(self.weight_set)}) or architecture "
-                f"({len(self.arch_set)}) split"
-            )
-        self.engine = JaqSearch(preset.supernet, preset.settings, self.steps_per_epoch)
+            write_run_config(self.rundir, self.method, self.preset, recipe, self._options_json())
+        self.splits = load_splits(self.preset.data)
+        self.weight_set, self.arch_set, self.steps_per_epoch, self.arch_batches = bilevel_split(
+            self.preset, self.splits.train, self.arch_fraction, self.world
+        )
+        self.engine = self._make_engine()
         self.position = LoopPosition(epoch=0, batch=0, step=0)
         self._elapsed_before = 0.0  # search seconds spent before this process (resumed runs)
         self._started = time.perf_counter()
@@ -128,12 +156,41 @@ class SearchRun:
             self._elapsed_before = float(checkpoint.state.get("elapsed_seconds", 0.0))
             self.rundir.rewind_metrics(self.position.step)
 
+    # --- the hooks of a method ---------------------------------------------------------------------------
+    def _parse_options(self, options: Mapping[str, Any] | None) -> Any:
+        """The method's options from ``options`` (JAQ takes none)."""
+        if options:
+            raise JaqcError(f"method jaq takes no method options, got {', '.join(sorted(options))}")
+        return None
+
+    def _resumed_options(self, config: Any, given: Mapping[str, Any] | None) -> Any:
+        """The options a resumed run continues with (``config``: its ``config.json``)."""
+        return self.options
+
+    def _options_json(self) -> dict[str, Any] | None:
+        """The options as ``config.json`` records them (None: no ``options`` key)."""
+        return None
+
+    def _search_preset(self, preset: SearchPreset) -> SearchPreset:
+        """The preset the search runs (and ``config.json`` records)."""
+        return preset
+
+    def _make_engine(self) -> Any:
+        return JaqSearch(self.preset.supernet, self.preset.settings, self.steps_per_epoch)
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        """The named RNGs a checkpoint carries besides the global ones."""
+        return {"gumbel": self.engine.supernet.arch.generator}
+
+    def _epoch_record(self, epoch: int, step: int) -> dict[str, Any]:
+        """The metrics record written after each epoch."""
+        val_acc = accuracy(self.engine.supernet, self.splits.val, self.preset.batch_size)
+        return {"step": step, "epoch": epoch, "val_acc": val_acc, "derived": self.engine.derived().to_json()}
+
+    # --- the shared loop ---------------------------------------------------------------------------------
     def elapsed_seconds(self) -> float:
         """Wall-clock seconds this search has run, over all the processes of a resumed run."""
         return self._elapsed_before + time.perf_counter() - self._started
-
-    def _generators(self) -> dict[str, torch.Generator]:
-        return {"gumbel": self.engine.supernet.arch.generator}
 
     def _checkpoint(self, position: LoopPosition, epoch: int | None = None) -> None:
         state = {
@@ -159,7 +216,7 @@ class SearchRun:
         epochs = preset.settings.epochs
         total = epochs * self.steps_per_epoch
         start = self.position
-        with Progress("search", total, enabled=progress, completed=start.step) as bar:
+        with Progress(self.progress_label, total, enabled=progress, completed=start.step) as bar:
             for epoch in range(start.epoch, epochs):
                 temperature = engine.supernet.set_epoch(epoch)
                 skip = start.batch if epoch == start.epoch else 0
@@ -170,7 +227,7 @@ class SearchRun:
                 for batch, (images, labels) in enumerate(loader, start=skip):
                     step = epoch * self.steps_per_epoch + batch
                     # "step" counts the updates done when the record is written (the run directory's convention)
-                    record = {"step": step + 1, "epoch": epoch, "temperature": temperature}
+                    record: dict[str, Any] = {"step": step + 1, "epoch": epoch, "temperature": temperature}
                     record.update(engine.weight_step(images, labels))
                     record.update(engine.arch_step(*self._arch_batch(step)))
                     self.rundir.append_metrics(record)
@@ -180,11 +237,8 @@ class SearchRun:
                         self._checkpoint(position)
                     if stop_after_steps is not None and step + 1 >= stop_after_steps:
                         return None
-                val_acc = accuracy(engine.supernet, self.splits.val, preset.batch_size)
                 step = (epoch + 1) * self.steps_per_epoch
-                self.rundir.append_metrics(
-                    {"step": step, "epoch": epoch, "val_acc": val_acc, "derived": engine.derived().to_json()}
-                )
+                self.rundir.append_metrics(self._epoch_record(epoch, step))
                 self._checkpoint(LoopPosition(epoch=epoch + 1, batch=0, step=step), epoch=epoch)
         return self.finish()
 

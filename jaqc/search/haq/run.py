@@ -33,7 +33,6 @@ from typing import Any, ClassVar
 import torch
 from attrs import asdict, frozen
 
-from jaqc import __version__
 from jaqc.accelerators import load_accelerator
 from jaqc.data import load_splits, split_for_search
 from jaqc.ir import LayerGraph, load_graph, save_graph
@@ -44,7 +43,7 @@ from jaqc.search.distributed import require_single_process
 from jaqc.search.outputs import hardware_figures, mapped_subnet, write_search_outputs
 from jaqc.search.presets import SearchPreset
 from jaqc.search.rundir import RunDir, capture_rng_state, restore_rng_state
-from jaqc.search.runner import CONFIG_FORMAT, SearchOutcome, preset_to_json
+from jaqc.search.runner import CONFIG_FORMAT, SearchOutcome, write_run_config
 
 from .budget import BudgetBounds, ResourceBudget, resolve_budget, searched_layers
 from .environment import ResourceKind
@@ -266,16 +265,7 @@ class HaqRun:
         )
         if not resume:
             self.rundir = RunDir.create(self.run_dir)
-            self.rundir.write_config(
-                {
-                    "format": CONFIG_FORMAT,
-                    "jaqc_version": __version__,
-                    "method": self.method,
-                    "recipe": recipe or {"preset": preset.name, "data_root": None, "overrides": {}},
-                    "preset": preset_to_json(preset),
-                    "options": dict(self.options),
-                }
-            )
+            write_run_config(self.rundir, self.method, preset, recipe, dict(self.options))
         self.resume = resume
         self.splits = load_splits(preset.data)
         self.finetune_set, self.reward_set = split_for_search(self.splits.train, REWARD_FRACTION, self.settings.seed)

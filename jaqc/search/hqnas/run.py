@@ -41,7 +41,6 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from jaqc import __version__
 from jaqc.accelerators import load_accelerator
 from jaqc.data import batches_per_epoch, load_splits, make_loader
 from jaqc.ir.errors import JaqcError
@@ -52,7 +51,7 @@ from ..distributed import require_single_process
 from ..outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from ..presets import SearchPreset
 from ..rundir import LoopPosition, RunDir, capture_rng_state, restore_rng_state
-from ..runner import CONFIG_FORMAT, SearchOutcome, preset_to_json
+from ..runner import SearchOutcome, write_run_config
 from .latency import LatencyTable
 from .superkernel import HqnasSupernet, derived_subnet
 
@@ -187,16 +186,8 @@ class HqnasRun:
         self.rundir = RunDir.open(self.run_dir) if resume else RunDir.create(self.run_dir)
         if not resume:
             given = {k: v for k, v in dict(options or {}).items() if v is not None}
-            self.rundir.write_config(
-                {
-                    "format": CONFIG_FORMAT,
-                    "jaqc_version": __version__,
-                    "method": self.method,
-                    "recipe": recipe or {"preset": preset.name, "data_root": None, "overrides": {}},
-                    "preset": preset_to_json(preset),
-                    "options": {k: str(v) if isinstance(v, os.PathLike) else v for k, v in given.items()},
-                }
-            )
+            options_json = {k: str(v) if isinstance(v, os.PathLike) else v for k, v in given.items()}
+            write_run_config(self.rundir, self.method, preset, recipe, options_json)
         self.splits = load_splits(preset.data)
         self.train_set = self.splits.train
         self.steps_per_epoch = batches_per_epoch(len(self.train_set), preset.batch_size, drop_last=True)
