@@ -145,53 +145,56 @@ def _print_table(graph) -> None:  # type: ignore[no-untyped-def]
     console().print(table)
 
 
-def _print_schedule_table(source: str, schedule: dict) -> None:  # type: ignore[type-arg]
-    from jaqc.inspect import human
-    from jaqc.mapping_report import schedule_rows
-
-    acc = schedule["accelerator"]
-    title = (
-        f"{schedule['model']} on {acc.get('name') or 'accelerator'}: {acc['pe_rows']}x{acc['pe_cols']} PEs, "
-        f"W/I/O buffers {acc['wbuf_kb']}/{acc['ibuf_kb']}/{acc['obuf_kb']} KB, {acc['freq_mhz']:g} MHz "
-        f"(schedule of {source})"
+def _accelerator_title(model: str, acc: dict, note: str) -> str:  # type: ignore[type-arg]
+    """``MODEL on NAME: RxC PEs, W/I/O buffers ... KB, F MHz (NOTE)`` for an accelerator's JSON form."""
+    return (
+        f"{model} on {acc.get('name') or 'accelerator'}: {acc['pe_rows']}x{acc['pe_cols']} PEs, "
+        f"W/I/O buffers {acc['wbuf_kb']}/{acc['ibuf_kb']}/{acc['obuf_kb']} KB, {acc['freq_mhz']:g} MHz ({note})"
     )
+
+
+#: The per-layer columns the mapping tables of ``jaqc map`` and ``jaqc dump --mappings`` share (head, then tail).
+_LAYER_HEAD = [("layer", "left"), ("kind", "left"), ("bits", "left"), ("tile b/ow/oh/ic/oc", "left"),
+               ("order", "left"), ("compute", "right"), ("stall", "right")]  # fmt: skip
+
+
+def _layer_cells(r: dict) -> list[str]:  # type: ignore[type-arg]
+    """The shared leading cells of one row of :func:`jaqc.mapping_report` output."""
+    from jaqc.inspect import human
+
+    tile = "/".join(str(v) for v in r["tile"].values())
+    return [r["name"], r["kind"], r["bits"], tile, r["loop_order"], human(r["cycles"]["compute"]),
+            human(r["cycles"]["stall"])]  # fmt: skip
+
+
+def _print_layer_table(title: str, tail: list[tuple[str, str]], rows: list[list[str]], totals: dict) -> None:  # type: ignore[type-arg]
+    """A mapping table (the shared columns, then ``tail``) and the totals line under it."""
     table = Table(title=title, title_justify="left")
-    cols = [
-        ("layer", "left"),
-        ("kind", "left"),
-        ("bits", "left"),
-        ("tile b/ow/oh/ic/oc", "left"),
-        ("order", "left"),
-        ("compute", "right"),
-        ("stall", "right"),
-        ("bound", "left"),
-        ("energy µJ", "right"),
-        ("ibuf/wbuf/obuf", "right"),
-    ]
-    for col, justify in cols:
+    for col, justify in _LAYER_HEAD + tail:
         table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for r in schedule_rows(schedule):
-        occupancy = "/".join(f"{r['occupancy'][b]:.1%}" for b in ("ibuf", "wbuf", "obuf"))
-        table.add_row(
-            r["name"],
-            r["kind"],
-            r["bits"],
-            "/".join(str(v) for v in r["tile"].values()),
-            r["loop_order"],
-            human(r["cycles"]["compute"]),
-            human(r["cycles"]["stall"]),
-            r["bound"],
-            f"{r['energy_nJ'] / 1e3:.2f}",
-            occupancy,
-        )
+    for row in rows:
+        table.add_row(*row)
     out = console()
     out.print(table)
-    t = schedule["totals"]
+    t = totals
     out.print(
         f"latency {t['latency_ms']:.4f} ms | energy {t['energy_mJ']:.4f} mJ | area {t['area_mm2']:.3f} mm² | "
         f"EDP {t['edp_mJ_ms']:.4g} mJ·ms | EDAP {t['edap_mJ_ms_mm2']:.4g} mJ·ms·mm² | {t['layers']} layers, "
         f"{t['cycles']:,} cycles"
     )
+
+
+def _print_schedule_table(source: str, schedule: dict) -> None:  # type: ignore[type-arg]
+    from jaqc.mapping_report import schedule_rows
+
+    title = _accelerator_title(schedule["model"], schedule["accelerator"], f"schedule of {source}")
+    tail = [("bound", "left"), ("energy µJ", "right"), ("ibuf/wbuf/obuf", "right")]
+    rows = [
+        [*_layer_cells(r), r["bound"], f"{r['energy_nJ'] / 1e3:.2f}",
+         "/".join(f"{r['occupancy'][b]:.1%}" for b in ("ibuf", "wbuf", "obuf"))]
+        for r in schedule_rows(schedule)
+    ]  # fmt: skip
+    _print_layer_table(title, tail, rows, schedule["totals"])
 
 
 @cli.command("export")
@@ -315,57 +318,15 @@ def map_cmd(model: str, accel: str, objective: str, space: str, input_shape: str
 
 
 def _print_mapping_table(name, accelerator, rows, totals, objective, space) -> None:  # type: ignore[no-untyped-def]
-    from jaqc.inspect import human
-
-    acc = accelerator
-    title = (
-        f"{name} on {acc.name or 'accelerator'}: {acc.pe_rows}x{acc.pe_cols} PEs, "
-        f"W/I/O buffers {acc.wbuf_kb}/{acc.ibuf_kb}/{acc.obuf_kb} KB, {acc.freq_mhz:g} MHz "
-        f"({space} space, min {objective})"
-    )
-    table = Table(title=title, title_justify="left")
-    cols = [
-        ("layer", "left"),
-        ("kind", "left"),
-        ("bits", "left"),
-        ("tile b/ow/oh/ic/oc", "left"),
-        ("order", "left"),
-        ("compute", "right"),
-        ("stall", "right"),
-        ("util", "right"),
-        ("bound", "left"),
-        ("core µJ", "right"),
-        ("SRAM µJ", "right"),
-        ("DRAM µJ", "right"),
-        ("total µJ", "right"),
-    ]
-    for col, justify in cols:
-        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for r in rows:
-        e = r["energy_nJ"]
-        table.add_row(
-            r["name"],
-            r["kind"],
-            r["bits"],
-            "/".join(str(v) for v in r["tile"].values()),
-            r["loop_order"],
-            human(r["cycles"]["compute"]),
-            human(r["cycles"]["stall"]),
-            f"{r['utilization']:.0%}",
-            r["bound"],
-            f"{e['core'] / 1e3:.2f}",
-            f"{e['sram'] / 1e3:.2f}",
-            f"{e['dram'] / 1e3:.2f}",
-            f"{e['total'] / 1e3:.2f}",
-        )
-    out = console()
-    out.print(table)
-    t = totals
-    out.print(
-        f"latency {t['latency_ms']:.4f} ms | energy {t['energy_mJ']:.4f} mJ | "
-        f"area {t['area_mm2'].get('total', 0.0):.3f} mm² | EDP {t['edp_mJ_ms']:.4g} mJ·ms | "
-        f"EDAP {t['edap_mJ_ms_mm2']:.4g} mJ·ms·mm² | {t['layers']} layers, {t['cycles']:,} cycles"
-    )
+    title = _accelerator_title(name, accelerator.to_json(), f"{space} space, min {objective}")
+    tail = [("util", "right"), ("bound", "left"), ("core µJ", "right"), ("SRAM µJ", "right"),
+            ("DRAM µJ", "right"), ("total µJ", "right")]  # fmt: skip
+    cells = [
+        [*_layer_cells(r), f"{r['utilization']:.0%}", r["bound"],
+         *(f"{r['energy_nJ'][k] / 1e3:.2f}" for k in ("core", "sram", "dram", "total"))]
+        for r in rows
+    ]  # fmt: skip
+    _print_layer_table(title, tail, cells, {**totals, "area_mm2": totals["area_mm2"].get("total", 0.0)})
 
 
 @cli.command("cost")
