@@ -15,9 +15,10 @@ import torch
 from attrs import field, frozen
 from torch import Tensor, nn
 
-from .config import FBNET_CANDIDATES, FixedBits, QuantizerConfig, QuantSearchMode
+from .config import FBNET_CANDIDATES, FixedBits, QuantizerConfig, QuantSearchMode, SupernetConfig
 from .csq_select import top_k_channels
 from .errors import NNConfigError
+from .quant_linear import QuantLinear
 from .search_conv import SearchConv2d
 
 
@@ -255,3 +256,33 @@ def build_candidate(
 def candidate_names(names: Sequence[str] = FBNET_CANDIDATES) -> list[CandidateSpec]:
     """The specs of ``names``, validated."""
     return [candidate_spec(n) for n in names]
+
+
+# --- the fixed frame every network of a SupernetConfig shares (supernets and derived subnets alike) ----------
+
+
+def conv_bn_relu(
+    cin: int, cout: int, kernel: int, stride: int, bits: FixedBits | None, quantizer: QuantizerConfig
+) -> nn.Sequential:
+    """Conv + BN + ReLU, in floating point (``bits`` None) or at fixed bits."""
+    conv = ConvFactory.fixed(bits, quantizer)(cin, cout, kernel, stride)
+    return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU())
+
+
+def stem_module(config: SupernetConfig) -> nn.Sequential:
+    """The stem: a 3x3 conv-bn-relu at ``config.stem_bits``."""
+    return conv_bn_relu(
+        config.in_channels, config.stem_channels, 3, config.stem_stride, config.stem_bits, config.quant.quantizer
+    )
+
+
+def head_module(config: SupernetConfig) -> nn.Sequential:
+    """The head: a 1x1 conv-bn-relu from the last stage to ``head_channels`` at ``config.head_bits``."""
+    return conv_bn_relu(config.stage_channels[-1], config.head_channels, 1, 1, config.head_bits, config.quant.quantizer)
+
+
+def classifier_module(config: SupernetConfig) -> nn.Linear:
+    """The classifier: a linear layer, quantized at ``config.fc_bits`` when set."""
+    if config.fc_bits is None:
+        return nn.Linear(config.head_channels, config.num_classes)
+    return QuantLinear(config.head_channels, config.num_classes, config.fc_bits, config.quant.quantizer)

@@ -19,20 +19,11 @@ from jaqc.ir import LayerGraph, LayerKind
 from jaqc.ir.errors import JaqcError
 from jaqc.ir.layer import Layer
 
-from .candidates import ChannelShuffle, build_candidate
+from .candidates import ChannelShuffle, build_candidate, classifier_module, head_module, stem_module
 from .config import FixedBits, QuantizerConfig, SupernetConfig
 from .graph_ops import Add, Concat, GlobalAvgPool, Mul, Reshape
 from .quant_linear import QuantLinear
 from .search_conv import SearchConv2d
-
-
-def _conv_bn_relu(
-    cin: int, cout: int, kernel: int, stride: int, bits: FixedBits | None, quantizer: QuantizerConfig
-) -> nn.Sequential:
-    from .candidates import ConvFactory
-
-    conv = ConvFactory.fixed(bits, quantizer)(cin, cout, kernel, stride)
-    return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU())
 
 
 class DerivedSubnet(nn.Module):
@@ -49,20 +40,14 @@ class DerivedSubnet(nn.Module):
         self.bits = tuple(None if b is None else (int(b[0]), int(b[1])) for b in bits)
         self.example_input_shape = (1, config.in_channels, config.input_size, config.input_size)
         self.ir_name = f"{config.name}-subnet"
-        self.stem = _conv_bn_relu(
-            config.in_channels, config.stem_channels, 3, config.stem_stride, config.stem_bits, quantizer
-        )
+        self.stem = stem_module(config)
         self.blocks = nn.ModuleList(
             build_candidate(op, cin, cout, stride, None if b is None else FixedBits(*b), quantizer)
             for op, b, (cin, cout, stride) in zip(self.ops, self.bits, specs, strict=True)
         )
-        self.head = _conv_bn_relu(config.stage_channels[-1], config.head_channels, 1, 1, config.head_bits, quantizer)
+        self.head = head_module(config)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier: nn.Linear = (
-            nn.Linear(config.head_channels, config.num_classes)
-            if config.fc_bits is None
-            else QuantLinear(config.head_channels, config.num_classes, config.fc_bits, quantizer)
-        )
+        self.classifier: nn.Linear = classifier_module(config)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.stem(x)

@@ -14,11 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from .arch import ArchParameters, ArchSample
-from .candidates import CandidateOp, ConvFactory, make_candidate
-from .config import FixedBits, QuantSearchMode, SearchStep, SupernetConfig
+from .candidates import CandidateOp, ConvFactory, classifier_module, head_module, make_candidate, stem_module
+from .config import QuantSearchMode, SearchStep, SupernetConfig
 from .csq_select import select_csq_channels
 from .errors import NNStateError
-from .quant_linear import QuantLinear
 from .search_conv import SPARSE_MODES, SearchConv2d
 
 
@@ -82,22 +81,6 @@ class SearchBlock(nn.Module):
         return next(self.parameters()).device
 
 
-class _ConvBnRelu(nn.Sequential):
-    """Conv + BN + ReLU for the stem and head (floating point or fixed bits)."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel: int,
-        stride: int,
-        bits: FixedBits | None,
-        config: SupernetConfig,
-    ) -> None:
-        conv = ConvFactory.fixed(bits, config.quant.quantizer)(in_channels, out_channels, kernel, stride)
-        super().__init__(conv, nn.BatchNorm2d(out_channels), nn.ReLU())
-
-
 class Supernet(nn.Module):
     """The FBNet supernet with architecture parameters and the quantization search mode of ``config``."""
 
@@ -109,21 +92,14 @@ class Supernet(nn.Module):
         factory = ConvFactory(quant.mode, quant.weight_bits, quant.activation_bits, quant.quantizer, quant.hetero_top_k)
         if quant.mode is QuantSearchMode.FIXED:
             raise NNStateError("Supernet: FIXED is not a search mode; build a derived subnet with build_candidate")
-        self.stem = _ConvBnRelu(
-            config.in_channels, config.stem_channels, 3, config.stem_stride, config.stem_bits, config
-        )
+        self.stem = stem_module(config)
         self.blocks = nn.ModuleList(
             SearchBlock(i, cin, cout, stride, config.candidates, factory)
             for i, (cin, cout, stride) in enumerate(config.block_specs())
         )
-        last = config.stage_channels[-1]
-        self.head = _ConvBnRelu(last, config.head_channels, 1, 1, config.head_bits, config)
+        self.head = head_module(config)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier: nn.Linear = (
-            nn.Linear(config.head_channels, config.num_classes)
-            if config.fc_bits is None
-            else QuantLinear(config.head_channels, config.num_classes, config.fc_bits, quant.quantizer)
-        )
+        self.classifier: nn.Linear = classifier_module(config)
         self.arch = ArchParameters(
             len(self.blocks),
             len(config.candidates),

@@ -48,9 +48,8 @@ from attrs import frozen
 from torch import Tensor, nn
 
 from jaqc.ir.errors import JaqcError
-from jaqc.nn.candidates import ConvFactory, InvertedResidual
-from jaqc.nn.config import FixedBits, SupernetConfig
-from jaqc.nn.quant_linear import QuantLinear
+from jaqc.nn.candidates import InvertedResidual, classifier_module, head_module, stem_module
+from jaqc.nn.config import SupernetConfig
 from jaqc.nn.quantizers import ActivationQuantizer, quantize_weight
 from jaqc.nn.subnet import DerivedSubnet
 
@@ -368,11 +367,6 @@ class HqnasBlock(nn.Module):
             self.act_ratio.lerp_(ratios, ACTIVATION_MOMENTUM)
 
 
-def _conv_bn_relu(cin: int, cout: int, kernel: int, stride: int, bits: FixedBits | None, config: SupernetConfig):  # type: ignore[no-untyped-def]
-    conv = ConvFactory.fixed(bits, config.quant.quantizer)(cin, cout, kernel, stride)
-    return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU())
-
-
 class HqnasSupernet(nn.Module):
     """Stem → one :class:`HqnasBlock` per searchable block → head → pool → classifier (the preset's network)."""
 
@@ -381,21 +375,14 @@ class HqnasSupernet(nn.Module):
         if not temperature > 0:
             raise JaqcError(f"hqnas: the sigmoid temperature must be > 0, got {temperature!r}")
         self.config = config
-        self.stem = _conv_bn_relu(
-            config.in_channels, config.stem_channels, 3, config.stem_stride, config.stem_bits, config
-        )
+        self.stem = stem_module(config)
         self.blocks = nn.ModuleList(
             HqnasBlock(i, cin, cout, stride, config, temperature)
             for i, (cin, cout, stride) in enumerate(config.block_specs())
         )
-        last = config.stage_channels[-1]
-        self.head = _conv_bn_relu(last, config.head_channels, 1, 1, config.head_bits, config)
+        self.head = head_module(config)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier: nn.Linear = (
-            nn.Linear(config.head_channels, config.num_classes)
-            if config.fc_bits is None
-            else QuantLinear(config.head_channels, config.num_classes, config.fc_bits, config.quant.quantizer)
-        )
+        self.classifier: nn.Linear = classifier_module(config)
 
     def search_blocks(self) -> list[HqnasBlock]:
         """The searchable blocks in order."""
