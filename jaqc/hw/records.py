@@ -18,20 +18,7 @@ ACCESS_NAMES: tuple[str, ...] = (
     "dram_read",
     "dram_write",
 )
-ENERGY_NAMES: tuple[str, ...] = (
-    "core",
-    "wbuf_read",
-    "wbuf_write",
-    "ibuf_read",
-    "ibuf_write",
-    "obuf_read",
-    "obuf_write",
-    "dram_read",
-    "dram_write",
-    "sram",
-    "dram",
-    "total",
-)
+ENERGY_NAMES: tuple[str, ...] = ("core", *ACCESS_NAMES, "sram", "dram", "total")
 AREA_NAMES: tuple[str, ...] = ("core", "wbuf", "ibuf", "obuf", "total")
 
 
