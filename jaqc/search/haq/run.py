@@ -40,7 +40,7 @@ from jaqc.ir.errors import JaqcError
 from jaqc.ir.fileio import atomic_write_text
 from jaqc.progress import Progress
 from jaqc.search.distributed import require_single_process
-from jaqc.search.outputs import hardware_figures, mapped_subnet, write_search_outputs
+from jaqc.search.outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from jaqc.search.presets import SearchPreset
 from jaqc.search.rundir import RunDir, capture_rng_state, restore_rng_state
 from jaqc.search.runner import CONFIG_FORMAT, SearchOutcome, write_run_config
@@ -393,7 +393,7 @@ class HaqRun:
         model, _losses = env.trained_model(best.bits, settings.final_finetune_steps)
         reward_acc = accuracy_percent(model, self.reward_set)
         search_seconds = elapsed()
-        val_acc = accuracy_percent(model, self.splits.val) / 100.0  # a fraction, as every method's summary
+        val_acc = accuracy(model, self.splits.val)  # a fraction, as in every method's summary
         self.rundir.append_metrics(
             {"step": settings.episodes + 1, "phase": "final", "reward_acc": reward_acc, "val_acc": val_acc}
         )
