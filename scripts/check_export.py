@@ -5,7 +5,7 @@
 Prints the test accuracy of the exported ``model.onnx`` under onnxruntime (graph optimisation level BASIC,
 see docs/export.md), of the retrained PyTorch subnet it came from (``RUN_DIR/retrain/subnet.json``, else
 ``RUN_DIR/subnet.json``) in eval mode, how many predictions differ and the largest logit difference.
-Exits 1 when any prediction differs. Needs onnxruntime (the dev extra).
+Exits 1 when any prediction differs, 2 with a one-line error on bad input. Needs onnxruntime (the dev extra).
 """
 
 from __future__ import annotations
@@ -18,6 +18,17 @@ import numpy as np
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status 0 when every prediction agrees, 1 when one differs, 2 on bad input (one-line error)."""
+    from jaqc.ir.errors import JaqcError
+
+    try:
+        return _check(argv)
+    except JaqcError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _check(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("export_dir", type=Path)
@@ -27,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime as ort
     import torch
     from jaqc.ir import load_graph
+    from jaqc.ir.errors import JaqcError
 
     from jaqc.data import load_splits, make_loader
     from jaqc.nn.subnet import build_subnet
@@ -38,9 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     if not subnet.exists():
         subnet = args.run_dir / "subnet.json"
     model = build_subnet(load_graph(subnet))
+    onnx_path = args.export_dir / "model.onnx"
+    if not onnx_path.is_file():
+        hint = f"write one with jaqc export {args.run_dir} -o {args.export_dir}"
+        raise JaqcError(f"{onnx_path}: no exported model ({hint})")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    session = ort.InferenceSession(str(args.export_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     feed = session.get_inputs()[0]
     batch = feed.shape[0] if isinstance(feed.shape[0], int) else 1  # exports have the IR's static batch size
 
