@@ -143,6 +143,8 @@ class Comparison:
         self.settings = settings
         self.progress = progress
         self.log = log or (lambda _msg: None)
+        if self.out.exists() and not self.out.is_dir():
+            raise JaqcError(f"{self.out}: exists and is not a directory; give -o a new or existing directory")
         self.out.mkdir(parents=True, exist_ok=True)
 
     # --- one run -----------------------------------------------------------------------------------------

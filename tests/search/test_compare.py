@@ -102,6 +102,14 @@ def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: i
 def test_cli_refuses_unknown_methods(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["compare", "--methods", "jaq,nas", "-o", str(tmp_path / "c")]) == 2
     assert "--methods: unknown method 'nas'" in capsys.readouterr().err
+    taken = tmp_path / "file"
+    taken.write_text("x")
+    assert main(["compare", "--methods", "uniform4", "-o", str(taken)]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"error: {taken}: exists and is not a directory; give -o a new or existing directory"
+    )
+    assert taken.read_text() == "x"
 
 
 def test_ablation_pools_seeds_and_labels_runs(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
