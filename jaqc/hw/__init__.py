@@ -8,7 +8,9 @@ Public API (see docs/cost_model.md for the equations):
   batched, differentiable with ``relaxed=True``);
 * mapping search: :func:`map_layer`, :func:`map_layers`, :func:`select_mappings` (tensors) in the
   ``bitfusion`` or ``jaq`` :class:`MappingSpace` for an :class:`Objective`;
-* the supernet's per-step table: :func:`candidate_cost_table`.
+* the supernet's per-step table: :func:`candidate_cost_table`;
+* two named hardware models (:class:`HardwareModel`): ``deployment`` (the default) and ``simulator``; every
+  entry point above takes ``hw_model=``.
 
 Attributes are imported lazily (PEP 562), so ``import jaqc.hw.problem`` (``ConvProblem``, torch-free) does
 not import torch; the other modules do.
@@ -34,6 +36,9 @@ _EXPORTS: dict[str, str] = {
     "CostTensors": "cost_model",
     "evaluate": "cost_model",
     "HardwareError": "errors",
+    "DEFAULT_HW_MODEL": "hw_models",
+    "HardwareModel": "hw_models",
+    "parse_hw_model": "hw_models",
     "InfeasibleMappingError": "errors",
     "layer_cost": "layer_cost",
     "layer_costs": "layer_cost",

@@ -22,7 +22,9 @@ from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.mapping import LoopDim, Mapping
 
 from .batchtile_search import UNIT_KEYS, search_chunk
+from .constants import LOOP_OPERAND_DEPENDENCE
 from .errors import HardwareError, InfeasibleMappingError
+from .hw_models import HardwareModel, parse_hw_model
 from .layer_cost import layer_costs, stack_unit_costs
 from .mapping_space import (
     JAQ_MAX_TILE_EXPONENT,
@@ -38,6 +40,7 @@ from .orders import order_at, order_rank
 from .problem import ConvProblem
 from .records import CostRecord
 from .tensors import HardwareTensors, ProblemTensors, UnitCostTensors
+from .traffic import GROUPED_DEPENDENCE
 from .unit_costs import UnitCosts, unit_cost_tensors
 
 __all__ = [
@@ -98,16 +101,19 @@ def select_mappings(
     unit_costs: UnitCostTensors | None = None,
     max_rows: int = 1 << 20,
     loop_orders: Sequence[Sequence[LoopDim | str]] | None = None,
+    hw_model: HardwareModel | str | None = None,
 ) -> BatchTileSelection:
     """BatchTile for L layers, each on its accelerator, in few vectorised calls.
 
-    Layers are grouped by their loop-order set (at most four sets) and each group is evaluated in chunks of
-    about ``max_rows`` candidate rows (a chunk always holds at least one whole layer). ``unit_costs`` has
-    one row per layer, or one row for all (default: the CACTI/synthesis costs of each accelerator).
-    ``loop_orders`` restricts every layer to the given loop orders (default: all orders of the space).
+    Layers are grouped by their loop-order set (at most four sets) and, in the deployment model, by whether
+    they are grouped convolutions; each group is evaluated in chunks of about ``max_rows`` candidate rows (a
+    chunk always holds at least one whole layer). ``unit_costs`` has one row per layer, or one row for all
+    (default: the CACTI/synthesis costs of each accelerator). ``loop_orders`` restricts every layer to the
+    given loop orders (default: all orders of the space). ``hw_model``: deployment (default) or simulator.
     """
     space = parse_enum(MappingSpace, space, "mapping space")
     objective = parse_enum(Objective, objective, "objective")
+    model = parse_hw_model(hw_model)
     count = len(problems)
     if count == 0 or len(accelerators) != count:
         raise HardwareError(f"select_mappings: need one accelerator per problem, got {count} and {len(accelerators)}")
@@ -116,7 +122,7 @@ def select_mappings(
     units = unit_costs if unit_costs is not None else unit_cost_tensors(hardware)
     units = UnitCostTensors(**{k: getattr(units, k).expand(count) for k in UNIT_KEYS})
 
-    tiles_per_layer = [shared_candidate_tiles(p, a, space) for p, a in zip(problems, accelerators, strict=True)]
+    tiles_per_layer = [shared_candidate_tiles(p, a, space, model) for p, a in zip(problems, accelerators, strict=True)]
     if loop_orders is None:
         order_sets = [tuple(candidate_order_ranks(p, space)) for p in problems]
     else:  # only these loop orders (e.g. the generator's tile order), evaluated as given
@@ -129,8 +135,10 @@ def select_mappings(
     result_cycles = torch.full((count,), math.inf, dtype=torch.float64)
     result_energy = torch.full((count,), math.inf, dtype=torch.float64)
     candidates = torch.zeros(count, dtype=torch.int64)
-    for ranks in sorted(set(order_sets)):
-        layers = [i for i in range(count) if order_sets[i] == ranks]
+    # The deployment model's grouped layers have their own loop -> operand table (OC indexes activations).
+    grouped = [model is HardwareModel.DEPLOYMENT and p.groups > 1 for p in problems]
+    for ranks, is_grouped in sorted(set(zip(order_sets, grouped, strict=True))):
+        layers = [i for i in range(count) if order_sets[i] == ranks and grouped[i] == is_grouped]
         for chunk in _chunks(layers, [tiles_per_layer[i].shape[0] * len(ranks) for i in layers], max_rows):
             chosen = search_chunk(
                 [tiles_per_layer[i] for i in chunk],
@@ -140,6 +148,8 @@ def select_mappings(
                 units,
                 list(ranks),
                 objective,
+                model,
+                GROUPED_DEPENDENCE if is_grouped else LOOP_OPERAND_DEPENDENCE,
             )
             index = torch.tensor(chunk)
             result_tile[index] = chosen[0]
@@ -180,11 +190,14 @@ def map_layers(
     objective: Objective | str = Objective.LATENCY,
     unit_costs: UnitCosts | Sequence[UnitCosts] | None = None,
     loop_orders: Sequence[Sequence[LoopDim | str]] | None = None,
+    hw_model: HardwareModel | str | None = None,
 ) -> list[MappingResult]:
-    """The best mapping of each layer (one accelerator for all, or one per layer) with its full cost.
+    """The best mapping of each layer (one accelerator for all, or one per layer) with its full cost under
+    ``hw_model`` (deployment by default).
 
     Raises InfeasibleMappingError naming the first layer none of whose candidates fits the buffers.
     """
+    model = parse_hw_model(hw_model)
     count = len(problems)
     accs = [accelerator] * count if isinstance(accelerator, AcceleratorConfig) else list(accelerator)
     unit_list = None
@@ -192,7 +205,7 @@ def map_layers(
     if unit_costs is not None:
         unit_list = [unit_costs] * count if isinstance(unit_costs, UnitCosts) else list(unit_costs)
         units = stack_unit_costs(unit_list)
-    selection = select_mappings(problems, accs, space, objective, units, loop_orders=loop_orders)
+    selection = select_mappings(problems, accs, space, objective, units, loop_orders=loop_orders, hw_model=model)
     for i in range(count):
         if not bool(selection.feasible[i]):
             p = problems[i]
@@ -201,7 +214,7 @@ def map_layers(
                 f"accelerator {accs[i].name or accs[i]} (every tile block must fit half of its buffer)"
             )
     mappings = [_mapping_from(selection.tile[i].tolist(), int(selection.order_rank[i])) for i in range(count)]
-    costs = layer_costs(problems, accs, mappings, unit_list)
+    costs = layer_costs(problems, accs, mappings, unit_list, model)
     return [
         MappingResult(problem=p, mapping=m, cost=c, candidates=int(n))
         for p, m, c, n in zip(problems, mappings, costs, selection.candidates.tolist(), strict=True)
@@ -214,6 +227,7 @@ def map_layer(
     space: MappingSpace | str = MappingSpace.BITFUSION,
     objective: Objective | str = Objective.LATENCY,
     unit_costs: UnitCosts | None = None,
+    hw_model: HardwareModel | str | None = None,
 ) -> MappingResult:
     """The best mapping of one layer (see :func:`map_layers`)."""
-    return map_layers([problem], accelerator, space, objective, unit_costs)[0]
+    return map_layers([problem], accelerator, space, objective, unit_costs, hw_model=hw_model)[0]

@@ -13,11 +13,13 @@ import math
 import torch
 from attrs import frozen
 
-from .cost_model import stall_cycles, tile_terms
+from .constants import LOOP_OPERAND_DEPENDENCE
+from .cost_model import deployment_traffic, output_full_traffic, stall_cycles, tile_terms
+from .hw_models import HardwareModel
 from .mapping_space import Objective
 from .ste import ceil_div
 from .tensors import HardwareTensors, ProblemTensors, UnitCostTensors
-from .traffic import dram_traffic_all_orders, loop_dependence
+from .traffic import dram_traffic_all_orders
 
 UNIT_KEYS: list[str] = [a.name for a in UnitCostTensors.__attrs_attrs__]  # type: ignore[attr-defined]
 
@@ -43,6 +45,12 @@ class _Tilings:
     tile_bits: torch.Tensor
     capacity_bits: torch.Tensor
     num_tiles: torch.Tensor
+    #: Deployment model only (zeros otherwise): the output traffic with every block moved once, the width of
+    #: finished outputs, the bits of the first load (activation + weight tile) and of the last store.
+    out_full: torch.Tensor
+    out_bits: torch.Tensor
+    first_load: torch.Tensor
+    drain: torch.Tensor
 
     def select(self, rows: torch.Tensor) -> _Tilings:
         """The given rows."""
@@ -53,19 +61,21 @@ class _Tilings:
 _TILING_KEYS = [a.name for a in _Tilings.__attrs_attrs__]  # type: ignore[attr-defined]
 
 
-def _objective_terms(tilings: _Tilings, traffic: list[torch.Tensor], peak: list[torch.Tensor], n_orders: int):
+def _objective_terms(
+    tilings: _Tilings,
+    traffic: list[torch.Tensor],
+    peak: list[torch.Tensor],
+    n_orders: int,
+    model: HardwareModel = HardwareModel.SIMULATOR,
+):
     """(cycles_of, energy_of): the cost of all (tiling, order) rows as (T, R) tensors (argument None), or of a
     flat subset of rows. ``traffic``/``peak`` are per operand (activations, weights, outputs), (T, R) or
     (T, 1)."""
-
-    def rows_view(flat: torch.Tensor | None):
-        if flat is None:
-            return (lambda x: x.unsqueeze(1)), (lambda y: y)
-        tile_row = flat // n_orders
-        return (lambda x: x[tile_row]), (lambda y: y[:, 0][tile_row] if y.shape[1] == 1 else y.reshape(-1)[flat])
+    if model is HardwareModel.DEPLOYMENT:
+        return _deployment_terms(tilings, traffic, n_orders)
 
     def cycles_of(flat: torch.Tensor | None) -> torch.Tensor:
-        t, o = rows_view(flat)
+        t, o = _rows_view(n_orders, flat)
         g, compute = t(tilings.groups), t(tilings.compute)
         act, wgt, out = (o(x) for x in traffic)
         act_p, wgt_p, out_p = (o(x) for x in peak)
@@ -75,7 +85,7 @@ def _objective_terms(tilings: _Tilings, traffic: list[torch.Tensor], peak: list[
     def energy_of(flat: torch.Tensor | None) -> torch.Tensor:
         # The sum runs in the simulator's order (core, wbuf r/w, ibuf r/w, obuf r/w, dram r/w), the same
         # floating-point expression as cost_model.evaluate and the scalar model.
-        t, o = rows_view(flat)
+        t, o = _rows_view(n_orders, flat)
         g = t(tilings.groups)
         act, wgt, out = (o(x) for x in traffic)
 
@@ -96,6 +106,52 @@ def _objective_terms(tilings: _Tilings, traffic: list[torch.Tensor], peak: list[
     return cycles_of, energy_of
 
 
+def _rows_view(n_orders: int, flat: torch.Tensor | None):
+    """Accessors of per-tiling (T,) and per-row (T, R) or (T, 1) tensors for all rows (None) or flat rows."""
+    if flat is None:
+        return (lambda x: x.unsqueeze(1)), (lambda y: y)
+    tile_row = flat // n_orders
+    return (lambda x: x[tile_row]), (lambda y: y[:, 0][tile_row] if y.shape[1] == 1 else y.reshape(-1)[flat])
+
+
+def _deployment_terms(tilings: _Tilings, traffic: list[torch.Tensor], n_orders: int):
+    """(cycles_of, energy_of) of the deployment model (docs/cost_model.md, section 19), the same
+    floating-point expressions as cost_model.evaluate."""
+
+    def moved(t, o):
+        act, wgt, out = (o(x) for x in traffic)
+        return act, wgt, deployment_traffic(act, wgt, out, t(tilings.out_full), t(tilings.out_bits))
+
+    def cycles_of(flat: torch.Tensor | None) -> torch.Tensor:
+        t, o = _rows_view(n_orders, flat)
+        _act, _wgt, m = moved(t, o)
+        compute = t(tilings.compute)
+        stall = stall_cycles(
+            compute, m.dram_read, m.dram_write, t(tilings.first_load), t(tilings.drain), t(tilings.width)
+        )
+        return compute + stall
+
+    def energy_of(flat: torch.Tensor | None) -> torch.Tensor:
+        t, o = _rows_view(n_orders, flat)
+        act, wgt, m = moved(t, o)
+
+        def cost(name: str) -> torch.Tensor:
+            return t(getattr(tilings.units, name))
+
+        inner = t(tilings.out_inner)
+        energy = t(tilings.compute) * cost("core_nj_per_cycle")
+        energy = energy + t(tilings.wgt_reads) * cost("wbuf_read_nj_per_bit")
+        energy = energy + wgt * cost("wbuf_write_nj_per_bit")
+        energy = energy + t(tilings.act_reads) * cost("ibuf_read_nj_per_bit")
+        energy = energy + act * cost("ibuf_write_nj_per_bit")
+        energy = energy + (inner + m.obuf_read) * cost("obuf_read_nj_per_bit")
+        energy = energy + (inner + m.obuf_write) * cost("obuf_write_nj_per_bit")
+        energy = energy + m.dram_read * cost("dram_nj_per_bit")
+        return energy + m.dram_write * cost("dram_nj_per_bit")
+
+    return cycles_of, energy_of
+
+
 def _primary(objective: Objective, cycles: torch.Tensor, energy: torch.Tensor, freq: torch.Tensor) -> torch.Tensor:
     if objective is Objective.LATENCY:
         return cycles
@@ -104,7 +160,12 @@ def _primary(objective: Objective, cycles: torch.Tensor, energy: torch.Tensor, f
     return energy * (cycles / (freq * 1.0e6))
 
 
-def _lower_bound(tilings: _Tilings, objective: Objective) -> torch.Tensor:
+def _lower_bound(
+    tilings: _Tilings,
+    objective: Objective,
+    model: HardwareModel = HardwareModel.SIMULATOR,
+    dependence: tuple = LOOP_OPERAND_DEPENDENCE,
+) -> torch.Tensor:
     """A lower bound of the primary objective over all loop orders of each tiling.
 
     Every operand's traffic is at least its block times the tile counts of the loops indexing it, and every
@@ -113,11 +174,15 @@ def _lower_bound(tilings: _Tilings, objective: Objective) -> torch.Tensor:
     floating-point expressions as the objective on operands that are never larger, and IEEE rounding is
     monotone, so it never exceeds the computed objective of any order.
     """
-    dependence = loop_dependence(tilings.num_tiles.device)
+    table = torch.tensor(dependence, dtype=torch.bool, device=tilings.num_tiles.device)
     full = [
-        tilings.tile_bits[:, x : x + 1] * tilings.num_tiles[:, dependence[:, x]].prod(dim=1, keepdim=True)
-        for x in range(3)
+        tilings.tile_bits[:, x : x + 1] * tilings.num_tiles[:, table[:, x]].prod(dim=1, keepdim=True) for x in range(3)
     ]
+    if model is HardwareModel.DEPLOYMENT:
+        # Fill and drain do not depend on the order, and cycles and energy grow with every transfer, so the
+        # exact expressions at the least traffic bound every order from below.
+        cycles_of, energy_of = _objective_terms(tilings, full, full, 1, model)
+        return _primary(objective, cycles_of(None)[:, 0], energy_of(None)[:, 0], tilings.freq)
     _, energy_of = _objective_terms(tilings, full, full, 1)
     energy = energy_of(None)[:, 0]
     blocks = tilings.tile_bits
@@ -136,8 +201,11 @@ def search_chunk(
     units: UnitCostTensors,
     ranks: list[int],
     objective: Objective,
+    model: HardwareModel = HardwareModel.SIMULATOR,
+    dependence: tuple = LOOP_OPERAND_DEPENDENCE,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The best (tile, order rank, cycles, energy) of each layer of a chunk that shares one order set.
+    """The best (tile, order rank, cycles, energy) of each layer of a chunk that shares one order set (and,
+    in the deployment model, one loop -> operand ``dependence`` table).
 
     ``tiles_per_layer[i]`` are the candidate tilings of layer ``layer_ids[i]`` (rows of ``problem``,
     ``hardware`` and ``units``); a layer with no feasible tiling gets inf cycles and energy.
@@ -146,7 +214,7 @@ def search_chunk(
     local = torch.repeat_interleave(torch.arange(len(tiles_per_layer)), sizes)
     owner = layer_ids[local]
     tiles = torch.cat(tiles_per_layer)
-    terms = tile_terms(problem.index(owner), hardware.index(owner), tiles)
+    terms = tile_terms(problem.index(owner), hardware.index(owner), tiles, hw_model=model)
 
     n_layers = len(tiles_per_layer)
     out_tile = torch.zeros(n_layers, 5, dtype=torch.float64)
@@ -157,6 +225,17 @@ def search_chunk(
     if keep.numel() == 0:
         return out_tile, out_rank, out_cycles, out_energy
     owner = owner[keep]
+    if model is HardwareModel.DEPLOYMENT:
+        blocks = terms.tile_bits[keep]
+        extras = {
+            "out_full": output_full_traffic(blocks[:, 2], terms.num_tiles[keep]),
+            "out_bits": terms.out_bits.expand(terms.fits.shape)[keep],
+            "first_load": blocks[:, 0] + blocks[:, 1],
+            "drain": terms.drain_bits[keep],
+        }
+    else:
+        zeros = torch.zeros(keep.shape[0], dtype=torch.float64)
+        extras = {"out_full": zeros, "out_bits": zeros, "first_load": zeros, "drain": zeros}
     tilings = _Tilings(
         local=local[keep],
         tiles=tiles[keep],
@@ -171,25 +250,30 @@ def search_chunk(
         tile_bits=terms.tile_bits[keep],
         capacity_bits=terms.capacity_bits[keep],
         num_tiles=terms.num_tiles[keep],
+        **extras,
     )
 
     # 2. Bound: a tiling whose lower bound (over all orders) exceeds the objective some candidate reaches
     # (each tiling under the first and the last order) cannot hold the optimum, nor a tie with it.
     probe = (ranks[0], ranks[-1]) if len(ranks) > 1 else (ranks[0],)
-    traffic, peak = dram_traffic_all_orders(tilings.tile_bits, tilings.capacity_bits, tilings.num_tiles, probe)
-    cycles_of, energy_of = _objective_terms(tilings, traffic, peak, len(probe))
+    traffic, peak = dram_traffic_all_orders(
+        tilings.tile_bits, tilings.capacity_bits, tilings.num_tiles, probe, dependence
+    )
+    cycles_of, energy_of = _objective_terms(tilings, traffic, peak, len(probe), model)
     reached = _primary(objective, cycles_of(None), energy_of(None), tilings.freq.unsqueeze(1)).amin(dim=1)
     bound = torch.full((n_layers,), math.inf, dtype=torch.float64).scatter_reduce(
         0, tilings.local, reached, "amin", include_self=True
     )
-    survivors = (_lower_bound(tilings, objective) <= bound[tilings.local]).nonzero().squeeze(1)
+    survivors = (_lower_bound(tilings, objective, model, dependence) <= bound[tilings.local]).nonzero().squeeze(1)
     tilings = tilings.select(survivors)
 
     # 3. Every surviving tiling under every order: the primary objective on all rows, the secondary only
     # on the rows tied at the optimum, then the first row (smallest tile tuple, then order rank).
     n_orders = len(ranks)
-    traffic, peak = dram_traffic_all_orders(tilings.tile_bits, tilings.capacity_bits, tilings.num_tiles, tuple(ranks))
-    cycles_of, energy_of = _objective_terms(tilings, traffic, peak, n_orders)
+    traffic, peak = dram_traffic_all_orders(
+        tilings.tile_bits, tilings.capacity_bits, tilings.num_tiles, tuple(ranks), dependence
+    )
+    cycles_of, energy_of = _objective_terms(tilings, traffic, peak, n_orders, model)
 
     def every_row(values: torch.Tensor) -> torch.Tensor:
         return values.expand(values.shape[0], n_orders).reshape(-1)

@@ -17,6 +17,7 @@ from jaqc.ir.accelerator import AcceleratorConfig
 
 from .batchtile import MappingSpace, Objective, select_mappings
 from .errors import HardwareError
+from .hw_models import HardwareModel, parse_hw_model
 from .problem import ConvProblem
 from .unit_costs import UnitCosts
 from .workloads import ALL_BIT_PAIRS
@@ -41,7 +42,7 @@ class CandidateCostTable:
 def _shape_key(layer: ConvProblem) -> tuple:
     return (
         layer.batch, layer.in_channels, layer.out_channels, layer.in_h, layer.in_w, layer.kernel,
-        layer.stride, layer.pad, layer.groups, layer.im2col,
+        layer.stride, layer.pad, layer.groups, layer.im2col, layer.out_bits,
     )  # fmt: skip
 
 
@@ -52,8 +53,11 @@ def candidate_cost_table(
     space: MappingSpace | str = MappingSpace.BITFUSION,
     objective: Objective | str = Objective.LATENCY,
     unit_costs: UnitCosts | None = None,
+    hw_model: HardwareModel | str | None = None,
 ) -> CandidateCostTable:
-    """Cost table of a supernet on one accelerator: ``blocks[b][o]`` is the layer list of op o of block b."""
+    """Cost table of a supernet on one accelerator: ``blocks[b][o]`` is the layer list of op o of block b.
+
+    Each layer keeps its own ``out_bits`` (the width its outputs are written at in the deployment model)."""
     pairs = tuple((int(w), int(a)) for w, a in bit_pairs)
     if not pairs:
         raise HardwareError("candidate_cost_table: bit_pairs is empty")
@@ -79,7 +83,9 @@ def candidate_cost_table(
     energy = torch.zeros(shape, dtype=torch.float64)
     if problems:
         units = unit_costs.to_tensors() if unit_costs is not None else None
-        selection = select_mappings(problems, [accelerator] * len(problems), space, objective, units)
+        selection = select_mappings(
+            problems, [accelerator] * len(problems), space, objective, units, hw_model=parse_hw_model(hw_model)
+        )
         index = torch.tensor(layer_ids)
         slot = torch.tensor(slots)
         cycles.view(-1).index_add_(0, slot, selection.total_cycles[index])

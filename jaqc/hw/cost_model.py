@@ -19,7 +19,8 @@ from .constants import (
     PMAX_BITS,
     PMIN_BITS,
 )
-from .ste import ceil_div
+from .hw_models import HardwareModel, parse_hw_model
+from .ste import ceil_div, floor_div
 from .tensors import (
     AreaTensors,
     HardwareTensors,
@@ -60,6 +61,11 @@ class TileTerms:
     wgt_reads: torch.Tensor
     out_inner_accesses: torch.Tensor  # inner OBUF reads == inner OBUF writes
     inner_order: torch.Tensor  # int64 index into INNER_ORDER_NAMES
+    #: The deployment model's extras (section 19): whether OC indexes the activations (grouped layers), the
+    #: bits of one finished output tile at ``out_bits`` (the exposed drain), and each layer's output bits.
+    act_on_oc: torch.Tensor | None = None
+    drain_bits: torch.Tensor | None = None
+    out_bits: torch.Tensor | None = None
 
 
 @frozen(eq=False)
@@ -121,11 +127,64 @@ def _spatial(code: int, problem: ProblemTensors, hardware: HardwareTensors, tile
     )
 
 
-def _select_spatial(problem: ProblemTensors, hardware: HardwareTensors, tile: torch.Tensor, relaxed: bool):
+def _ws_passes(
+    reduce: torch.Tensor, spans: torch.Tensor, cols: torch.Tensor, lanes: torch.Tensor, m: torch.Tensor, relaxed: bool
+) -> torch.Tensor:
+    """WS passes of the array for one tile (section 19.3): ``spans`` groups, each reducing ``reduce`` values in
+    the lanes into ``cols`` columns, packed block-diagonally when one group fits the array."""
+    fits = (reduce <= lanes) & (cols <= m)
+    packed = torch.minimum(spans, torch.minimum(floor_div(lanes, reduce, relaxed), floor_div(m, cols, relaxed)))
+    packed = torch.clamp(packed, min=1)  # only used where a group fits, i.e. where it is >= 1
+    one_at_a_time = spans * ceil_div(reduce, lanes, relaxed) * ceil_div(cols, m, relaxed)
+    return torch.where(fits, ceil_div(spans, packed, relaxed), one_at_a_time)
+
+
+def _deployment_spatial(
+    code: int, problem: ProblemTensors, hardware: HardwareTensors, tile: torch.Tensor, relaxed: bool
+) -> _Spatial:
+    """Section 19.3: the deployment model's spatial unrolling of a tile (OC over every group's channels)."""
+    b, ow, oh, ic, oc = tile.unbind(-1)
+    k, im2col = problem.kernel, problem.im2col
+    n, m = hardware.pe_rows, hardware.pe_cols
+    pf = perf_factor_tensor(problem.w_bits, problem.a_bits)
+    q = problem.out_channels  # output channels per group
+    spans = torch.clamp(oc / q, min=1)  # groups an (aligned) OC tile spans
+    kk_ic = k * k * ic
+    lanes = n * pf
+    if code == _WS:
+        cols = torch.minimum(oc, q)
+        window_in_lanes = _ws_passes(kk_ic, spans, cols, lanes, m, relaxed)
+        kernel_in_time = k * k * _ws_passes(ic, spans, cols, lanes, m, relaxed)
+        cycles = torch.where(im2col, window_in_lanes, torch.minimum(kernel_in_time, window_in_lanes))
+        tile_cycles = b * ow * oh * cycles
+    elif code == _OS:
+        reduce = torch.where(im2col, ceil_div(kk_ic, pf, False), k * k * ceil_div(ic, pf, False))
+        tile_cycles = b * oh * ceil_div(ow, n, relaxed) * ceil_div(oc, m, relaxed) * reduce
+    else:
+        reduce = torch.where(im2col, ceil_div(kk_ic, lanes, relaxed), k * ceil_div(k * ic, lanes, relaxed))
+        tile_cycles = b * ow * ceil_div(oh, m, relaxed) * oc * reduce
+    return _Spatial(
+        tile_cycles=tile_cycles,
+        wgt_bits=kk_ic * oc * problem.w_bits,
+        out_bits=ow * oh * oc * b * OUTPUT_BITS,
+        reduce_extent=kk_ic,
+        oc_extent=oc,
+        pixel_extent=b * oh * ow,
+    )
+
+
+def _select_spatial(
+    problem: ProblemTensors,
+    hardware: HardwareTensors,
+    tile: torch.Tensor,
+    relaxed: bool,
+    model: HardwareModel = HardwareModel.SIMULATOR,
+):
     """The spatial terms of each row's dataflow; only the dataflows present in the batch are computed."""
     dataflow = hardware.dataflow
     codes = sorted({int(c) for c in dataflow.reshape(-1).unique().tolist()})
-    parts = {code: _spatial(code, problem, hardware, tile, relaxed) for code in codes}
+    spatial = _deployment_spatial if model is HardwareModel.DEPLOYMENT else _spatial
+    parts = {code: spatial(code, problem, hardware, tile, relaxed) for code in codes}
     if len(parts) == 1:
         return parts[codes[0]]
     names = [a.name for a in _Spatial.__attrs_attrs__]  # type: ignore[attr-defined]
@@ -139,21 +198,30 @@ def _select_spatial(problem: ProblemTensors, hardware: HardwareTensors, tile: to
 
 
 def tile_terms(
-    problem: ProblemTensors, hardware: HardwareTensors, tile: torch.Tensor, relaxed: bool = False
+    problem: ProblemTensors,
+    hardware: HardwareTensors,
+    tile: torch.Tensor,
+    relaxed: bool = False,
+    hw_model: HardwareModel | str = HardwareModel.SIMULATOR,
 ) -> TileTerms:
-    """Tile counts, per-tile buffer footprints, the fit rule, compute cycles and inner SRAM accesses."""
-    extents = problem.loop_extents()
+    """Tile counts, per-tile buffer footprints, the fit rule, compute cycles and inner SRAM accesses.
+
+    ``hw_model`` is the simulator's (sections 3-4, one group) or the deployment model's (section 19)."""
+    model = parse_hw_model(hw_model)
+    deployment = model is HardwareModel.DEPLOYMENT
+    extents = problem.loop_extents(whole_layer=deployment)
     num_tiles = ceil_div(extents, tile, False)
     b, ow, oh, ic, oc = tile.unbind(-1)
     k, s = problem.kernel, problem.stride
     w_bits, a_bits = problem.w_bits, problem.a_bits
-    spatial = _select_spatial(problem, hardware, tile, relaxed)  # 4.1 and the padded blocks of section 3
+    spatial = _select_spatial(problem, hardware, tile, relaxed, model)  # 4.1 / 19.3 and the blocks of 3 / 19.2
 
     # 3. per-tile buffer footprints (bits) and the half-capacity fit rule.
+    in_channels = ic * torch.clamp(oc / problem.out_channels, min=1) if deployment else ic  # 19.1: s groups
     act_bits = torch.where(
         problem.im2col,
-        ow * oh * (k * k * ic) * b * a_bits,
-        (k + (ow - 1) * s) * (k + (oh - 1) * s) * ic * b * a_bits,
+        ow * oh * (k * k * in_channels) * b * a_bits,
+        (k + (ow - 1) * s) * (k + (oh - 1) * s) * in_channels * b * a_bits,
     )
     tile_bits = torch.stack(torch.broadcast_tensors(act_bits, spatial.wgt_bits, spatial.out_bits), dim=-1)
     capacity_bits = torch.stack(
@@ -183,6 +251,13 @@ def tile_terms(
     wgt_reads = torch.where(inner_order == 2, wgt_once, wgt_per_pixel)
     out_inner = torch.where(inner_order == 1, out_once, out_per_reduction)
 
+    extras = {}
+    if deployment:
+        extras = {
+            "act_on_oc": torch.broadcast_tensors(problem.groups > 1, tile_count)[0],
+            "drain_bits": ow * oh * oc * b * problem.out_bits,
+            "out_bits": problem.out_bits,
+        }
     return TileTerms(
         num_tiles=num_tiles,
         tile_count=tile_count,
@@ -194,7 +269,48 @@ def tile_terms(
         wgt_reads=wgt_reads,
         out_inner_accesses=out_inner,
         inner_order=inner_order,
+        **extras,
     )
+
+
+@frozen(eq=False)
+class DeploymentTraffic:
+    """Section 19.4: DRAM and OBUF transfers of the deployment model from the promoted traffic (bits)."""
+
+    dram_read: torch.Tensor
+    dram_write: torch.Tensor
+    partial: torch.Tensor  # 32-bit partial sums written (and read back)
+    obuf_read: torch.Tensor  # leaving the OBUF for DRAM (excluding the inner accesses)
+    obuf_write: torch.Tensor  # returning to the OBUF from DRAM (excluding the inner accesses)
+
+
+def deployment_traffic(
+    act_t: torch.Tensor,
+    wgt_t: torch.Tensor,
+    out_t: torch.Tensor,
+    out_full: torch.Tensor,
+    out_bits: torch.Tensor,
+) -> DeploymentTraffic:
+    """Transfers of the deployment model: ``out_t`` is the output traffic of the promotion rule (32-bit
+    words), ``out_full`` the same with every output block moved once (``out_t`` is ``out_full`` or
+    ``n_IC·out_full``); finished outputs leave once at ``out_bits``."""
+    partial = out_t - out_full
+    final = out_full / OUTPUT_BITS * out_bits
+    dram_write = partial + final
+    return DeploymentTraffic(
+        dram_read=act_t + wgt_t + partial,
+        dram_write=dram_write,
+        partial=partial,
+        obuf_read=dram_write,
+        obuf_write=partial,
+    )
+
+
+def output_full_traffic(tile_bits_out: torch.Tensor, num_tiles: torch.Tensor) -> torch.Tensor:
+    """The output traffic when every output block moves once: the block times the tile counts of the
+    loops that index outputs (B, OW, OH, OC)."""
+    b, ow, oh, _ic, oc = num_tiles.unbind(-1)
+    return tile_bits_out * (b * ow * oh * oc)
 
 
 @frozen(eq=False)
@@ -260,12 +376,17 @@ def evaluate(
     unit_costs: UnitCostTensors | None = None,
     *,
     relaxed: bool = False,
+    hw_model: HardwareModel | str | None = None,
 ) -> CostTensors:
     """Cycles, access counts, energy, area, latency, EDP and EDAP of every row of a batch.
 
     ``unit_costs`` defaults to the CACTI/synthesis unit costs of ``hardware``. With ``relaxed=True`` the
     accelerator fields may be non-integer tensors requiring gradients (see the module docstring).
+    ``hw_model`` (default: the deployment model) selects the equations (docs/cost_model.md, section 19).
     """
+    model = parse_hw_model(hw_model)
+    if model is HardwareModel.DEPLOYMENT:
+        return _evaluate_deployment(problem, hardware, mapping, unit_costs, relaxed)
     terms = tile_terms(problem, hardware, mapping.tile, relaxed)
     order = mapping.order
     num_tiles_by_level = terms.num_tiles.gather(-1, order.expand(terms.num_tiles.shape))
@@ -294,6 +415,66 @@ def evaluate(
         "dram_read": dram_read * g,
         "dram_write": dram_write * g,
     }
+    return _finish(problem, hardware, unit_costs, relaxed, terms, compute, stall, counts)
+
+
+def _evaluate_deployment(
+    problem: ProblemTensors,
+    hardware: HardwareTensors,
+    mapping: MappingTensors,
+    unit_costs: UnitCostTensors | None,
+    relaxed: bool,
+) -> CostTensors:
+    """Section 19: the deployment model of every row."""
+    terms = tile_terms(problem, hardware, mapping.tile, relaxed, HardwareModel.DEPLOYMENT)
+    order = mapping.order
+    num_tiles_by_level = terms.num_tiles.gather(-1, order.expand(terms.num_tiles.shape))
+    dependence = deployment_dependence(terms.act_on_oc)  # (..., 5, 3), LOOP_DIMS order
+    level_index = order.expand(*dependence.shape[:-2], 5).unsqueeze(-1).expand_as(dependence)
+    dependence_by_level = dependence.gather(-2, level_index)
+    traffic, _peak = dram_traffic(terms.tile_bits, terms.capacity_bits, num_tiles_by_level, dependence_by_level)
+    act_t, wgt_t, out_t = traffic.unbind(-1)
+    act_b, wgt_b, out_b = terms.tile_bits.unbind(-1)
+    moved = deployment_traffic(act_t, wgt_t, out_t, output_full_traffic(out_b, terms.num_tiles), terms.out_bits)
+    stall = stall_cycles(
+        terms.compute_cycles, moved.dram_read, moved.dram_write, act_b + wgt_b, terms.drain_bits,
+        hardware.dram_bits_per_cycle, relaxed,
+    )  # fmt: skip
+    compute = terms.compute_cycles
+    counts = {
+        "wbuf_read": terms.wgt_reads,
+        "wbuf_write": wgt_t,
+        "ibuf_read": terms.act_reads,
+        "ibuf_write": act_t,
+        "obuf_read": terms.out_inner_accesses + moved.obuf_read,
+        "obuf_write": terms.out_inner_accesses + moved.obuf_write,
+        "dram_read": moved.dram_read,
+        "dram_write": moved.dram_write,
+    }
+    return _finish(problem, hardware, unit_costs, relaxed, terms, compute, stall, counts)
+
+
+def deployment_dependence(act_on_oc: torch.Tensor) -> torch.Tensor:
+    """(..., 5, 3) bool: which loop indexes which operand in the deployment model, per row (section 19.1:
+    OC also indexes the activations of a grouped layer)."""
+    base = loop_dependence(act_on_oc.device).expand(*act_on_oc.shape, 5, 3).clone()
+    base[..., 4, 0] = act_on_oc
+    return base
+
+
+def _finish(
+    problem: ProblemTensors,
+    hardware: HardwareTensors,
+    unit_costs: UnitCostTensors | None,
+    relaxed: bool,
+    terms: TileTerms,
+    compute: torch.Tensor,
+    stall: torch.Tensor,
+    counts: dict[str, torch.Tensor],
+) -> CostTensors:
+    """Energy, area, latency and the record of one batch from its cycles and access counts (sections 8-10)."""
+    total = compute + stall
+    g = problem.groups
     if unit_costs is None:
         unit_costs = unit_cost_tensors(hardware, relaxed)
     energy = {

@@ -11,6 +11,7 @@ from jaqc.ir.mapping import Mapping
 
 from .cost_model import evaluate
 from .errors import HardwareError
+from .hw_models import HardwareModel, parse_hw_model
 from .problem import ConvProblem
 from .records import CostRecord, cost_records
 from .tensors import (
@@ -37,19 +38,22 @@ def layer_costs(
     accelerators: AcceleratorConfig | Sequence[AcceleratorConfig],
     mappings: Sequence[Mapping],
     unit_costs: UnitCosts | Sequence[UnitCosts] | None = None,
+    hw_model: HardwareModel | str | None = None,
 ) -> list[CostRecord]:
     """The cost of each layer at its mapping, in one batched evaluation.
 
     ``accelerators`` and ``unit_costs`` are one value for all layers or one per layer; ``unit_costs``
-    defaults to the packaged CACTI/synthesis costs of each accelerator.
+    defaults to the packaged CACTI/synthesis costs of each accelerator. ``hw_model``: the deployment model
+    (default) or the simulator's.
     """
+    model = parse_hw_model(hw_model)
     count = len(problems)
     if len(mappings) != count:
         raise HardwareError(f"layer_costs: {count} problems but {len(mappings)} mappings")
     accs = [accelerators] * count if isinstance(accelerators, AcceleratorConfig) else list(accelerators)
     if len(accs) != count:
         raise HardwareError(f"layer_costs: {count} problems but {len(accs)} accelerators")
-    check_tiles_within_extents(problems, mappings)
+    check_tiles_within_extents(problems, mappings, model)
     units = None
     if unit_costs is not None:
         unit_list = [unit_costs] * count if isinstance(unit_costs, UnitCosts) else list(unit_costs)
@@ -61,6 +65,7 @@ def layer_costs(
         HardwareTensors.from_accelerators(accs),
         MappingTensors.from_mappings(mappings),
         units,
+        hw_model=model,
     )
     return cost_records(costs)
 
@@ -70,6 +75,7 @@ def layer_cost(
     accelerator: AcceleratorConfig,
     mapping: Mapping,
     unit_costs: UnitCosts | None = None,
+    hw_model: HardwareModel | str | None = None,
 ) -> CostRecord:
     """The cost of one layer at one mapping on one accelerator."""
-    return layer_costs([problem], accelerator, [mapping], unit_costs)[0]
+    return layer_costs([problem], accelerator, [mapping], unit_costs, hw_model)[0]

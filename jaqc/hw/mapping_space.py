@@ -15,6 +15,7 @@ import torch
 from jaqc.ir.accelerator import AcceleratorConfig
 
 from .errors import HardwareError
+from .hw_models import HardwareModel, parse_hw_model
 from .orders import canonical_order_ranks
 from .problem import ConvProblem
 
@@ -65,11 +66,34 @@ def _pow2_up_to(extent: int) -> list[int]:
     return _pow2_clipped(extent, math.ceil(math.log2(extent)) if extent > 1 else 0)
 
 
-def tile_options(problem: ConvProblem, accelerator: AcceleratorConfig, space: MappingSpace | str) -> list[list[int]]:
-    """The candidate tile sizes of each loop (LOOP_DIMS order) in a space; output tiles of the
-    ``bitfusion`` space are square, so its OW and OH lists are zipped rather than crossed."""
+def group_aligned_oc_tiles(out_channels: int, per_group: int, candidates: list[int]) -> list[int]:
+    """The deployment model's OC tiles of a grouped layer (docs/cost_model.md, section 19.1): the candidates
+    that divide the channels per group, then whole groups ``min(per_group * 2^j, out_channels)``."""
+    inside = [t for t in candidates if per_group % t == 0]
+    whole = sorted({min(per_group << j, out_channels) for j in range(_exponent(out_channels // per_group) + 1)})
+    return sorted(set(inside) | set(whole))
+
+
+def tile_options(
+    problem: ConvProblem,
+    accelerator: AcceleratorConfig,
+    space: MappingSpace | str,
+    hw_model: HardwareModel | str | None = None,
+) -> list[list[int]]:
+    """The candidate tile sizes of each loop (LOOP_DIMS order) in a space under a hardware model; output
+    tiles of the ``bitfusion`` space are square, so its OW and OH lists are zipped rather than crossed."""
     space = parse_enum(MappingSpace, space, "mapping space")
-    batch, out_w, out_h, ic, oc = problem.loop_extents
+    model = parse_hw_model(hw_model)
+    options = _simulator_tile_options(problem, accelerator, space, model)
+    if model is HardwareModel.DEPLOYMENT and problem.groups > 1:
+        options[4] = group_aligned_oc_tiles(problem.out_channels, problem.out_channels_per_group, options[4])
+    return options
+
+
+def _simulator_tile_options(
+    problem: ConvProblem, accelerator: AcceleratorConfig, space: MappingSpace, model: HardwareModel
+) -> list[list[int]]:
+    batch, out_w, out_h, ic, oc = problem.loop_extents_for(model)
     if space is MappingSpace.JAQ:
         return [_pow2_clipped(e, JAQ_MAX_TILE_EXPONENT) for e in (batch, out_w, out_h, ic, oc)]
     square = _pow2_up_to(max(out_w, out_h))
@@ -91,24 +115,42 @@ def _exponent(value: int) -> int:
     return math.ceil(math.log2(value)) if value > 1 else 0
 
 
-def candidate_tiles(problem: ConvProblem, accelerator: AcceleratorConfig, space: MappingSpace | str) -> torch.Tensor:
+def candidate_tiles(
+    problem: ConvProblem,
+    accelerator: AcceleratorConfig,
+    space: MappingSpace | str,
+    hw_model: HardwareModel | str | None = None,
+) -> torch.Tensor:
     """(T, 5) float64 candidate tilings, sorted lexicographically by (B, OW, OH, IC, OC)."""
-    return shared_candidate_tiles(problem, accelerator, parse_enum(MappingSpace, space, "mapping space")).clone()
+    space = parse_enum(MappingSpace, space, "mapping space")
+    return shared_candidate_tiles(problem, accelerator, space, parse_hw_model(hw_model)).clone()
 
 
-def shared_candidate_tiles(problem: ConvProblem, accelerator: AcceleratorConfig, space: MappingSpace) -> torch.Tensor:
+def shared_candidate_tiles(
+    problem: ConvProblem,
+    accelerator: AcceleratorConfig,
+    space: MappingSpace,
+    hw_model: HardwareModel = HardwareModel.SIMULATOR,
+) -> torch.Tensor:
     """Like :func:`candidate_tiles` but the cached tensor itself (callers must not modify it)."""
     cols = accelerator.pe_cols if space is MappingSpace.BITFUSION and not problem.im2col else 1
-    return _cached_tiles(problem.loop_extents, problem.im2col, cols, space)
+    per_group = problem.out_channels_per_group if hw_model is HardwareModel.DEPLOYMENT and problem.groups > 1 else 0
+    return _cached_tiles(problem.loop_extents_for(hw_model), problem.im2col, cols, space, per_group)
 
 
 @functools.lru_cache(maxsize=8192)
-def _cached_tiles(extents: tuple[int, ...], im2col: bool, cols: int, space: MappingSpace) -> torch.Tensor:
-    # Tile options depend only on the loop extents, im2col, pe_cols (bitfusion OC grid) and the space.
+def _cached_tiles(
+    extents: tuple[int, ...], im2col: bool, cols: int, space: MappingSpace, per_group: int = 0
+) -> torch.Tensor:
+    # Tile options depend only on the loop extents, im2col, pe_cols (bitfusion OC grid), the space and, for
+    # a grouped layer of the deployment model, the output channels per group (``per_group``; 0: dense).
     batch, out_w, out_h, ic, oc = extents
     problem = ConvProblem(batch=batch, in_channels=ic, out_channels=oc, in_h=out_h, in_w=out_w, kernel=1, im2col=im2col)
     accelerator = AcceleratorConfig(pe_rows=1, pe_cols=cols, wbuf_kb=1, ibuf_kb=1, obuf_kb=1)
-    b, ow, oh, ic_t, oc_t = (torch.tensor(o, dtype=torch.float64) for o in tile_options(problem, accelerator, space))
+    options = tile_options(problem, accelerator, space, HardwareModel.SIMULATOR)
+    if per_group:
+        options[4] = group_aligned_oc_tiles(oc, per_group, options[4])
+    b, ow, oh, ic_t, oc_t = (torch.tensor(o, dtype=torch.float64) for o in options)
     if space is MappingSpace.JAQ:
         return torch.cartesian_prod(b, ow, oh, ic_t, oc_t).reshape(-1, 5)
     square = torch.arange(ow.numel(), dtype=torch.float64)

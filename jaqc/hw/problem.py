@@ -12,6 +12,8 @@ from .errors import HardwareError
 
 #: Bitwidths a fusion unit accepts for weights and activations.
 SUPPORTED_BITS: tuple[int, ...] = (2, 4, 8)
+#: Widths an output can be requantized to: a consumer's activation bits, or a wider network output.
+OUTPUT_WIDTHS: tuple[int, ...] = (2, 4, 8, 16, 32)
 
 
 def perf_factor(w_bits: int, a_bits: int) -> int:
@@ -32,6 +34,11 @@ def _bits(_inst: object, attribute: Any, value: int) -> None:
         raise HardwareError(f"conv problem field {attribute.name} must be one of {SUPPORTED_BITS}, got {value}")
 
 
+def _out_bits(_inst: object, attribute: Any, value: int) -> None:
+    if value not in OUTPUT_WIDTHS:
+        raise HardwareError(f"conv problem field {attribute.name} must be one of {OUTPUT_WIDTHS}, got {value}")
+
+
 def _strict_int(value: Any) -> int:
     if isinstance(value, bool) or int(value) != value:
         raise HardwareError(f"conv problem fields must be integers, got {value!r}")
@@ -43,7 +50,9 @@ class ConvProblem:
     """One layer: a (grouped) 2-D convolution of a ``batch x in_channels x in_h x in_w`` input.
 
     A fully-connected layer is a 1x1 convolution of a 1x1 input. ``im2col`` marks a first layer that the
-    host lowers with im2col (the simulator's convention for layers fed by the network input).
+    host lowers with im2col (the simulator's convention for layers fed by the network input). ``out_bits``
+    is the width the deployment model writes finished outputs at: the consumer's activation bits (8, or a
+    given width, for the network output); the simulator model ignores it (32-bit outputs).
     """
 
     batch: int = field(converter=_strict_int, validator=_int_at_least(1))
@@ -58,6 +67,7 @@ class ConvProblem:
     w_bits: int = field(default=8, converter=_strict_int, validator=_bits)
     a_bits: int = field(default=8, converter=_strict_int, validator=_bits)
     im2col: bool = field(default=False, converter=bool)
+    out_bits: int = field(default=8, converter=_strict_int, validator=_out_bits)
     name: str = field(default="", converter=str)
 
     def __attrs_post_init__(self) -> None:
@@ -121,6 +131,20 @@ class ConvProblem:
         """Extents of the five tiled loops in LOOP_DIMS order (B, OW, OH, IC, OC) for one group."""
         return (self.batch, self.out_w, self.out_h, self.group_in_channels, self.group_out_channels)
 
+    @property
+    def out_channels_per_group(self) -> int:
+        """Output channels of one group (q = out_channels / groups)."""
+        return self.out_channels // self.groups
+
+    def loop_extents_for(self, hw_model: Any = None) -> tuple[int, int, int, int, int]:
+        """Loop extents (B, OW, OH, IC, OC) under a hardware model: the simulator's one group, or the
+        deployment model's whole layer (IC of one group, OC over all output channels)."""
+        from .hw_models import HardwareModel, parse_hw_model
+
+        if parse_hw_model(hw_model) is HardwareModel.SIMULATOR:
+            return self.loop_extents
+        return (self.batch, self.out_w, self.out_h, self.group_in_channels, self.out_channels)
+
     def with_bits(self, w_bits: int, a_bits: int) -> ConvProblem:
         """The same layer at other weight/activation bitwidths."""
         return evolve(self, w_bits=w_bits, a_bits=a_bits)
@@ -129,8 +153,9 @@ class ConvProblem:
     @classmethod
     def from_reference(cls, layer: MappingABC[str, Any]) -> ConvProblem:
         """Read a reference-data ``layer`` record (keys name, batch, ic, oc, ih, iw, k, stride, pad, groups,
-        wbits, abits, im2col)."""
+        wbits, abits, im2col; optional obits)."""
         keys = ("batch", "ic", "oc", "ih", "iw", "k", "stride", "pad", "groups", "wbits", "abits", "im2col")
+        # ``obits`` (the deployment model's output width) is optional: the simulator's records lack it.
         missing = [k for k in keys if k not in layer]
         if missing:
             raise HardwareError(f"reference layer record is missing field(s) {', '.join(missing)}")
@@ -147,6 +172,7 @@ class ConvProblem:
             w_bits=layer["wbits"],
             a_bits=layer["abits"],
             im2col=layer["im2col"],
+            out_bits=layer.get("obits", 8),
             name=layer.get("name", ""),
         )
 
@@ -166,4 +192,5 @@ class ConvProblem:
             "wbits": self.w_bits,
             "abits": self.a_bits,
             "im2col": self.im2col,
+            "obits": self.out_bits,
         }

@@ -23,3 +23,14 @@ def ceil_div(numerator: torch.Tensor, denominator: torch.Tensor, relaxed: bool) 
     """
     quotient = numerator / denominator
     return ceil_ste(quotient) if relaxed else torch.ceil(quotient)
+
+
+def floor_ste(x: torch.Tensor) -> torch.Tensor:
+    """floor(x) in the forward pass; the identity's gradient in the backward pass."""
+    return x + (torch.floor(x) - x).detach()
+
+
+def floor_div(numerator: torch.Tensor, denominator: torch.Tensor, relaxed: bool) -> torch.Tensor:
+    """floor(numerator / denominator), straight-through when ``relaxed`` (exact like :func:`ceil_div`)."""
+    quotient = numerator / denominator
+    return floor_ste(quotient) if relaxed else torch.floor(quotient)

@@ -16,6 +16,7 @@ from jaqc.ir.mapping import LOOP_DIMS, Mapping
 
 from .constants import DATAFLOW_CODES
 from .errors import HardwareError
+from .hw_models import HardwareModel, parse_hw_model
 from .orders import order_rank
 from .problem import ConvProblem
 
@@ -41,6 +42,7 @@ class ProblemTensors:
     a_bits: torch.Tensor
     im2col: torch.Tensor  # bool
     groups: torch.Tensor
+    out_bits: torch.Tensor  # width of finished outputs (deployment model)
 
     @classmethod
     def from_problems(
@@ -68,11 +70,15 @@ class ProblemTensors:
             a_bits=col("a_bits"),
             im2col=torch.tensor([p.im2col for p in problems], dtype=torch.bool, device=device),
             groups=col("groups"),
+            out_bits=col("out_bits"),
         )
 
-    def loop_extents(self) -> torch.Tensor:
-        """(..., 5) extents of the tiled loops in LOOP_DIMS order (B, OW, OH, IC, OC)."""
-        parts = torch.broadcast_tensors(self.batch, self.out_w, self.out_h, self.in_channels, self.out_channels)
+    def loop_extents(self, whole_layer: bool = False) -> torch.Tensor:
+        """(..., 5) extents of the tiled loops in LOOP_DIMS order (B, OW, OH, IC, OC): one group's (the
+        simulator's view), or with ``whole_layer`` OC over every group's output channels (the deployment
+        model's view; IC stays one group's)."""
+        oc = self.out_channels * self.groups if whole_layer else self.out_channels
+        parts = torch.broadcast_tensors(self.batch, self.out_w, self.out_h, self.in_channels, oc)
         return torch.stack(parts, dim=-1)
 
     def index(self, rows: torch.Tensor) -> ProblemTensors:
@@ -184,12 +190,31 @@ def _fields(obj: object) -> list[str]:
     return [a.name for a in type(obj).__attrs_attrs__]  # type: ignore[attr-defined]
 
 
-def check_tiles_within_extents(problems: Sequence[ConvProblem], mappings: Sequence[Mapping]) -> None:
-    """Raise HardwareError when a mapping tiles a loop beyond its extent (the problem's one group)."""
+def check_tiles_within_extents(
+    problems: Sequence[ConvProblem], mappings: Sequence[Mapping], hw_model: HardwareModel | str | None = None
+) -> None:
+    """Raise HardwareError when a mapping tiles a loop beyond its extent under ``hw_model`` (the simulator:
+    one group; the deployment model: OC over all groups) or, in the deployment model, splits a group's
+    output channels unevenly (an OC tile of a grouped layer must divide or be a multiple of C_out/g)."""
+    model = parse_hw_model(hw_model)
     for problem, mapping in zip(problems, mappings, strict=True):
-        for dim, tile, extent in zip(LOOP_DIMS, mapping.tile, problem.loop_extents, strict=True):
+        extents = problem.loop_extents_for(model)
+        for dim, tile, extent in zip(LOOP_DIMS, mapping.tile, extents, strict=True):
             if tile > extent:
                 raise HardwareError(
                     f"mapping tile {dim.value}={tile} exceeds the loop extent {extent} of layer "
-                    f"{problem.name or '<unnamed>'}"
+                    f"{problem.name or '<unnamed>'} ({model.value} model)"
                 )
+        if model is HardwareModel.DEPLOYMENT and not group_aligned(problem, mapping.tile[4]):
+            raise HardwareError(
+                f"mapping tile OC={mapping.tile[4]} of grouped layer {problem.name or '<unnamed>'} is not "
+                f"group-aligned: it must divide or be a multiple of the {problem.out_channels_per_group} output "
+                f"channels per group (or be all {problem.out_channels})"
+            )
+
+
+def group_aligned(problem: ConvProblem, oc_tile: int) -> bool:
+    """Whether an OC tile of the deployment model keeps each tile inside whole groups (docs/cost_model.md,
+    section 19.1): dense layers always; grouped layers when it divides or is a multiple of C_out/g."""
+    q = problem.out_channels_per_group
+    return problem.groups == 1 or q % oc_tile == 0 or oc_tile % q == 0 or oc_tile == problem.out_channels

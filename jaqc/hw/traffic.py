@@ -46,13 +46,22 @@ def dram_traffic(
     return traffic, peak
 
 
+#: The deployment model's dependence for grouped layers: OC also indexes the activations (section 19.1).
+GROUPED_DEPENDENCE = tuple((True, *row[1:]) if d == 4 else row for d, row in enumerate(LOOP_OPERAND_DEPENDENCE))
+
+
 @functools.cache
-def _operand_tables(order_ranks: tuple[int, ...], operand: int, active: tuple[bool, ...]):
+def _operand_tables(
+    order_ranks: tuple[int, ...],
+    operand: int,
+    active: tuple[bool, ...],
+    dependence: tuple[tuple[bool, bool, bool], ...] = LOOP_OPERAND_DEPENDENCE,
+):
     """For one operand, a list of orders and the loops with more than one tile: the permutations of its
     active indexing loops (listed inner to outer) that the orders use, each order's permutation index, and
     for each active non-indexing loop how many active indexing loops sit inside it."""
-    dep = [d for d in range(5) if active[d] and LOOP_OPERAND_DEPENDENCE[d][operand]]
-    free = [d for d in range(5) if active[d] and not LOOP_OPERAND_DEPENDENCE[d][operand]]
+    dep = [d for d in range(5) if active[d] and dependence[d][operand]]
+    free = [d for d in range(5) if active[d] and not dependence[d][operand]]
     perms: list[tuple[int, ...]] = []  # only the permutations the given orders use
     perm_index, inside = [], []
     for rank in order_ranks:
@@ -75,6 +84,7 @@ def dram_traffic_all_orders(
     capacity_bits: torch.Tensor,
     num_tiles: torch.Tensor,
     order_ranks: tuple[int, ...],
+    dependence: tuple[tuple[bool, bool, bool], ...] = LOOP_OPERAND_DEPENDENCE,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Per operand, traffic and peak of T tilings under each of R loop orders: (T, R) tensors, or (T, 1)
     where the value is the same for every order.
@@ -84,14 +94,15 @@ def dram_traffic_all_orders(
     loops (at most 24 permutations, computed per tiling); a non-indexing loop multiplies the traffic iff
     more than that many indexing loops sit inside it. ``tile_bits``/``capacity_bits`` are (T, 3),
     ``num_tiles`` (T, 5) in LOOP_DIMS order. Every block must fit its capacity (a feasible tiling): only then
-    do loops with one tile never change the result, which lets this function leave them out.
+    do loops with one tile never change the result, which lets this function leave them out. ``dependence``
+    is the (5, 3) loop -> operand table of every row (LOOP_OPERAND_DEPENDENCE, or GROUPED_DEPENDENCE).
     """
     traffic, peak = [], []
     rows = num_tiles.shape[0]
     # A loop with one tile in every tiling changes nothing (its count is 1); leave it out.
     active = tuple(bool(x) for x in (num_tiles > 1).any(dim=0).tolist())
     for operand in range(3):
-        perms, perm_index, free, inside = _operand_tables(tuple(order_ranks), operand, active)
+        perms, perm_index, free, inside = _operand_tables(tuple(order_ranks), operand, active, dependence)
         base = tile_bits[:, operand : operand + 1]
         cap = capacity_bits[:, operand : operand + 1]
         counts = num_tiles[:, perms]  # (T, P, D) inner to outer

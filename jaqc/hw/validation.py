@@ -54,11 +54,17 @@ def validation_table(cases: Sequence[ReferenceCase]) -> str:
         [c.accelerator for c, _ in rows],
         [r.mapping for _, r in rows],
         [c.unit_costs for c, _ in rows],
+        hw_model="simulator",
     )
-    cacti = layer_costs([c.problem for c, _ in rows], [c.accelerator for c, _ in rows], [r.mapping for _, r in rows])
+    cacti = layer_costs(
+        [c.problem for c, _ in rows],
+        [c.accelerator for c, _ in rows],
+        [r.mapping for _, r in rows],
+        hw_model="simulator",
+    )
     problems, accs, units = [c.problem for c in cases], [c.accelerator for c in cases], [c.unit_costs for c in cases]
-    bitfusion = map_layers(problems, accs, "bitfusion", "latency", units)
-    jaq = map_layers(problems, accs, "jaq", "latency", units)
+    bitfusion = map_layers(problems, accs, "bitfusion", "latency", units, hw_model="simulator")
+    jaq = map_layers(problems, accs, "jaq", "latency", units, hw_model="simulator")
     lines = [
         "| case | layer | PE | w/a | mappings: cycles & accesses exact | energy rel. err. (case unit costs)"
         " | energy rel. err. (packaged CACTI) | area rel. err. | simulator optimum (cycles) | BatchTile"
@@ -124,7 +130,10 @@ def paper_table2_crosscheck() -> str:
         costs = [
             c
             for c in layer_costs(
-                [problem] * len(ALL_ORDERS), accelerator, [Mapping(tile=tile, loop_order=o) for o in ALL_ORDERS]
+                [problem] * len(ALL_ORDERS),
+                accelerator,
+                [Mapping(tile=tile, loop_order=o) for o in ALL_ORDERS],
+                hw_model="simulator",
             )
             if c.feasible
         ]

@@ -29,7 +29,7 @@ from jaqc.hw.unit_costs import unit_costs_for
 
 
 def _all_tilings(problem: ConvProblem, accelerator: AcceleratorConfig, space: str) -> list[tuple[int, ...]]:
-    b, ow, oh, ic, oc = tile_options(problem, accelerator, space)
+    b, ow, oh, ic, oc = tile_options(problem, accelerator, space, hw_model="simulator")
     if space == "jaq":
         return sorted(itertools.product(b, ow, oh, ic, oc))
     return sorted({(x, w, h, i, o) for x in b for (w, h) in zip(ow, oh, strict=True) for i in ic for o in oc})
@@ -101,9 +101,9 @@ def test_bitfusion_space_matches_brute_force(index: int, objective: str) -> None
     expected = _brute_force(problem, accelerator, "bitfusion", objective)
     if expected is None:
         with pytest.raises(InfeasibleMappingError):
-            map_layer(problem, accelerator, "bitfusion", objective)
+            map_layer(problem, accelerator, "bitfusion", objective, hw_model="simulator")
         return
-    got = map_layer(problem, accelerator, "bitfusion", objective)
+    got = map_layer(problem, accelerator, "bitfusion", objective, hw_model="simulator")
     assert got.mapping == expected[0]
     assert got.cost.total_cycles == expected[1].total_cycles
     assert got.cost.energy_nj["total"] == expected[1].energy_total
@@ -115,7 +115,7 @@ def test_jaq_space_matches_brute_force(index: int, objective: str) -> None:
     problem, accelerator = JAQ_CASES[index]
     expected = _brute_force(problem, accelerator, "jaq", objective)
     assert expected is not None
-    got = map_layer(problem, accelerator, "jaq", objective)
+    got = map_layer(problem, accelerator, "jaq", objective, hw_model="simulator")
     assert got.mapping == expected[0]
     assert got.cost.total_cycles == expected[1].total_cycles
     assert got.cost.energy_nj["total"] == expected[1].energy_total
@@ -125,10 +125,10 @@ def test_many_layers_in_chunks_equal_one_layer_at_a_time() -> None:
     cases = BITFUSION_CASES + JAQ_CASES
     problems = [p for p, _ in cases]
     accelerators = [a for _, a in cases]
-    together = select_mappings(problems, accelerators, "jaq", "latency", max_rows=500)
+    together = select_mappings(problems, accelerators, "jaq", "latency", max_rows=500, hw_model="simulator")
     assert bool(together.feasible.any())
     for i, (problem, accelerator) in enumerate(cases):
-        alone = select_mappings([problem], [accelerator], "jaq", "latency")
+        alone = select_mappings([problem], [accelerator], "jaq", "latency", hw_model="simulator")
         assert torch.equal(together.tile[i], alone.tile[0])
         assert int(together.order_rank[i]) == int(alone.order_rank[0])
         assert float(together.total_cycles[i]) == float(alone.total_cycles[0])
@@ -138,15 +138,15 @@ def test_many_layers_in_chunks_equal_one_layer_at_a_time() -> None:
 def test_candidate_counts_and_grid() -> None:
     problem = ConvProblem(batch=1, in_channels=37, out_channels=75, in_h=9, in_w=9, kernel=3, pad=1)
     accelerator = AcceleratorConfig(pe_rows=16, pe_cols=32, wbuf_kb=64, ibuf_kb=32, obuf_kb=16)
-    assert tile_options(problem, accelerator, "bitfusion") == [
+    assert tile_options(problem, accelerator, "bitfusion", hw_model="simulator") == [
         [1], [1, 2, 4, 8, 9], [1, 2, 4, 8, 9], [1, 2, 4, 8, 16, 32, 37], [32, 64, 75],
     ]  # fmt: skip
-    assert tile_options(problem, accelerator, "jaq")[4] == [1, 2, 4, 8, 16, 32, 64, 75]
-    assert candidate_tiles(problem, accelerator, "bitfusion").shape == (5 * 7 * 3, 5)
+    assert tile_options(problem, accelerator, "jaq", hw_model="simulator")[4] == [1, 2, 4, 8, 16, 32, 64, 75]
+    assert candidate_tiles(problem, accelerator, "bitfusion", hw_model="simulator").shape == (5 * 7 * 3, 5)
     assert len(candidate_order_ranks(problem, "bitfusion")) == 12
     assert len(candidate_order_ranks(problem, "jaq")) == 24
     big = ConvProblem(batch=4, in_channels=2048, out_channels=8, in_h=1, in_w=1, kernel=1)
-    assert tile_options(big, accelerator, "jaq")[3][-1] == 1024  # 2^10 is the largest jaq tile
+    assert tile_options(big, accelerator, "jaq", hw_model="simulator")[3][-1] == 1024  # 2^10 is the largest jaq tile
     assert len(candidate_order_ranks(big, "jaq")) == 120
 
 
@@ -154,17 +154,17 @@ def test_bad_space_and_objective_are_reported() -> None:
     problem = ConvProblem(batch=1, in_channels=4, out_channels=4, in_h=4, in_w=4, kernel=1)
     accelerator = AcceleratorConfig(pe_rows=4, pe_cols=4, wbuf_kb=64, ibuf_kb=64, obuf_kb=64)
     with pytest.raises(HardwareError, match="mapping space"):
-        map_layer(problem, accelerator, "nope")
+        map_layer(problem, accelerator, "nope", hw_model="simulator")
     with pytest.raises(HardwareError, match="objective"):
-        map_layer(problem, accelerator, "jaq", "speed")
+        map_layer(problem, accelerator, "jaq", "speed", hw_model="simulator")
 
 
 def test_infeasible_layer_names_the_layer() -> None:
     problem = ConvProblem(name="huge", batch=1, in_channels=64, out_channels=64, in_h=4, in_w=4, kernel=5, pad=2)
     accelerator = AcceleratorConfig(pe_rows=64, pe_cols=64, wbuf_kb=1, ibuf_kb=1, obuf_kb=1)
     with pytest.raises(InfeasibleMappingError, match="huge"):
-        map_layer(problem, accelerator, "bitfusion")
-    selection = select_mappings([problem], [accelerator], "bitfusion")
+        map_layer(problem, accelerator, "bitfusion", hw_model="simulator")
+    selection = select_mappings([problem], [accelerator], "bitfusion", hw_model="simulator")
     assert not bool(selection.feasible[0])
     assert torch.isinf(selection.total_cycles[0])
 
@@ -173,7 +173,7 @@ def test_bitfusion_space_reaches_the_simulator_optimum(reference_cases) -> None:
     problems = [c.problem for c in reference_cases]
     accelerators = [c.accelerator for c in reference_cases]
     units = [c.unit_costs for c in reference_cases]
-    results = map_layers(problems, accelerators, MappingSpace.BITFUSION, Objective.LATENCY, units)
+    results = map_layers(problems, accelerators, MappingSpace.BITFUSION, Objective.LATENCY, units, hw_model="simulator")
     for case, result in zip(reference_cases, results, strict=True):
         optimum = case.optimized
         assert result.cost.total_cycles == optimum.cycles["total"], case.case_id
@@ -186,7 +186,7 @@ def test_jaq_space_is_never_worse_than_the_simulator(reference_cases) -> None:
     problems = [c.problem for c in reference_cases]
     accelerators = [c.accelerator for c in reference_cases]
     units = [c.unit_costs for c in reference_cases]
-    results = map_layers(problems, accelerators, "jaq", "latency", units)
+    results = map_layers(problems, accelerators, "jaq", "latency", units, hw_model="simulator")
     for case, result in zip(reference_cases, results, strict=True):
         assert result.cost.total_cycles <= case.optimized.cycles["total"], case.case_id
 
@@ -197,9 +197,9 @@ def test_fixed_loop_order_matches_brute_force_over_tilings(rank: int) -> None:
     order = ALL_ORDERS[rank]
     rows = [row for row in _all_costs(problem, accelerator, "jaq") if row[1] == rank]
     expected = min(rows, key=lambda row: (float(row[3].total_cycles), row[3].energy_total, row[0]))
-    got = select_mappings([problem], [accelerator], "jaq", "latency", loop_orders=[order])
+    got = select_mappings([problem], [accelerator], "jaq", "latency", loop_orders=[order], hw_model="simulator")
     assert int(got.order_rank[0]) == rank
     assert tuple(int(t) for t in got.tile[0]) == expected[0]
     assert float(got.total_cycles[0]) == expected[3].total_cycles
     with pytest.raises(HardwareError, match="empty"):
-        select_mappings([problem], [accelerator], "jaq", loop_orders=[])
+        select_mappings([problem], [accelerator], "jaq", loop_orders=[], hw_model="simulator")

@@ -16,7 +16,7 @@ ACCELERATOR = AcceleratorConfig(pe_rows=16, pe_cols=16, wbuf_kb=128, ibuf_kb=128
 def test_table_entries_are_sums_of_best_layer_costs() -> None:
     blocks = fbnet_cifar_supernet()[10:12]  # two blocks keep the test fast
     pairs = [(2, 2), (8, 4)]
-    table = candidate_cost_table(blocks, ACCELERATOR, pairs)
+    table = candidate_cost_table(blocks, ACCELERATOR, pairs, hw_model="simulator")
     assert table.total_cycles.shape == (2, 9, 2)
     for b, ops in enumerate(blocks):
         for o, layers in enumerate(ops):
@@ -24,7 +24,9 @@ def test_table_entries_are_sums_of_best_layer_costs() -> None:
                 if not layers:
                     assert float(table.total_cycles[b, o, p]) == 0.0
                     continue
-                results = map_layers([attrs.evolve(x, w_bits=w, a_bits=a) for x in layers], ACCELERATOR)
+                results = map_layers(
+                    [attrs.evolve(x, w_bits=w, a_bits=a) for x in layers], ACCELERATOR, hw_model="simulator"
+                )
                 assert float(table.total_cycles[b, o, p]) == sum(r.cost.total_cycles for r in results)
                 energy = sum(r.cost.energy_nj["total"] for r in results)
                 assert torch.isclose(table.energy_nj[b, o, p], torch.tensor(energy, dtype=torch.float64), rtol=1e-12)
@@ -33,7 +35,7 @@ def test_table_entries_are_sums_of_best_layer_costs() -> None:
 
 
 def test_full_supernet_table_shape_and_bit_ordering() -> None:
-    table = candidate_cost_table(fbnet_cifar_supernet(), ACCELERATOR)
+    table = candidate_cost_table(fbnet_cifar_supernet(), ACCELERATOR, hw_model="simulator")
     assert table.total_cycles.shape == (22, 9, 9)
     assert table.bit_pairs == ALL_BIT_PAIRS
     non_skip = table.total_cycles[:, :8, :]

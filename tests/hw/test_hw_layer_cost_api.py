@@ -1,4 +1,4 @@
-"""The record-level API: layer_cost(s), map_layer(s) JSON output, input errors, torch-free ConvProblem."""
+"""The record-level API: layer_cost(s, hw_model="simulator"), map_layer(s, hw_model="simulator") JSON output, input errors, torch-free ConvProblem."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ MAPPING = Mapping(tile=[1, 4, 4, 16, 16], loop_order=["B", "OC", "IC", "OH", "OW
 
 
 def test_layer_cost_record_is_consistent() -> None:
-    record = layer_cost(PROBLEM, ACCELERATOR, MAPPING)
+    record = layer_cost(PROBLEM, ACCELERATOR, MAPPING, hw_model="simulator")
     assert record.feasible
     assert record.total_cycles == record.compute_cycles + record.stall_cycles
     assert record.latency_s == record.total_cycles / 500e6
@@ -34,32 +34,34 @@ def test_layer_cost_record_is_consistent() -> None:
     assert set(data["access_bits"]) == {
         "wbuf_read", "wbuf_write", "ibuf_read", "ibuf_write", "obuf_read", "obuf_write", "dram_read", "dram_write",
     }  # fmt: skip
-    assert layer_cost(PROBLEM, ACCELERATOR, MAPPING, unit_costs_for(ACCELERATOR)) == record
+    assert layer_cost(PROBLEM, ACCELERATOR, MAPPING, unit_costs_for(ACCELERATOR), hw_model="simulator") == record
 
 
 def test_ir_layer_cost_annotation() -> None:
-    record = layer_cost(PROBLEM, ACCELERATOR, MAPPING)
+    record = layer_cost(PROBLEM, ACCELERATOR, MAPPING, hw_model="simulator")
     annotation = record.as_layer_cost()
     assert (annotation.compute_cycles, annotation.stall_cycles) == (record.compute_cycles, record.stall_cycles)
     assert annotation.energy_nJ == record.energy_nj["total"]
 
 
 def test_map_layer_json() -> None:
-    result = map_layer(PROBLEM, ACCELERATOR, "jaq", "edp")
+    result = map_layer(PROBLEM, ACCELERATOR, "jaq", "edp", hw_model="simulator")
     data = json.loads(json.dumps(result.to_json()))
     assert data["layer"]["name"] == "c3"
     assert Mapping.from_json(data["mapping"]) == result.mapping
     assert data["candidates"] == result.candidates > 0
-    assert layer_cost(PROBLEM, ACCELERATOR, result.mapping) == result.cost
+    assert layer_cost(PROBLEM, ACCELERATOR, result.mapping, hw_model="simulator") == result.cost
 
 
 def test_input_errors_name_the_problem() -> None:
     with pytest.raises(HardwareError, match="exceeds the loop extent 16"):
-        layer_cost(PROBLEM, ACCELERATOR, Mapping(tile=[1, 32, 4, 16, 16], loop_order=MAPPING.loop_order))
+        layer_cost(
+            PROBLEM, ACCELERATOR, Mapping(tile=[1, 32, 4, 16, 16], loop_order=MAPPING.loop_order), hw_model="simulator"
+        )
     with pytest.raises(HardwareError, match="2 problems but 1 mappings"):
-        layer_costs([PROBLEM, PROBLEM], ACCELERATOR, [MAPPING])
+        layer_costs([PROBLEM, PROBLEM], ACCELERATOR, [MAPPING], hw_model="simulator")
     with pytest.raises(HardwareError, match="accelerators"):
-        layer_costs([PROBLEM, PROBLEM], [ACCELERATOR], [MAPPING, MAPPING])
+        layer_costs([PROBLEM, PROBLEM], [ACCELERATOR], [MAPPING, MAPPING], hw_model="simulator")
 
 
 def test_conv_problem_imports_without_torch() -> None:

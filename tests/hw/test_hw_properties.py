@@ -69,6 +69,7 @@ def _cost(problem: ConvProblem, accelerator: AcceleratorConfig, mapping: Mapping
         ProblemTensors.from_problems([problem]),
         HardwareTensors.from_accelerators([accelerator]),
         MappingTensors.from_mappings([mapping]),
+        hw_model="simulator",
     )
 
 
@@ -148,8 +149,8 @@ def test_lower_bitwidth_can_cost_more_total_cycles_through_weight_padding() -> N
 
     problem = ConvProblem(batch=1, in_channels=51, out_channels=12, in_h=4, in_w=4, kernel=1)
     accelerator = AcceleratorConfig(pe_rows=37, pe_cols=28, wbuf_kb=64, ibuf_kb=64, obuf_kb=64)
-    wide = map_layer(problem, accelerator, "jaq")
-    narrow = map_layer(problem.with_bits(2, 2), accelerator, "jaq")
+    wide = map_layer(problem, accelerator, "jaq", hw_model="simulator")
+    narrow = map_layer(problem.with_bits(2, 2), accelerator, "jaq", hw_model="simulator")
     assert narrow.cost.compute_cycles <= wide.cost.compute_cycles
     assert narrow.cost.total_cycles > wide.cost.total_cycles
     assert narrow.cost.access_bits["dram_read"] > wide.cost.access_bits["dram_read"]
@@ -163,6 +164,7 @@ def test_mixed_batch_equals_rows_evaluated_alone(rows) -> None:
         ProblemTensors.from_problems([p for p, _, _ in rows]),
         HardwareTensors.from_accelerators([a for _, a, _ in rows]),
         MappingTensors.from_mappings([m for _, _, m in rows]),
+        hw_model="simulator",
     )
     for i, row in enumerate(rows):
         alone = _cost(*row)

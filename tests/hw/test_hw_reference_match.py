@@ -47,7 +47,7 @@ def test_problem_reproduces_the_simulator_inputs(reference_cases) -> None:
 
 def test_tensor_model_matches_cycles_accesses_and_energy_exactly(reference_cases) -> None:
     rows = _rows(reference_cases)
-    costs = evaluate(*_batch(rows), stack_unit_costs([c.unit_costs for c, _ in rows]))
+    costs = evaluate(*_batch(rows), stack_unit_costs([c.unit_costs for c, _ in rows]), hw_model="simulator")
     mismatches = []
     for i, (case, record) in enumerate(rows):
         where = f"{case.case_id}/{record.kind}"
@@ -69,7 +69,7 @@ def test_tensor_model_matches_cycles_accesses_and_energy_exactly(reference_cases
 
 def test_tensor_model_with_packaged_cacti_costs_matches_energy(reference_cases) -> None:
     rows = _rows(reference_cases)
-    costs = evaluate(*_batch(rows))  # unit costs interpolated from the packaged CACTI table
+    costs = evaluate(*_batch(rows), hw_model="simulator")  # unit costs interpolated from the packaged CACTI table
     worst = 0.0
     for i, (_, record) in enumerate(rows):
         for name, value in record.energy_nj.items():
@@ -108,6 +108,7 @@ def test_layer_costs_records_match(reference_cases) -> None:
         [c.accelerator for c, _ in rows],
         [r.mapping for _, r in rows],
         [c.unit_costs for c, _ in rows],
+        hw_model="simulator",
     )
     for (case, record), got in zip(rows, records, strict=True):
         assert got.total_cycles == record.cycles["total"], case.case_id
@@ -120,5 +121,5 @@ def test_layer_costs_records_match(reference_cases) -> None:
 
 def test_reference_inner_dataflow_is_reported(reference_cases) -> None:
     rows = _rows(reference_cases)
-    costs = evaluate(*_batch(rows))
+    costs = evaluate(*_batch(rows), hw_model="simulator")
     assert torch.all(costs.inner_order == 1)  # "OS" for every reference mapping, as the data README says

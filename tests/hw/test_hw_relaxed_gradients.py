@@ -39,9 +39,9 @@ def _relaxed(hardware: HardwareTensors, offset: float) -> tuple[HardwareTensors,
 @pytest.mark.parametrize("dataflow", ["WS", "OS", "RS"])
 def test_relaxed_mode_equals_discrete_at_integer_points(dataflow: str) -> None:
     problem, hardware, mapping = _subnet_batch(dataflow)
-    exact = evaluate(problem, hardware, mapping)
+    exact = evaluate(problem, hardware, mapping, hw_model="simulator")
     relaxed_hw, _ = _relaxed(hardware, 0.0)
-    relaxed = evaluate(problem, relaxed_hw, mapping, relaxed=True)
+    relaxed = evaluate(problem, relaxed_hw, mapping, relaxed=True, hw_model="simulator")
     for name in ("total_cycles", "stall_cycles", "dram_read_bits", "energy_total", "edap"):
         assert torch.equal(getattr(relaxed, name).detach(), getattr(exact, name)), name
     assert torch.equal(relaxed.area.total.detach(), exact.area.total)
@@ -52,7 +52,7 @@ def test_relaxed_mode_equals_discrete_at_integer_points(dataflow: str) -> None:
 def test_gradients_flow_to_every_accelerator_parameter(dataflow: str, offset: float) -> None:
     problem, hardware, mapping = _subnet_batch(dataflow)
     relaxed_hw, leaves = _relaxed(hardware, offset)
-    cost = evaluate(problem, relaxed_hw, mapping, relaxed=True)
+    cost = evaluate(problem, relaxed_hw, mapping, relaxed=True, hw_model="simulator")
     energy = cost.energy_total.sum()
     latency = cost.latency_s.sum()
     area = cost.area.total[0]
@@ -77,7 +77,9 @@ def test_relaxed_mode_stays_finite_for_tiny_banks() -> None:
         FIELDS, (64.0, 64.0, 1024.0, 64.0, 32.0, 128.0), strict=True)}  # fmt: skip
     hardware = HardwareTensors(**values, freq_mhz=torch.tensor([500.0], dtype=torch.float64),
                                dataflow=torch.tensor([0]))  # fmt: skip
-    cost = evaluate(problem, hardware, mapping, relaxed=True)  # WBUF banks of 4 B, below CACTI's 128 B
+    cost = evaluate(
+        problem, hardware, mapping, relaxed=True, hw_model="simulator"
+    )  # WBUF banks of 4 B, below CACTI's 128 B
     (cost.energy_total.sum() + cost.area.total.sum() + cost.latency_s.sum() * 1e9).backward()
     for name, leaf in values.items():
         assert bool(torch.isfinite(leaf.grad).all()), name
@@ -91,8 +93,8 @@ def test_evaluate_on_cuda_equals_cpu() -> None:
     def to_cuda(obj):
         return type(obj)(**{k: getattr(obj, k).cuda() for k in (a.name for a in type(obj).__attrs_attrs__)})
 
-    cpu = evaluate(problem, hardware, mapping)
-    gpu = evaluate(to_cuda(problem), to_cuda(hardware), to_cuda(mapping))
+    cpu = evaluate(problem, hardware, mapping, hw_model="simulator")
+    gpu = evaluate(to_cuda(problem), to_cuda(hardware), to_cuda(mapping), hw_model="simulator")
     for name in ("total_cycles", "stall_cycles", "dram_read_bits", "obuf_write_bits"):
         assert torch.equal(getattr(gpu, name).cpu(), getattr(cpu, name)), name
     assert torch.allclose(gpu.energy_total.cpu(), cpu.energy_total, rtol=1e-12, atol=0)

@@ -7,10 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaqc.hw.batchtile_search import _lower_bound, _objective_terms, _Tilings
+from jaqc.hw.constants import LOOP_OPERAND_DEPENDENCE
+from jaqc.hw.hw_models import HardwareModel
 from jaqc.hw.mapping_space import Objective
 from jaqc.hw.orders import order_index_tensor
 from jaqc.hw.tensors import UnitCostTensors
-from jaqc.hw.traffic import dram_traffic, dram_traffic_all_orders, loop_dependence
+from jaqc.hw.traffic import GROUPED_DEPENDENCE, dram_traffic, dram_traffic_all_orders
 
 COUNTS = st.lists(st.sampled_from([1, 1, 2, 3, 7, 16]), min_size=5, max_size=5)
 
@@ -27,13 +29,14 @@ def tilings(draw, rows: int = 6):
 
 
 @settings(max_examples=150, deadline=None)
-@given(tilings())
-def test_factored_traffic_equals_the_walk(case) -> None:
+@given(tilings(), st.sampled_from([LOOP_OPERAND_DEPENDENCE, GROUPED_DEPENDENCE]))
+def test_factored_traffic_equals_the_walk(case, dependence) -> None:
     tile_bits, capacity, num_tiles, ranks = case
-    traffic, peak = dram_traffic_all_orders(tile_bits, capacity, num_tiles, ranks)
+    traffic, peak = dram_traffic_all_orders(tile_bits, capacity, num_tiles, ranks, dependence)
     orders = order_index_tensor(ranks)  # (R, 5)
+    table = torch.tensor(dependence, dtype=torch.bool)
     walked, walked_peak = dram_traffic(
-        tile_bits.unsqueeze(1), capacity.unsqueeze(1), num_tiles[:, orders], loop_dependence()[orders]
+        tile_bits.unsqueeze(1), capacity.unsqueeze(1), num_tiles[:, orders], table[orders]
     )
     for operand in range(3):
         assert torch.equal(traffic[operand].expand(-1, len(ranks)), walked[..., operand])
@@ -41,9 +44,25 @@ def test_factored_traffic_equals_the_walk(case) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(tilings(), st.sampled_from(list(Objective)), st.integers(1, 3))
-def test_lower_bound_never_exceeds_any_order(case, objective: Objective, groups: int) -> None:
+@given(
+    tilings(),
+    st.sampled_from(list(Objective)),
+    st.integers(1, 3),
+    st.sampled_from(list(HardwareModel)),
+    st.sampled_from([LOOP_OPERAND_DEPENDENCE, GROUPED_DEPENDENCE]),
+    st.sampled_from([2, 4, 8, 32]),
+)
+def test_lower_bound_never_exceeds_any_order(
+    case, objective: Objective, groups: int, model, dependence, out_bits
+) -> None:
     tile_bits, capacity, num_tiles, _ = case
+    if model is HardwareModel.SIMULATOR:
+        dependence = LOOP_OPERAND_DEPENDENCE
+    else:
+        tile_bits = tile_bits.clone()
+        tile_bits[:, 2] *= 32  # outputs are 32-bit partial sums
+        capacity = capacity.clone()
+        capacity[:, 2] *= 32
     rows = tile_bits.shape[0]
     ranks = tuple(range(120))
     generator = torch.Generator().manual_seed(rows)
@@ -67,10 +86,14 @@ def test_lower_bound_never_exceeds_any_order(case, objective: Objective, groups:
         tile_bits=tile_bits,
         capacity_bits=capacity,
         num_tiles=num_tiles,
+        out_full=tile_bits[:, 2] * num_tiles[:, [0, 1, 2, 4]].prod(dim=1),
+        out_bits=torch.full((rows,), float(out_bits), dtype=torch.float64),
+        first_load=tile_bits[:, 0] + tile_bits[:, 1],
+        drain=tile_bits[:, 2] / 32 * out_bits,
     )
-    bound = _lower_bound(tilings_, objective)
-    traffic, peak = dram_traffic_all_orders(tile_bits, capacity, num_tiles, ranks)
-    cycles_of, energy_of = _objective_terms(tilings_, traffic, peak, len(ranks))
+    bound = _lower_bound(tilings_, objective, model, dependence)
+    traffic, peak = dram_traffic_all_orders(tile_bits, capacity, num_tiles, ranks, dependence)
+    cycles_of, energy_of = _objective_terms(tilings_, traffic, peak, len(ranks), model)
     cycles, energy = cycles_of(None), energy_of(None)
     if objective is Objective.LATENCY:
         value = cycles
