@@ -14,6 +14,16 @@ from attrs import asdict, field, frozen
 
 from .errors import IRError
 
+#: The hardware models a graph's mappings and costs can refer to (jaqc.hw.HardwareModel; docs/cost_model.md).
+HW_MODELS: tuple[str, ...] = ("simulator", "deployment")
+
+
+def check_hw_model(value: object, where: str = "hw_model") -> str | None:
+    """``value`` if it names a hardware model (or is None), else an IRError naming ``where``."""
+    if value is None or value in HW_MODELS:
+        return value  # type: ignore[return-value]
+    raise IRError(f"{where}: unknown hardware model {value!r}; expected one of {', '.join(HW_MODELS)}")
+
 
 class Dataflow(StrEnum):
     """Which operand stays in the PEs: weight-, output- or row-stationary."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 import attrs
 import networkx as nx
 
-from .accelerator import AcceleratorConfig
+from .accelerator import AcceleratorConfig, check_hw_model
 from .choice import Candidate, Choice
 from .errors import IRError
 from .layer import Layer
@@ -24,9 +24,15 @@ class LayerGraph:
     broken by layer name. Pass authors use these methods and never touch networkx.
     """
 
-    def __init__(self, name: str = "graph", accelerator: AcceleratorConfig | None = None) -> None:
+    def __init__(
+        self, name: str = "graph", accelerator: AcceleratorConfig | None = None, hw_model: str | None = None
+    ) -> None:
         self.name = name
         self.accelerator = accelerator
+        #: The hardware model the layers' mappings and costs were computed with ("simulator" or
+        #: "deployment"); None while nothing is mapped. It fixes what a mapping's OC tile means for a
+        #: grouped layer (one group's channels, or all of them).
+        self.hw_model = check_hw_model(hw_model)
         self._g = nx.DiGraph()
 
     # --- queries ---------------------------------------------------------------------------------------
@@ -138,7 +144,7 @@ class LayerGraph:
     # --- copies ----------------------------------------------------------------------------------------
     def clone(self) -> LayerGraph:
         """A structural copy: new Layer objects (weight arrays shared, they are immutable by convention)."""
-        out = LayerGraph(self.name, self.accelerator)
+        out = LayerGraph(self.name, self.accelerator, self.hw_model)
         for layer in self.topo_order():
             out.add(clone_layer(layer))
         return out
@@ -148,7 +154,7 @@ class LayerGraph:
         wanted = set(names)
         for n in wanted:
             self[n]
-        out = LayerGraph(name or f"{self.name}.sub", self.accelerator)
+        out = LayerGraph(name or f"{self.name}.sub", self.accelerator, self.hw_model)
         for layer in self.topo_order():
             if layer.name not in wanted:
                 continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .layer import Layer
 from .types import LayerKind
 
@@ -15,6 +17,38 @@ def target_bits(layer: Layer) -> tuple[int, int]:
     w = FLOAT_AS_BITS if q is None or q.w_bits is None else q.w_bits
     a = FLOAT_AS_BITS if q is None or q.a_bits is None else q.a_bits
     return w, a
+
+
+def weighted_consumers(graph: Any, layer: Layer) -> tuple[list[Layer], bool]:
+    """The conv2d, linear (and choice) layers that read ``layer``'s output, through any layers that compute
+    no MACs (activations, adds, pools, reshapes, ...), in a stable order; and whether it reaches a graph
+    output."""
+    found: dict[str, Layer] = {}
+    reaches_output, seen = False, {layer.name}
+    frontier = list(graph.consumers(layer.name))
+    if not frontier:
+        return [], True
+    while frontier:
+        consumer = frontier.pop()
+        if consumer.name in seen:
+            continue
+        seen.add(consumer.name)
+        if consumer.kind in (LayerKind.CONV2D, LayerKind.LINEAR, LayerKind.CHOICE):
+            found[consumer.name] = consumer
+            continue
+        following = graph.consumers(consumer.name)
+        reaches_output = reaches_output or not following
+        frontier.extend(following)
+    return [found[name] for name in sorted(found)], reaches_output
+
+
+def consumer_a_bits(graph: Any, layer: Layer, output_bits: int = FLOAT_AS_BITS) -> int:
+    """The activation bits the layer's output is requantized to: the largest ``a_bits`` of the conv2d and
+    linear layers that consume it (:func:`weighted_consumers`; a choice layer counts as 8 bits), and
+    ``output_bits`` where it reaches a graph output. Floating point counts as 8 bits."""
+    consumers, reaches_output = weighted_consumers(graph, layer)
+    widths = [FLOAT_AS_BITS if c.kind is LayerKind.CHOICE else target_bits(c)[1] for c in consumers]
+    return max([*widths, *([output_bits] if reaches_output else [])])
 
 
 def layer_macs(layer: Layer) -> int:

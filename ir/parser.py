@@ -8,7 +8,7 @@ from typing import Any
 
 from attrs import fields
 
-from .accelerator import AcceleratorConfig
+from .accelerator import AcceleratorConfig, check_hw_model
 from .choice import Candidate, Choice
 from .encoding import OPERATOR_FIELDS, PRINT_KEYS, OperatorVector
 from .errors import IRError, ParseError
@@ -195,6 +195,8 @@ class _Parser:
                 elif top and line.startswith("accelerator ") and len(graph) == 0:
                     kv = {k: _unquote(v) for k, _, v in (t.partition("=") for t in _TOKEN.findall(line[12:]))}
                     graph.accelerator = AcceleratorConfig.from_json(kv)
+                elif top and line.startswith("hw_model ") and len(graph) == 0:
+                    graph.hw_model = check_hw_model(line[len("hw_model ") :].strip())
                 elif line.startswith("%"):
                     layer, opens = parse_layer(line)
                     if opens:

@@ -107,6 +107,8 @@ def _graph_lines(graph: LayerGraph, indent: str, header: bool) -> list[str]:
         if graph.accelerator is not None:
             acc = graph.accelerator.to_json()
             lines.append(f"{indent}accelerator " + " ".join(f"{k}={_acc_value(v)}" for k, v in acc.items()))
+        if graph.hw_model is not None:
+            lines.append(f"{indent}hw_model {graph.hw_model}")
     for layer in graph.topo_order():
         line = indent + format_layer(layer)
         if layer.choice is None:

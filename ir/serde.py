@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .accelerator import AcceleratorConfig
+from .accelerator import AcceleratorConfig, check_hw_model
 from .choice import Candidate, Choice
 from .encoding import OPERATOR_FIELDS, OperatorVector
 from .errors import IRError, ParseError
@@ -98,6 +98,7 @@ def graph_to_json(graph: LayerGraph, weights: bool = True) -> dict[str, Any]:
         "version": VERSION,
         "name": graph.name,
         "accelerator": None if graph.accelerator is None else graph.accelerator.to_json(),
+        **({} if graph.hw_model is None else {"hw_model": graph.hw_model}),
         "layers": [layer_to_json(x, weights) for x in graph.topo_order()],
     }
 
@@ -160,6 +161,10 @@ def graph_from_json(data: dict[str, Any], where: str = "graph") -> LayerGraph:
             graph.accelerator = AcceleratorConfig.from_json(data["accelerator"], where=f"{where}.accelerator")
         except IRError as exc:
             raise ParseError(str(exc)) from None
+    try:
+        graph.hw_model = check_hw_model(data.get("hw_model"), f"{where}.hw_model")
+    except IRError as exc:
+        raise ParseError(str(exc)) from None
     for i, item in enumerate(data.get("layers", [])):
         layer_where = f"{where}.layers[{i}]"
         layer = _layer_from_json(item, layer_where)

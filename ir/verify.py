@@ -35,12 +35,14 @@ def _weight_shapes(layer: Layer) -> dict[str, tuple[int, ...]]:
     return {}
 
 
-def loop_extents(layer: Layer) -> dict[str, int]:
-    """The extent of each tiled loop (B, OW, OH, IC, OC) of a conv2d or linear layer, per group."""
+def loop_extents(layer: Layer, hw_model: str | None = None) -> dict[str, int]:
+    """The extent of each tiled loop (B, OW, OH, IC, OC) of a conv2d or linear layer under a hardware model:
+    one group's (the simulator, and None), or with OC over every group's output channels (deployment)."""
     out = layer.output_shape
     if layer.kind is LayerKind.CONV2D:
         g = layer.params.groups
-        return {"B": out[0], "OW": out[3], "OH": out[2], "IC": layer.in_channels // g, "OC": out[1] // g}
+        oc = out[1] if hw_model == "deployment" else out[1] // g
+        return {"B": out[0], "OW": out[3], "OH": out[2], "IC": layer.in_channels // g, "OC": oc}
     batch = math.prod(out.dims[:-1])
     return {"B": batch, "OW": 1, "OH": 1, "IC": layer.in_channels, "OC": layer.out_channels}
 
@@ -85,10 +87,17 @@ def _layer_problems(graph: LayerGraph, layer: Layer) -> list[str]:
         if layer.kind not in (LayerKind.CONV2D, LayerKind.LINEAR):
             problems.append(f"a mapping is only valid on conv2d and linear layers, not {layer.kind.value}")
         else:
-            extents = loop_extents(layer)
+            extents = loop_extents(layer, graph.hw_model)
             for dim, tile in zip(LOOP_DIMS, layer.mapping.tile):
                 if tile > extents[dim.value]:
                     problems.append(f"tile {dim.value}={tile} is larger than its dimension {extents[dim.value]}")
+            if graph.hw_model == "deployment" and layer.kind is LayerKind.CONV2D and layer.params.groups > 1:
+                per_group, oc_tile = extents["OC"] // layer.params.groups, layer.mapping.tile[4]
+                if per_group % oc_tile and oc_tile % per_group and oc_tile != extents["OC"]:
+                    problems.append(
+                        f"tile OC={oc_tile} is not group-aligned (it must divide or be a multiple of the "
+                        f"{per_group} output channels per group)"
+                    )
     if layer.choice is not None:
         problems.extend(_choice_problems(layer))
     return problems

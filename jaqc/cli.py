@@ -145,6 +145,21 @@ def _print_table(graph) -> None:  # type: ignore[no-untyped-def]
     console().print(table)
 
 
+def hw_model_option(default: str | None = "deployment", note: str = ""):  # type: ignore[no-untyped-def]
+    """``--hw-model NAME``: which hardware cost model prices the command's layers (docs/cost_model.md)."""
+    from jaqc.ir.accelerator import HW_MODELS
+
+    return click.option(
+        "--hw-model",
+        "hw_model",
+        type=click.Choice(HW_MODELS),
+        default=default,
+        show_default=default is not None,
+        help="Hardware cost model: deployment (requantized outputs, packed depthwise layers) or simulator (the "
+        "original BitFusion simulator, bit for bit)." + (f" {note}" if note else ""),
+    )
+
+
 def _accelerator_title(model: str, acc: dict, note: str) -> str:  # type: ignore[type-arg]
     """``MODEL on NAME: RxC PEs, W/I/O buffers ... KB, F MHz (NOTE)`` for an accelerator's JSON form."""
     return (
@@ -185,9 +200,11 @@ def _print_layer_table(title: str, tail: list[tuple[str, str]], rows: list[list[
 
 
 def _print_schedule_table(source: str, schedule: dict) -> None:  # type: ignore[type-arg]
+    from jaqc.export.schedule import schedule_hw_model
     from jaqc.mapping_report import schedule_rows
 
-    title = _accelerator_title(schedule["model"], schedule["accelerator"], f"schedule of {source}")
+    note = f"{schedule_hw_model(schedule)} model, schedule of {source}"
+    title = _accelerator_title(schedule["model"], schedule["accelerator"], note)
     tail = [("bound", "left"), ("energy µJ", "right"), ("ibuf/wbuf/obuf", "right")]
     rows = [
         [*_layer_cells(r), r["bound"], f"{r['energy_nJ'] / 1e3:.2f}",
@@ -208,7 +225,8 @@ def _print_schedule_table(source: str, schedule: dict) -> None:  # type: ignore[
     "a RUN_DIR uses its accelerator.json.",
 )
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output directory.")
-def export_cmd(source: str, fmt: str, opset: str, accel: str | None, output: str) -> None:
+@hw_model_option(None, "Default: the model the subnet was mapped with, else deployment.")
+def export_cmd(source: str, fmt: str, opset: str, accel: str | None, output: str, hw_model: str | None) -> None:
     """Export RUN_DIR (its retrained subnet if there is one) or SUBNET.json (an IR with weights) as low-bit ONNX
     with the BitFusion mapping schedule: OUTPUT/model.onnx and OUTPUT/schedule.json."""
     from pathlib import Path
@@ -237,7 +255,7 @@ def export_cmd(source: str, fmt: str, opset: str, accel: str | None, output: str
         accelerator = load_accelerator("bitfusion-eyeriss")
     status = Console(stderr=True).status(f"exporting {graph.name} ({fmt}, opset {opset})")
     with status if sys.stderr.isatty() else contextlib.nullcontext():
-        result = export_onnx(graph, output, fmt, int(opset), accelerator=accelerator)
+        result = export_onnx(graph, output, fmt, int(opset), accelerator=accelerator, hw_model=hw_model)
     table = Table(title=f"{graph.name} from {subnet}: {fmt}, opset {opset}", title_justify="left")
     for col, justify in (
         ("layer", "left"),
@@ -261,6 +279,9 @@ def export_cmd(source: str, fmt: str, opset: str, accel: str | None, output: str
     out.print(table)
     out.print(f"model: {result.model_path}")
     out.print(f"schedule: {result.schedule_path} (also embedded in the model's metadata_props)")
+    from jaqc.export.schedule import read_schedule
+
+    out.print(f"hardware model: {read_schedule(result.schedule_path)['hw_model']}")
 
 
 @cli.command("map")
@@ -282,7 +303,10 @@ def export_cmd(source: str, fmt: str, opset: str, accel: str | None, output: str
 @click.option("--input-shape", default=None, help="Input shape for torch models, e.g. 1,3,32,32.")
 @click.option("--passes", default="", help="Pass pipeline to run before mapping (e.g. annotate-quant{w_bits=4}).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def map_cmd(model: str, accel: str, objective: str, space: str, input_shape: str | None, passes: str, fmt: str) -> None:
+@hw_model_option()
+def map_cmd(
+    model: str, accel: str, objective: str, space: str, input_shape: str | None, passes: str, fmt: str, hw_model: str
+) -> None:
     """Map every conv/linear layer of MODEL onto an accelerator with BatchTile and report its cost."""
     from jaqc.accelerators import load_accelerator
     from jaqc.frontend.loader import load_graph_spec, parse_shape
@@ -293,7 +317,7 @@ def map_cmd(model: str, accel: str, objective: str, space: str, input_shape: str
     pipeline = parse_pipeline(passes) if passes else []
     graph = load_graph_spec(model, parse_shape(input_shape) if input_shape else None, with_weights=False)
     graph.accelerator = accelerator
-    pipeline.append(make_pass("batchtile", {"objective": objective, "space": space}))
+    pipeline.append(make_pass("batchtile", {"objective": objective, "space": space, "hw_model": hw_model}))
     status = Console(stderr=True).status(f"mapping {len(graph)} layers on {accelerator.name or 'the accelerator'}")
     with status if sys.stderr.isatty() else contextlib.nullcontext():
         graph = PassManager(pipeline).run(graph, PassContext()).graph
@@ -307,6 +331,7 @@ def map_cmd(model: str, accel: str, objective: str, space: str, input_shape: str
                     "accelerator": accelerator.to_json(),
                     "objective": objective,
                     "space": space,
+                    "hw_model": hw_model,
                     "layers": rows,
                     "totals": totals,
                 },
@@ -314,11 +339,11 @@ def map_cmd(model: str, accel: str, objective: str, space: str, input_shape: str
             )
         )
         return
-    _print_mapping_table(graph.name, accelerator, rows, totals, objective, space)
+    _print_mapping_table(graph.name, accelerator, rows, totals, objective, space, hw_model)
 
 
-def _print_mapping_table(name, accelerator, rows, totals, objective, space) -> None:  # type: ignore[no-untyped-def]
-    title = _accelerator_title(name, accelerator.to_json(), f"{space} space, min {objective}")
+def _print_mapping_table(name, accelerator, rows, totals, objective, space, hw_model) -> None:  # type: ignore[no-untyped-def]
+    title = _accelerator_title(name, accelerator.to_json(), f"{hw_model} model, {space} space, min {objective}")
     tail = [("util", "right"), ("bound", "left"), ("core µJ", "right"), ("SRAM µJ", "right"),
             ("DRAM µJ", "right"), ("total µJ", "right")]  # fmt: skip
     cells = [
@@ -336,16 +361,20 @@ def _print_mapping_table(name, accelerator, rows, totals, objective, space) -> N
 @click.option("--objective", type=click.Choice(["latency", "energy", "edp"]), default="latency", show_default=True)
 @click.option("--own-sram", is_flag=True, help="Use the package's CACTI table instead of the cases' unit_costs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def cost_cmd(file: str, search: bool, space: str, objective: str, own_sram: bool, as_json: bool) -> None:
+@hw_model_option(None, "Default: simulator for a file carrying the simulator's reference numbers, else deployment.")
+def cost_cmd(
+    file: str, search: bool, space: str, objective: str, own_sram: bool, as_json: bool, hw_model: str | None
+) -> None:
     """Evaluate layer/accelerator cases in the BitFusion reference format (e.g. bitfusion_ref/public.json)."""
     from jaqc.cost_eval import evaluate_file
     from jaqc.inspect import human
 
-    result = evaluate_file(file, search, space, objective, own_sram)
+    result = evaluate_file(file, search, space, objective, own_sram, hw_model)
     if as_json:
         click.echo(json.dumps(result, indent=1))
         return
-    table = Table(title=f"{file}: {len(result['cases'])} cases", title_justify="left")
+    title = f"{file}: {len(result['cases'])} cases, {result['hw_model']} model"
+    table = Table(title=title, title_justify="left")
     for col, justify in (
         ("case", "left"),
         ("mapping", "left"),
@@ -426,6 +455,7 @@ def cost_cmd(file: str, search: bool, space: str, objective: str, own_sram: bool
     show_default=True,
     help="torch intra-op threads (1 is fastest for the small tensors of tiny on a 2-core CPU).",
 )
+@hw_model_option(None, "Default: deployment (a resumed run keeps its own).")
 def search_cmd(
     preset: str,
     data_root: str | None,
@@ -446,6 +476,7 @@ def search_cmd(
     lifelong: str | None,
     lifelong_epochs: int | None,
     threads: int,
+    hw_model: str | None,
 ) -> None:
     """Jointly search architecture, bits and accelerator (JAQ, or a baseline method); write a run directory."""
     import torch
@@ -461,11 +492,14 @@ def search_cmd(
         episodes=episodes, lifelong=lifelong, lifelong_epochs=lifelong_epochs,
     )  # fmt: skip
     if resume is not None:
-        if options:
-            raise JaqcError(f"--resume continues a run with its own options; drop {', '.join(sorted(options))}")
+        if options or hw_model is not None:
+            given = sorted([*options, *(["hw_model"] if hw_model is not None else [])])
+            raise JaqcError(f"--resume continues a run with its own options; drop {', '.join(given)}")
         run = resume_run(resume, data_root)
     else:
-        overrides: dict = {k: v for k, v in (("epochs", epochs), ("lam", lam), ("seed", seed)) if v is not None}
+        overrides: dict = {
+            k: v for k, v in (("epochs", epochs), ("lam", lam), ("seed", seed), ("hw_model", hw_model)) if v is not None
+        }
         if any(v is not None for v in (lambda_e, lambda_l, lambda_a)):
             base = HardwareWeights()
             overrides["hw"] = HardwareWeights(
@@ -541,7 +575,8 @@ def _print_summary(summary: dict, run_dir) -> None:  # type: ignore[no-untyped-d
 @click.option("--epochs", type=int, default=None, help="QAT epochs (preset default: 600 CIFAR, 180 ImageNet).")
 @click.option("--data", "data_root", default=None, help="CIFAR / ImageNet directory, if it moved since the search.")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch intra-op threads.")
-def retrain_cmd(run_dir: str, epochs: int | None, data_root: str | None, threads: int) -> None:
+@hw_model_option(None, "Default: the search run's.")
+def retrain_cmd(run_dir: str, epochs: int | None, data_root: str | None, threads: int, hw_model: str | None) -> None:
     """Retrain a searched subnet with fixed-precision QAT; report accuracy with its hardware cost."""
     from pathlib import Path
 
@@ -550,7 +585,7 @@ def retrain_cmd(run_dir: str, epochs: int | None, data_root: str | None, threads
     torch.set_num_threads(threads)
     from jaqc.search.retrain import retrain_run
 
-    summary = retrain_run(run_dir, epochs, data_root)
+    summary = retrain_run(run_dir, epochs, data_root, hw_model=hw_model)
     arch = json.loads((Path(run_dir) / "architecture.json").read_text())
     _print_summary({**summary, "architecture": arch}, Path(run_dir) / "retrain")
 
@@ -573,6 +608,7 @@ def retrain_cmd(run_dir: str, epochs: int | None, data_root: str | None, threads
 @click.option("--seed", type=int, default=None)
 @click.option("-o", "--out", "out_dir", default="runs/compare", show_default=True, help="Output directory.")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch intra-op threads.")
+@hw_model_option()
 def compare_cmd(
     preset: str,
     data_root: str | None,
@@ -586,6 +622,7 @@ def compare_cmd(
     seed: int | None,
     out_dir: str,
     threads: int,
+    hw_model: str,
 ) -> None:
     """Compare search methods on one cost model: table, Pareto plot, Table 7 ablation (resumable)."""
     from pathlib import Path
@@ -598,11 +635,11 @@ def compare_cmd(
     settings = CompareSettings(
         preset=preset, data_root=data_root, methods=parse_methods(methods), lambdas=parse_lambdas(lambdas),
         epochs=epochs, retrain_epochs=retrain_epochs, episodes=episodes, ablation=ablation, seed=seed,
-        ablation_seeds=parse_seeds(ablation_seeds),
+        ablation_seeds=parse_seeds(ablation_seeds), overrides={"hw_model": hw_model},
     )  # fmt: skip
     out = console()
     result = Comparison(out_dir, settings, log=lambda msg: out.print(f"[bold]compare[/bold] {msg}")).run()
-    table = Table(title=f"jaqc compare ({preset})", title_justify="left")
+    table = Table(title=f"jaqc compare ({preset}, {hw_model} hardware model)", title_justify="left")
     for col in ("run", "test acc", "latency ms", "energy mJ", "area mm²", "EDAP", "w/a bits", "search s"):
         table.add_column(col)
     for r in result["rows"]:

@@ -9,6 +9,10 @@ Accepted inputs:
 - a plain list (or ``{"cases": [...]}``) of ``{id, layer, accelerator, mapping?, unit_costs?}``.
 
 With ``search=True`` each case is also mapped by BatchTile in the chosen space and objective.
+
+Hardware model: a file that carries the simulator's reference numbers is evaluated with the ``simulator``
+model unless one is named, and evaluations are compared with the reference only under that model; any
+other file uses the ``deployment`` model by default.
 """
 
 from __future__ import annotations
@@ -56,8 +60,18 @@ def _reference_records(case: MappingABC[str, Any]) -> list[tuple[str, MappingABC
     return records
 
 
+def carries_reference(cases: list[MappingABC[str, Any]]) -> bool:
+    """Whether any case carries the simulator's reference numbers (an evaluation with ``cycles``)."""
+    return any("cycles" in record for case in cases for _, record in _reference_records(case))
+
+
 def evaluate_case(
-    case: MappingABC[str, Any], search: bool, space: str, objective: str, own_sram: bool
+    case: MappingABC[str, Any],
+    search: bool,
+    space: str,
+    objective: str,
+    own_sram: bool,
+    hw_model: str = "deployment",
 ) -> dict[str, Any]:
     """Evaluate one case (see the module docstring); errors name the case id and the field."""
     from jaqc.hw.batchtile import map_layer
@@ -78,15 +92,18 @@ def evaluate_case(
         raise JaqcError(f"case {case_id}: {exc}") from None
     out: dict[str, Any] = {"id": case_id, "evaluations": []}
     if mappings:
-        costs = layer_costs([problem] * len(mappings), accelerator, mappings, units)
+        try:
+            costs = layer_costs([problem] * len(mappings), accelerator, mappings, units, hw_model)
+        except JaqcError as exc:
+            raise JaqcError(f"case {case_id}: {exc}") from None
         for (kind, reference), mapping, cost in zip(records, mappings, costs, strict=True):
             evaluation = {"kind": kind, **_cost_json(mapping, cost)}
-            if "cycles" in reference:
+            if "cycles" in reference and hw_model == "simulator":
                 evaluation["reference"] = _compare(evaluation, reference)
             out["evaluations"].append(evaluation)
     if search:
         start = time.perf_counter()
-        result = map_layer(problem, accelerator, space, objective, units)
+        result = map_layer(problem, accelerator, space, objective, units, hw_model=hw_model)
         seconds = time.perf_counter() - start
         out["search"] = {**_cost_json(result.mapping, result.cost), "candidates": result.candidates, "seconds": seconds}
     return out
@@ -102,10 +119,15 @@ def load_cases(path: str | Path) -> list[MappingABC[str, Any]]:
     return cases
 
 
-def evaluate_file(path: str | Path, search: bool, space: str, objective: str, own_sram: bool) -> dict[str, Any]:
-    """Evaluate every case of a file; ``search_seconds_total`` sums the in-process BatchTile times."""
-    results = [evaluate_case(c, search, space, objective, own_sram) for c in load_cases(path)]
-    out: dict[str, Any] = {"cases": results}
+def evaluate_file(
+    path: str | Path, search: bool, space: str, objective: str, own_sram: bool, hw_model: str | None = None
+) -> dict[str, Any]:
+    """Evaluate every case of a file under ``hw_model`` (default: ``simulator`` for a file carrying reference
+    numbers, else ``deployment``); ``search_seconds_total`` sums the in-process BatchTile times."""
+    cases = load_cases(path)
+    model = hw_model or ("simulator" if carries_reference(cases) else "deployment")
+    results = [evaluate_case(c, search, space, objective, own_sram, model) for c in cases]
+    out: dict[str, Any] = {"hw_model": model, "cases": results}
     if search:
         out["search_seconds_total"] = sum(r["search"]["seconds"] for r in results)
     return out

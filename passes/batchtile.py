@@ -1,4 +1,5 @@
-"""``batchtile{objective=latency,space=jaq,im2col_first=true,loop_order=}``: the best mapping of every layer.
+"""``batchtile{objective=latency,space=jaq,im2col_first=true,loop_order=,hw_model=deployment,output_bits=8}``:
+the best mapping of every layer.
 
 BatchTile (JAQ): for each conv2d and linear layer and the graph's accelerator, every candidate mapping
 (tile sizes x loop orders) is evaluated in one vectorised cost-model call and the exact argmin of the
@@ -8,6 +9,9 @@ Reads: ``graph.accelerator``; conv2d/linear shapes, params and ``quant`` (floati
 Writes: ``mapping`` and ``cost`` per layer; the full cost record in ``meta["cost_record"]``.
 ``im2col_first`` lowers layers fed by a graph input with im2col, as the simulator does for first layers.
 ``loop_order`` (e.g. ``IC>OC>OH>OW>B``) restricts every layer to one loop order (e.g. a generated one).
+``hw_model`` names the cost model (``deployment``, the default, or ``simulator``; docs/cost_model.md) and is
+written to ``graph.hw_model``; under the deployment model each layer's outputs are written at its consumers'
+activation bits (``output_bits`` where they reach a graph output).
 torch is imported only when the pass runs. In place; changed when any mapping or cost changed.
 """
 
@@ -16,15 +20,20 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from attrs import field, frozen
+from jaqc.ir.accelerator import HW_MODELS
 from jaqc.ir.graph import LayerGraph
 from jaqc.ir.layer import Layer
-from jaqc.ir.metrics import target_bits
+from jaqc.ir.metrics import consumer_a_bits, target_bits
 from jaqc.ir.types import LayerKind
 
 from .base import Pass, PassContext, PassError, PassResult
 
 OBJECTIVES = ("latency", "energy", "edp")
 SPACES = ("bitfusion", "jaq")
+#: The default cost model of every pass (jaqc.hw.DEFAULT_HW_MODEL).
+DEFAULT_HW_MODEL = "deployment"
+#: Widths a network output may be written at.
+OUTPUT_WIDTHS = ("2", "4", "8", "16", "32")
 
 
 def _one_of(choices: tuple[str, ...]):  # type: ignore[no-untyped-def]
@@ -35,11 +44,13 @@ def _one_of(choices: tuple[str, ...]):  # type: ignore[no-untyped-def]
     return check
 
 
-def layer_problem(graph: LayerGraph, layer: Layer, im2col_first: bool = True) -> Any:
-    """The cost model's ``ConvProblem`` of a conv2d or linear layer (a linear layer is a 1x1 conv)."""
+def layer_problem(graph: LayerGraph, layer: Layer, im2col_first: bool = True, output_bits: int = 8) -> Any:
+    """The cost model's ``ConvProblem`` of a conv2d or linear layer (a linear layer is a 1x1 conv); its
+    ``out_bits`` are its consumers' activation bits (``output_bits`` for a network output)."""
     from jaqc.hw.problem import ConvProblem
 
     w_bits, a_bits = target_bits(layer)
+    out_bits = consumer_a_bits(graph, layer, output_bits)
     first = im2col_first and all(p.kind is LayerKind.INPUT for p in graph.producers(layer.name))
     if layer.kind is LayerKind.LINEAR:
         batch = layer.output_shape.numel() // layer.out_channels
@@ -52,6 +63,7 @@ def layer_problem(graph: LayerGraph, layer: Layer, im2col_first: bool = True) ->
             kernel=1,
             w_bits=w_bits,
             a_bits=a_bits,
+            out_bits=out_bits,
             name=layer.name,
         )
     p = layer.params
@@ -74,6 +86,7 @@ def layer_problem(graph: LayerGraph, layer: Layer, im2col_first: bool = True) ->
         w_bits=w_bits,
         a_bits=a_bits,
         im2col=first,
+        out_bits=out_bits,
         name=layer.name,
     )
 
@@ -87,6 +100,8 @@ class BatchTile(Pass):
     space: str = field(default="jaq", validator=_one_of(SPACES))
     im2col_first: bool = True
     loop_order: str = ""
+    hw_model: str = field(default=DEFAULT_HW_MODEL, validator=_one_of(HW_MODELS))
+    output_bits: int = field(default=8, validator=lambda i, a, v: _one_of(OUTPUT_WIDTHS)(i, a, str(v)))
 
     def __attrs_post_init__(self) -> None:
         if self.loop_order:
@@ -107,9 +122,13 @@ class BatchTile(Pass):
         layers = graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR)
         if not layers:
             return PassResult(graph, False)
-        problems = [layer_problem(graph, x, self.im2col_first) for x in layers]
+        problems = [layer_problem(graph, x, self.im2col_first, self.output_bits) for x in layers]
         orders = [self.loop_order.split(">")] if self.loop_order else None
-        results = map_layers(problems, graph.accelerator, self.space, self.objective, loop_orders=orders)
+        results = map_layers(
+            problems, graph.accelerator, self.space, self.objective, loop_orders=orders, hw_model=self.hw_model
+        )
+        model_changed = graph.hw_model != self.hw_model
+        graph.hw_model = self.hw_model
         changed = 0
         for layer, result in zip(layers, results, strict=True):
             cost = result.cost.as_layer_cost()
@@ -118,5 +137,8 @@ class BatchTile(Pass):
             layer.mapping, layer.cost = result.mapping, cost
             layer.meta["cost_record"] = result.cost
             layer.meta["candidates"] = result.candidates
-        ctx.log(f"batchtile: mapped {len(layers)} layer(s), {sum(r.candidates for r in results)} candidates")
-        return PassResult(graph, changed > 0)
+        ctx.log(
+            f"batchtile: mapped {len(layers)} layer(s), {sum(r.candidates for r in results)} candidates "
+            f"({self.hw_model} model)"
+        )
+        return PassResult(graph, changed > 0 or model_changed)

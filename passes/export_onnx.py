@@ -1,4 +1,4 @@
-"""``export-onnx{path=,format=qdq,opset=21}``: export the graph as low-bit ONNX with its schedule (docs/export.md).
+"""``export-onnx{path=,format=qdq,opset=21,hw_model=}``: low-bit ONNX with its schedule (docs/export.md).
 
 Reads: a plain (choice-free) graph with weights, e.g. a search run's ``subnet.json``; conv2d/linear ``quant``;
 the mapping schedule from ``ctx.data["schedule"]`` when an ``export-schedule`` pass ran before, else built from
@@ -7,7 +7,8 @@ Writes: nothing on the graph; ``ctx.data["onnx_model"]`` (the ``onnx.ModelProto`
 ``ctx.data["onnx_export"]`` (the per-layer :class:`~jaqc.export.onnx_lowering.ExportedLayer` list); with ``path``
 set, ``PATH/model.onnx`` and ``PATH/schedule.json`` (atomic).
 Options: ``path`` (an output directory; empty: in memory only), ``format`` (``qdq`` QuantizeLinear/DequantizeLinear
-or ``qonnx`` Quant nodes), ``opset`` (21, or 25 for native 2-bit types). torch is imported when the pass runs.
+or ``qonnx`` Quant nodes), ``opset`` (21, or 25 for native 2-bit types), ``hw_model`` (the schedule's hardware
+model; empty: the graph's own, else ``deployment``). torch is imported when the pass runs.
 Functional: the graph is returned unchanged.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from attrs import field, frozen
+from jaqc.ir.accelerator import HW_MODELS
 from jaqc.ir.graph import LayerGraph
 
 from .base import Pass, PassContext, PassError, PassResult
@@ -42,11 +44,16 @@ class ExportOnnx(Pass):
     path: str = ""
     format: str = field(default="qdq", validator=_one_of(FORMATS))
     opset: int = field(default=21, validator=_one_of(OPSETS))
+    #: The hardware model of the schedule: "" keeps the graph's mappings (the deployment model where the graph
+    #: has none); a name re-maps the graph under that model when its mappings come from another.
+    hw_model: str = field(default="", validator=_one_of(("", *HW_MODELS)))
 
     def run(self, graph: LayerGraph, ctx: PassContext) -> PassResult:
         from jaqc.export.onnx_export import build_onnx, write_export
 
-        model, schedule, layers = build_onnx(graph, self.format, self.opset, ctx.data.get("schedule"))
+        model, schedule, layers = build_onnx(
+            graph, self.format, self.opset, ctx.data.get("schedule"), hw_model=self.hw_model or None
+        )
         ctx.data["onnx_model"] = model
         ctx.data["schedule"] = schedule
         ctx.data["onnx_export"] = layers

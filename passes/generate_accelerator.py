@@ -1,13 +1,14 @@
-"""``generate-accelerator{steps=100,lambda_e=0.33,lambda_l=0.33,lambda_a=0.33,form=linear,seed=0}``.
+"""``generate-accelerator{steps=100,lambda_e=0.33,lambda_l=0.33,lambda_a=0.33,form=linear,seed=0,
+hw_model=deployment}``.
 
 Trains the hardware generation network (JAQ Fig. 2, :mod:`jaqc.hw.generator`) on the graph's conv2d and
 linear layers to minimise ``E_HW = λE·E/E_ref + λL·L/L_ref + λA·A/A_ref`` (reference: JAQ's Table 2
 accelerator with BatchTile mappings; ``form=log`` sums ``λ·log(X/X_ref)``, i.e. log EDAP with all λ = 1),
 then writes the best design: ``graph.accelerator``, and every layer's ``mapping`` and ``cost`` under the
-generated tile loop order. A generator in ``ctx.data["hardware_generator"]`` is trained further instead of
-a new one (the search loop keeps one across iterations); the result goes to
-``ctx.data["generated_design"]``. torch is imported when the pass runs. In place; changed when the
-accelerator changed.
+generated tile loop order, priced by ``hw_model`` (written to ``graph.hw_model``). A generator in
+``ctx.data["hardware_generator"]`` is trained further instead of a new one (the search loop keeps one across
+iterations); the result goes to ``ctx.data["generated_design"]``. torch is imported when the pass runs. In
+place; changed when the accelerator or the model changed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from attrs import field, frozen
+from jaqc.ir.accelerator import HW_MODELS
 from jaqc.ir.errors import JaqcError
 from jaqc.ir.graph import LayerGraph
 from jaqc.ir.types import LayerKind
@@ -38,6 +40,13 @@ class GenerateAccelerator(Pass):
     lambda_a: float = field(default=0.33, validator=_positive)
     form: str = "linear"
     seed: int = 0
+    hw_model: str = field(default="deployment")
+
+    def __attrs_post_init__(self) -> None:
+        if self.hw_model not in HW_MODELS:
+            raise PassError(
+                f"generate-accelerator: hw_model must be one of {', '.join(HW_MODELS)}, got {self.hw_model!r}"
+            )
 
     def run(self, graph: LayerGraph, ctx: PassContext) -> PassResult:
         from jaqc.hw.generator_training import GeneratorTraining, train_generator
@@ -59,12 +68,13 @@ class GenerateAccelerator(Pass):
             weights,
             GeneratorTraining(steps=self.steps, seed=self.seed),
             generator=ctx.data.get("hardware_generator"),
+            hw_model=self.hw_model,
         )
         ctx.data["hardware_generator"] = generator
         ctx.data["generated_design"] = design
-        changed = graph.accelerator != design.accelerator
-        graph.accelerator = design.accelerator
-        records = layer_costs(problems, design.accelerator, list(design.mappings))
+        changed = graph.accelerator != design.accelerator or graph.hw_model != self.hw_model
+        graph.accelerator, graph.hw_model = design.accelerator, self.hw_model
+        records = layer_costs(problems, design.accelerator, list(design.mappings), hw_model=self.hw_model)
         for layer, mapping, record in zip(layers, design.mappings, records, strict=True):
             layer.mapping, layer.cost = mapping, record.as_layer_cost()
             layer.meta["cost_record"] = record

@@ -44,6 +44,7 @@ def test_public_reference_file_as_is(capsys) -> None:
     assert main(["cost", str(PUBLIC), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data["cases"]) == 40 and "search_seconds_total" not in data
+    assert data["hw_model"] == "simulator"  # a file carrying the simulator's numbers is read with its model
     evaluations = [e for c in data["cases"] for e in c["evaluations"]]
     assert len(evaluations) == 160
     for e in evaluations:
@@ -51,6 +52,28 @@ def test_public_reference_file_as_is(capsys) -> None:
         assert set(e["cycles"]) == {"total", "stall", "compute"} and "total" in e["energy_nJ"]
         assert e["reference"]["cycles_match"] and e["reference"]["access_bits_match"]
         assert e["reference"]["energy_rel_error"] < 1e-12
+
+
+@needs_public
+def test_reference_file_under_the_deployment_model_is_not_compared(tmp_path: Path, capsys) -> None:
+    # The simulator's mappings of grouped (not depthwise) layers split a group's channels: under the deployment
+    # model that is a clear error, so this file keeps the dense and depthwise cases.
+    assert main(["cost", str(PUBLIC), "--hw-model", "deployment"]) == 2
+    assert "is not group-aligned" in capsys.readouterr().err
+    cases = json.loads(PUBLIC.read_text())["cases"]
+    kept = [c for c in cases if c["layer"]["groups"] in (1, c["layer"]["ic"])]
+    path = tmp_path / "dense_and_depthwise.json"
+    path.write_text(json.dumps({"cases": kept}))
+    assert main(["cost", str(path), "--json", "--hw-model", "deployment"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["hw_model"] == "deployment"
+    evaluations = [e for c in data["cases"] for e in c["evaluations"]]
+    assert evaluations and all("reference" not in e for e in evaluations)
+    # the depthwise case runs packed on the array: far fewer compute cycles than the simulator's 1 MAC/cycle
+    dw = next(c for c in data["cases"] if c["id"] == "pub_039")
+    assert main(["cost", str(PUBLIC), "--json"]) == 0
+    simulator = next(c for c in json.loads(capsys.readouterr().out)["cases"] if c["id"] == "pub_039")
+    assert dw["evaluations"][0]["cycles"]["compute"] * 4 < simulator["evaluations"][0]["cycles"]["compute"]
 
 
 @needs_public
@@ -76,6 +99,7 @@ def test_plain_case_list_with_search(tmp_path: Path, capsys) -> None:
     path.write_text(json.dumps(cases))
     assert main(["cost", str(path), "--search", "--space", "jaq", "--objective", "energy", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
+    assert data["hw_model"] == "deployment"  # no reference numbers: the default model
     given, search_only = data["cases"]
     assert [e["kind"] for e in given["evaluations"]] == ["given"] and "reference" not in given["evaluations"][0]
     assert search_only["evaluations"] == []

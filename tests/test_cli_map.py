@@ -73,6 +73,24 @@ def test_map_json_totals_add_up(capsys) -> None:
     assert {r["bound"] for r in rows} <= {"memory", "compute"}
     assert all(0 < r["utilization"] <= 1 for r in rows)
     assert rows[1]["bits"] == "w4a4" and rows[0]["bits"] == "w8a8 (float)"
+    assert data["hw_model"] == "deployment"
+
+
+def test_map_hw_model_option(capsys) -> None:
+    base = ["map", f"{ZOO}:mobilenet_v2_se_hswish", "--accel", "jaq-table2", "--format", "json"]
+    base += ["--passes", "fold-batchnorm,annotate-quant{w_bits=2,a_bits=2}"]
+    totals = {}
+    for model in ("simulator", "deployment"):
+        assert main([*base, "--hw-model", model]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["hw_model"] == model
+        totals[model] = data["totals"]
+    # packed depthwise layers and 2-bit outputs: the deployment model is much faster on a MobileNet
+    assert totals["deployment"]["cycles"] * 3 < totals["simulator"]["cycles"]
+    assert main(["map", f"{ZOO}:resnet_tiny", "--accel", "jaq-table2", "--hw-model", "simulator"]) == 0
+    assert "(simulator model, jaq space, min latency)" in capsys.readouterr().out
+    assert main(["map", f"{ZOO}:resnet_tiny", "--accel", "jaq-table2", "--hw-model", "exact"]) == 2
+    assert "'exact' is not one of 'simulator', 'deployment'" in capsys.readouterr().err
 
 
 def test_map_table_and_errors(capsys) -> None:

@@ -1,9 +1,9 @@
 """The schedule inside an exported ONNX model, and reading an export back (``jaqc dump MODEL.onnx --mappings``).
 
 An export stores the ``jaqc.schedule`` document in the model's ``metadata_props``: ``jaqc.schedule`` (the JSON
-text) and ``jaqc.schema_version``. :func:`read_export` imports the model with the ONNX importer and checks that the
-embedded schedule is valid and describes exactly this model: the same weighted layers, bits and loop extents.
-Needs onnx and numpy only.
+text), ``jaqc.schema_version`` and ``jaqc.hw_model``. :func:`read_export` imports the model with the ONNX
+importer and checks that the embedded schedule is valid and describes exactly this model: the same weighted
+layers, bits and loop extents (under the schedule's hardware model). Needs onnx and numpy only.
 """
 
 from __future__ import annotations
@@ -20,10 +20,19 @@ from jaqc.ir import LayerGraph, LayerKind
 from jaqc.ir.metrics import target_bits
 from jaqc.ir.verify import loop_extents
 
-from .schedule import SCHEMA_NAME, SCHEMA_VERSION, ScheduleError, check_matches, validate_schedule
+from .schedule import (
+    READABLE_VERSIONS,
+    SCHEMA_NAME,
+    ScheduleError,
+    check_matches,
+    schedule_hw_model,
+    validate_schedule,
+)
 
 SCHEDULE_KEY = "jaqc.schedule"
 SCHEMA_VERSION_KEY = "jaqc.schema_version"
+#: The hardware model the embedded schedule's cycles and energy come from (also the schedule's ``hw_model``).
+HW_MODEL_KEY = "jaqc.hw_model"
 
 
 def check_schedule_against(graph: LayerGraph, schedule: Mapping[str, Any], where: str = "schedule") -> None:
@@ -39,7 +48,7 @@ def check_schedule_against(graph: LayerGraph, schedule: Mapping[str, Any], where
             raise ScheduleError(
                 f"{at}: bits w{entry['bits']['w']}a{entry['bits']['a']} do not match the model's w{w_bits}a{a_bits}"
             )
-        extents = loop_extents(layer)
+        extents = loop_extents(layer, schedule_hw_model(schedule))
         if entry["loop_extents"] != extents:
             raise ScheduleError(f"{at}: loop extents {entry['loop_extents']} do not match the model's {extents}")
 
@@ -50,10 +59,9 @@ def embedded_schedule(model: onnx.ModelProto, label: str) -> dict[str, Any]:
     if SCHEDULE_KEY not in props:
         raise ScheduleError(f"{label}: no embedded schedule (metadata_props {SCHEDULE_KEY!r}); not a jaqc export?")
     version = props.get(SCHEMA_VERSION_KEY)
-    if version != str(SCHEMA_VERSION):
-        raise ScheduleError(
-            f"{label}: {SCHEMA_VERSION_KEY} is {version!r}; this jaqc reads {SCHEMA_NAME} version {SCHEMA_VERSION}"
-        )
+    if version not in {str(v) for v in READABLE_VERSIONS}:
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise ScheduleError(f"{label}: {SCHEMA_VERSION_KEY} is {version!r}; this jaqc reads {SCHEMA_NAME} {readable}")
     try:
         document = json.loads(props[SCHEDULE_KEY])
     except json.JSONDecodeError as exc:

@@ -22,6 +22,7 @@ from typing import Any
 import onnx
 from attrs import frozen
 
+from jaqc.hw.hw_models import DEFAULT_HW_MODEL
 from jaqc.ir import AcceleratorConfig, LayerGraph, LayerKind
 from jaqc.ir.fileio import atomic_write_bytes
 
@@ -59,11 +60,15 @@ def _check_graph(graph: LayerGraph) -> None:
             )
 
 
-def mapped_graph(graph: LayerGraph, accelerator: AcceleratorConfig | None = None) -> LayerGraph:
-    """``graph`` itself when every conv2d/linear layer has a mapping and cost, else a copy mapped by BatchTile
-    (jaq space) on ``accelerator`` (default: the graph's own)."""
+def mapped_graph(
+    graph: LayerGraph, accelerator: AcceleratorConfig | None = None, hw_model: str | None = None
+) -> LayerGraph:
+    """``graph`` itself when every conv2d/linear layer has a mapping and cost (under ``hw_model``, when given),
+    else a copy mapped by BatchTile (jaq space) on ``accelerator`` (default: the graph's own) under
+    ``hw_model`` (default: the deployment model)."""
     weighted = graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR)
-    if graph.accelerator is not None and all(x.mapping is not None and x.cost is not None for x in weighted):
+    mapped = all(x.mapping is not None and x.cost is not None for x in weighted) and graph.hw_model is not None
+    if graph.accelerator is not None and mapped and hw_model in (None, graph.hw_model):
         if accelerator is None or accelerator == graph.accelerator:
             return graph
     target = accelerator or graph.accelerator
@@ -73,7 +78,8 @@ def mapped_graph(graph: LayerGraph, accelerator: AcceleratorConfig | None = None
 
     mapped = graph.clone()
     mapped.accelerator = target
-    return PassManager([make_pass("batchtile", {"space": "jaq"})]).run(mapped, PassContext()).graph
+    options = {"space": "jaq", "hw_model": hw_model or DEFAULT_HW_MODEL.value}
+    return PassManager([make_pass("batchtile", options)]).run(mapped, PassContext()).graph
 
 
 @contextlib.contextmanager
@@ -130,6 +136,7 @@ def build_onnx(
     opset: int = 21,
     schedule: Mapping[str, Any] | None = None,
     accelerator: AcceleratorConfig | None = None,
+    hw_model: str | None = None,
 ) -> tuple[onnx.ModelProto, dict[str, Any], list[ExportedLayer]]:
     """The exported model, its schedule and the per-layer summary, in memory (see :func:`export_onnx`)."""
     if format not in FORMATS:
@@ -138,7 +145,7 @@ def build_onnx(
         raise ExportError(f"unsupported opset {opset}; expected one of {', '.join(map(str, OPSETS))}")
     _check_graph(graph)
     if schedule is None:
-        schedule = build_schedule(mapped_graph(graph, accelerator))
+        schedule = build_schedule(mapped_graph(graph, accelerator, hw_model))
     schedule = validate_schedule(dict(schedule))
     check_schedule_against(graph, schedule)
     raw = torch_export(graph, opset)
@@ -177,13 +184,15 @@ def export_onnx(
     opset: int = 21,
     schedule: Mapping[str, Any] | None = None,
     accelerator: AcceleratorConfig | None = None,
+    hw_model: str | None = None,
 ) -> ExportResult:
     """Export ``graph`` (an IR with weights) to ``out_dir/model.onnx`` with ``out_dir/schedule.json``.
 
     ``format``: ``qdq`` (default) or ``qonnx``; ``opset``: 21 (2-bit values as QCDQ: an 8-bit container and a
     ``Clip``) or 25 (native INT2/UINT2). ``schedule``: a ``jaqc.schedule`` document for the graph; by default it
     is built from the graph's mappings, mapping it first with BatchTile on ``accelerator`` (or the graph's own)
-    where it has none. Both files are written atomically; raises :class:`ExportError` (a ``JaqcError``).
+    where it has none, or where ``hw_model`` names another hardware model than its mappings' (default: keep the
+    graph's, else the deployment model). Both files are written atomically; raises :class:`ExportError`.
     """
-    model, schedule_doc, layers = build_onnx(graph, format, opset, schedule, accelerator)
+    model, schedule_doc, layers = build_onnx(graph, format, opset, schedule, accelerator, hw_model)
     return write_export(out_dir, model, schedule_doc, layers, format, opset)

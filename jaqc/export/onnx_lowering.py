@@ -23,6 +23,7 @@ This module needs onnx and numpy, not torch.
 from __future__ import annotations
 
 import ast
+import json
 from collections import Counter
 
 import numpy as np
@@ -35,7 +36,7 @@ from jaqc.frontend.onnx_import import LAYER_NAME_KEY
 from jaqc.ir import LayerGraph, LayerKind
 from jaqc.ir.errors import JaqcError
 
-from .embedded import SCHEDULE_KEY, SCHEMA_VERSION_KEY
+from .embedded import HW_MODEL_KEY, SCHEDULE_KEY, SCHEMA_VERSION_KEY
 from .onnx_translation import integer_type
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -473,7 +474,10 @@ class _Lowering:
             opsets.append(helper.make_opsetid(QONNX_DOMAIN, 1))
         model = helper.make_model(graph, opset_imports=opsets, producer_name="jaqc", producer_version=__version__)
         model.ir_version = helper.find_min_ir_version_for(opsets, ignore_unknown=True)
-        helper.set_model_props(model, {SCHEDULE_KEY: schedule_text, SCHEMA_VERSION_KEY: str(schema_version)})
+        hw_model = json.loads(schedule_text).get("hw_model", "simulator")
+        helper.set_model_props(
+            model, {SCHEDULE_KEY: schedule_text, SCHEMA_VERSION_KEY: str(schema_version), HW_MODEL_KEY: hw_model}
+        )
         return _with_shapes(model)
 
     @staticmethod

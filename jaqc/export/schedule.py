@@ -1,8 +1,10 @@
 """The mapping schedule: versioned JSON describing how every layer runs on the accelerator.
 
-Schema ``jaqc.schedule`` version 1 (docs/schedule.md): the accelerator, per layer its name (matching the ONNX
-node and the ``<name>.weight`` initializer), bits, loop extents and geometry, tile sizes, loop order, tile
-counts, cycles, energy and buffer occupancy, and network totals. :func:`validate_schedule` checks a document
+Schema ``jaqc.schedule`` version 2 (docs/schedule.md): the hardware model and the accelerator, per layer its
+name (matching the ONNX node and the ``<name>.weight`` initializer), bits, the width its outputs are written
+at, loop extents and geometry, tile sizes, loop order, tile counts, cycles, energy and buffer occupancy, and
+network totals. Version 1 documents (no ``hw_model``; written by jaqc before the deployment model) are read
+as the simulator model's. :func:`validate_schedule` checks a document
 on write and on read; errors name the field path (``layers[3].tile.OC``).
 """
 
@@ -17,13 +19,16 @@ from typing import Any
 
 from jaqc import __version__
 from jaqc.ir import LOOP_DIMS, AcceleratorConfig, LayerGraph, LayerKind
+from jaqc.ir.accelerator import HW_MODELS
 from jaqc.ir.errors import IRError, JaqcError
 from jaqc.ir.fileio import atomic_write_text, read_json
 from jaqc.ir.metrics import target_bits
 from jaqc.ir.verify import loop_extents
 
 SCHEMA_NAME = "jaqc.schedule"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this jaqc reads (1: before hardware models were named; its mappings are the simulator's).
+READABLE_VERSIONS = (1, 2)
 BUFFERS = ("ibuf", "wbuf", "obuf")  # the order of the cost model's (activations, weights, outputs)
 
 
@@ -31,17 +36,20 @@ class ScheduleError(JaqcError):
     """A schedule document is malformed or does not match its model."""
 
 
-def _occupancy(graph: LayerGraph, layer: Any) -> dict[str, dict[str, float]]:
+def schedule_hw_model(schedule: MappingABC[str, Any]) -> str:
+    """The hardware model a (validated) schedule was computed with."""
+    return schedule.get("hw_model", "simulator")
+
+
+def _occupancy(graph: LayerGraph, layer: Any, problem: Any) -> dict[str, dict[str, float]]:
     import torch
 
     from jaqc.hw.cost_model import tile_terms
     from jaqc.hw.tensors import HardwareTensors, ProblemTensors
-    from jaqc.passes.batchtile import layer_problem
 
-    problem = ProblemTensors.from_problems([layer_problem(graph, layer)])
     hardware = HardwareTensors.from_accelerators([graph.accelerator])
     tile = torch.tensor([layer.mapping.tile], dtype=torch.float64)
-    terms = tile_terms(problem, hardware, tile)
+    terms = tile_terms(ProblemTensors.from_problems([problem]), hardware, tile, hw_model=graph.hw_model)
     out = {}
     for i, buf in enumerate(BUFFERS):
         bits = int(terms.tile_bits[0, i])
@@ -53,15 +61,19 @@ def _occupancy(graph: LayerGraph, layer: Any) -> dict[str, dict[str, float]]:
 def build_schedule(graph: LayerGraph, model_name: str | None = None) -> dict[str, Any]:
     """The schedule of a mapped graph (after the ``batchtile`` pass)."""
     from jaqc.hw.unit_costs import area_for
+    from jaqc.passes.batchtile import layer_problem
 
     if graph.accelerator is None:
         raise ScheduleError("schedule: the graph has no accelerator (run the batchtile pass on a mapped graph)")
+    if graph.hw_model is None:
+        raise ScheduleError("schedule: the graph names no hardware model (run the batchtile pass on it)")
     acc = graph.accelerator
     layers = []
     for layer in graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR):
         if layer.mapping is None or layer.cost is None:
             raise ScheduleError(f"schedule: layer %{layer.name} has no mapping/cost; run the batchtile pass first")
-        extents = loop_extents(layer)
+        extents = loop_extents(layer, graph.hw_model)
+        problem = layer_problem(graph, layer)
         m = layer.mapping
         w_bits, a_bits = target_bits(layer)
         geometry = {"kernel": 1, "stride": 1, "groups": 1}
@@ -75,7 +87,7 @@ def build_schedule(graph: LayerGraph, model_name: str | None = None) -> dict[str
                 "kind": layer.kind.value,
                 "onnx_node": layer.name,
                 "weight_initializer": f"{layer.name}.weight",
-                "bits": {"w": w_bits, "a": a_bits, "quantized": layer.quant is not None},
+                "bits": {"w": w_bits, "a": a_bits, "out": problem.out_bits, "quantized": layer.quant is not None},
                 "loop_extents": extents,
                 "geometry": geometry,
                 "tile": m.tile_dict(),
@@ -83,7 +95,7 @@ def build_schedule(graph: LayerGraph, model_name: str | None = None) -> dict[str
                 "num_tiles": {d.value: -(-extents[d.value] // t) for d, t in zip(LOOP_DIMS, m.tile, strict=True)},
                 "cycles": {"compute": c.compute_cycles, "stall": c.stall_cycles, "total": c.total_cycles},
                 "energy_nJ": c.energy_nJ,
-                "buffer_occupancy": _occupancy(graph, layer),
+                "buffer_occupancy": _occupancy(graph, layer, problem),
             }
         )
     cycles = sum(x["cycles"]["total"] for x in layers)
@@ -95,6 +107,7 @@ def build_schedule(graph: LayerGraph, model_name: str | None = None) -> dict[str
         "schema_version": SCHEMA_VERSION,
         "generator": f"jaqc {__version__}",
         "model": model_name or graph.name,
+        "hw_model": graph.hw_model,
         "accelerator": acc.to_json(),
         "layers": layers,
         "totals": {
@@ -123,7 +136,7 @@ def _need(data: MappingABC[str, Any], key: str, kind: type | tuple[type, ...], w
 
 
 def validate_schedule(data: Any, where: str = "schedule") -> dict[str, Any]:
-    """Check a schedule document against schema version 1; returns it unchanged or raises ScheduleError."""
+    """Check a schedule document against its schema version; returns it unchanged or raises ScheduleError."""
     if not isinstance(data, dict):
         raise ScheduleError(f"{where}: expected a JSON object")
     if data.get("schema") != SCHEMA_NAME:
@@ -131,10 +144,13 @@ def validate_schedule(data: Any, where: str = "schedule") -> dict[str, Any]:
             f"{where}: not a jaqc schedule (schema is {data.get('schema')!r}, expected {SCHEMA_NAME!r})"
         )
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise ScheduleError(
-            f"{where}: unsupported schedule schema_version {version!r} (this jaqc reads {SCHEMA_VERSION})"
+            f"{where}: unsupported schedule schema_version {version!r} (this jaqc reads "
+            f"{', '.join(map(str, READABLE_VERSIONS))})"
         )
+    if version >= 2 and _need(data, "hw_model", str, where) not in HW_MODELS:
+        raise ScheduleError(f"{where}.hw_model: {data['hw_model']!r} is not one of {', '.join(HW_MODELS)}")
     try:
         AcceleratorConfig.from_json(_need(data, "accelerator", dict, where), where=f"{where}.accelerator")
     except IRError as exc:

@@ -25,7 +25,8 @@ from .workloads import ALL_BIT_PAIRS
 
 @frozen(eq=False)
 class CandidateCostTable:
-    """Costs indexed [block, op, pair] with ``bit_pairs[pair] = (w_bits, a_bits)``.
+    """Costs indexed [block, op, pair] with ``bit_pairs[pair] = (w_bits, a_bits)`` (with ``out_bits`` given:
+    [out, block, op, pair], ``out_bits[out]`` the width the op's last layer writes its outputs at).
 
     ``total_cycles`` (cycles), ``energy_nj`` (nJ) and ``latency_s`` (s) are float64 tensors; missing ops
     of blocks with fewer candidates, and skip ops, are 0. ``feasible`` is False where some layer of the op
@@ -42,7 +43,7 @@ class CandidateCostTable:
 def _shape_key(layer: ConvProblem) -> tuple:
     return (
         layer.batch, layer.in_channels, layer.out_channels, layer.in_h, layer.in_w, layer.kernel,
-        layer.stride, layer.pad, layer.groups, layer.im2col, layer.out_bits,
+        layer.stride, layer.pad, layer.groups, layer.im2col,
     )  # fmt: skip
 
 
@@ -54,31 +55,40 @@ def candidate_cost_table(
     objective: Objective | str = Objective.LATENCY,
     unit_costs: UnitCosts | None = None,
     hw_model: HardwareModel | str | None = None,
+    out_bits: Sequence[int] | None = None,
 ) -> CandidateCostTable:
     """Cost table of a supernet on one accelerator: ``blocks[b][o]`` is the layer list of op o of block b.
 
-    Each layer keeps its own ``out_bits`` (the width its outputs are written at in the deployment model)."""
+    An op's layers form a chain. Without ``out_bits`` each layer keeps its own ``out_bits`` (the width its
+    outputs are written at in the deployment model); with ``out_bits`` the table has a leading axis over those
+    widths: the op's inner layers write at the pair's activation bits (their consumer is the next layer of
+    the op) and its last layer at the width of that axis (the block output's consumers)."""
     pairs = tuple((int(w), int(a)) for w, a in bit_pairs)
     if not pairs:
         raise HardwareError("candidate_cost_table: bit_pairs is empty")
+    if out_bits is not None and not out_bits:
+        raise HardwareError("candidate_cost_table: out_bits is empty")
+    outs: tuple[int | None, ...] = (None,) if out_bits is None else tuple(int(c) for c in out_bits)
     n_blocks = len(blocks)
     n_ops = max((len(ops) for ops in blocks), default=0)
-    shape = (n_blocks, n_ops, len(pairs))
-    unique: dict[tuple, int] = {}  # (shape fields, w_bits, a_bits) -> index into ``problems``
+    shape = (n_blocks, n_ops, len(pairs)) if out_bits is None else (len(outs), n_blocks, n_ops, len(pairs))
+    unique: dict[tuple, int] = {}  # (shape fields, w_bits, a_bits, out_bits) -> index into ``problems``
     problems: list[ConvProblem] = []
-    slots: list[int] = []  # flat (block, op, pair) slot of each layer occurrence
+    slots: list[int] = []  # flat (out, block, op, pair) slot of each layer occurrence
     layer_ids: list[int] = []
-    for b, ops in enumerate(blocks):
-        for o, layers in enumerate(ops):
-            keyed = [(_shape_key(layer), layer) for layer in layers]
-            for p, (w, a) in enumerate(pairs):
-                for layer_key, layer in keyed:
-                    key = (*layer_key, w, a)
-                    if key not in unique:
-                        unique[key] = len(problems)
-                        problems.append(evolve(layer, name="", w_bits=w, a_bits=a))
-                    layer_ids.append(unique[key])
-                    slots.append((b * n_ops + o) * len(pairs) + p)
+    for c, out in enumerate(outs):
+        for b, ops in enumerate(blocks):
+            for o, layers in enumerate(ops):
+                keyed = [(_shape_key(layer), layer) for layer in layers]
+                for p, (w, a) in enumerate(pairs):
+                    for index, (layer_key, layer) in enumerate(keyed):
+                        width = layer.out_bits if out is None else (out if index == len(keyed) - 1 else a)
+                        key = (*layer_key, w, a, width)
+                        if key not in unique:
+                            unique[key] = len(problems)
+                            problems.append(evolve(layer, name="", w_bits=w, a_bits=a, out_bits=width))
+                        layer_ids.append(unique[key])
+                        slots.append(((c * n_blocks + b) * n_ops + o) * len(pairs) + p)
     cycles = torch.zeros(shape, dtype=torch.float64)
     energy = torch.zeros(shape, dtype=torch.float64)
     if problems:

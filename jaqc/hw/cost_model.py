@@ -242,6 +242,8 @@ def tile_terms(
     pixels = oh * ow * b
     reduction = k * k * ic
     act_once = tile_count * pixels * reduction * a_bits  # every (pixel, reduction) input once
+    if deployment:  # an OC tile spanning s groups reads s groups' inputs (section 19.6)
+        act_once = act_once * torch.clamp(oc / problem.out_channels, min=1)
     act_per_oc = tile_count * (oc * pixels) * reduction * a_bits
     wgt_per_pixel = tile_count * (oc * pixels) * reduction * w_bits
     wgt_once = tile_count * (reduction * oc) * w_bits
@@ -404,7 +406,6 @@ def evaluate(
     g = problem.groups
     compute = terms.compute_cycles * g
     stall = stall * g
-    total = compute + stall
     counts = {
         "wbuf_read": terms.wgt_reads * g,
         "wbuf_write": wgt_t * g,

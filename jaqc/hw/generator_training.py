@@ -21,6 +21,7 @@ from jaqc.ir.mapping import LoopDim, Mapping
 
 from .errors import HardwareError, InfeasibleMappingError
 from .generator import HardwareGenerator, op_vector_tensor
+from .hw_models import HardwareModel, parse_hw_model
 from .hw_objective import HardwareTotals, HardwareWeights, best_mappings, mapped_totals, relaxed_objective
 from .problem import ConvProblem
 
@@ -88,15 +89,18 @@ def train_generator(
     generator: HardwareGenerator | None = None,
     reference: HardwareTotals | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
+    hw_model: HardwareModel | str | None = None,
 ) -> tuple[HardwareGenerator, GeneratedDesign]:
-    """Train ``generator`` (a new one by default) on a fixed subnet; returns it and the best design."""
+    """Train ``generator`` (a new one by default) on a fixed subnet under ``hw_model`` (default: the
+    deployment model); returns it and the best design."""
+    model = parse_hw_model(hw_model)
     weights = weights or HardwareWeights()
     training = training or GeneratorTraining()
     start = time.perf_counter()
     if generator is None:
         torch.manual_seed(training.seed)  # initial weights; sampling below uses its own generator
         generator = HardwareGenerator()
-    reference = reference or mapped_totals(problems, REFERENCE_ACCELERATOR)
+    reference = reference or mapped_totals(problems, REFERENCE_ACCELERATOR, hw_model=model)
     inputs = op_vector_tensor([problem_vector(p).normalized() for p in problems])
     optimizer = torch.optim.Adam(generator.parameters(), lr=training.lr)
     rng = torch.Generator().manual_seed(training.seed)
@@ -112,7 +116,9 @@ def train_generator(
             digits = sample.digits
             if digits not in cache:
                 try:
-                    cache[digits] = tuple(best_mappings(problems, sample.accelerator(), sample.loop_order()))
+                    cache[digits] = tuple(
+                        best_mappings(problems, sample.accelerator(), sample.loop_order(), hw_model=model)
+                    )
                 except InfeasibleMappingError:
                     cache[digits] = None
             mappings = cache[digits]
@@ -129,7 +135,7 @@ def train_generator(
                 )
                 record = {"step": step, "temperature": tau, "e_hw": None, "digits": digits, "feasible": False}
             else:
-                loss, totals = relaxed_objective(sample, problems, mappings, weights, reference)
+                loss, totals = relaxed_objective(sample, problems, mappings, weights, reference, model)
                 losses.append(loss)
                 record = {
                     "step": step,

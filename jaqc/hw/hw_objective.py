@@ -32,6 +32,7 @@ from .constants import DATAFLOW_CODES
 from .cost_model import evaluate
 from .errors import HardwareError
 from .generator import GeneratorSample
+from .hw_models import HardwareModel, parse_hw_model
 from .layer_cost import layer_costs
 from .orders import ALL_ORDERS, order_index_tensor
 from .problem import ConvProblem
@@ -84,10 +85,13 @@ class HardwareTotals:
 
 
 def subnet_totals(
-    problems: Sequence[ConvProblem], accelerator: AcceleratorConfig, mappings: Sequence[Mapping]
+    problems: Sequence[ConvProblem],
+    accelerator: AcceleratorConfig,
+    mappings: Sequence[Mapping],
+    hw_model: HardwareModel | str | None = None,
 ) -> HardwareTotals:
     """Totals of a subnet at given mappings (layers run one after another)."""
-    records = layer_costs(problems, accelerator, mappings)
+    records = layer_costs(problems, accelerator, mappings, hw_model=hw_model)
     return HardwareTotals(
         energy_nJ=sum(r.energy_nj["total"] for r in records),
         latency_s=sum(r.latency_s for r in records),
@@ -101,19 +105,29 @@ def best_mappings(
     loop_order: Sequence | None = None,
     space: str = "jaq",
     objective: str = "latency",
+    hw_model: HardwareModel | str | None = None,
 ) -> list[Mapping]:
     """BatchTile mappings of every layer; with ``loop_order`` every layer uses that order."""
     results = map_layers(
-        problems, accelerator, space, objective, loop_orders=None if loop_order is None else [loop_order]
+        problems,
+        accelerator,
+        space,
+        objective,
+        loop_orders=None if loop_order is None else [loop_order],
+        hw_model=hw_model,
     )
     return [r.mapping for r in results]
 
 
 def mapped_totals(
-    problems: Sequence[ConvProblem], accelerator: AcceleratorConfig, loop_order: Sequence | None = None
+    problems: Sequence[ConvProblem],
+    accelerator: AcceleratorConfig,
+    loop_order: Sequence | None = None,
+    hw_model: HardwareModel | str | None = None,
 ) -> HardwareTotals:
     """Totals of a subnet at its BatchTile mappings (the reference design, random-search baselines)."""
-    return subnet_totals(problems, accelerator, best_mappings(problems, accelerator, loop_order))
+    mappings = best_mappings(problems, accelerator, loop_order, hw_model=hw_model)
+    return subnet_totals(problems, accelerator, mappings, hw_model)
 
 
 def _rows_cost(
@@ -124,6 +138,7 @@ def _rows_cost(
     tiles: Tensor,
     order_ranks: Tensor,
     space_constants: tuple[float, float],
+    hw_model: HardwareModel,
 ) -> Any:
     rows = layer_index.numel()
     hardware = HardwareTensors(
@@ -133,7 +148,7 @@ def _rows_cost(
         dataflow=dataflow_codes.expand(rows),
     )
     mapping = MappingTensors(tile=tiles[layer_index], order=order_index_tensor()[order_ranks.expand(rows)])
-    return evaluate(problems.index(layer_index), hardware, mapping, relaxed=True)
+    return evaluate(problems.index(layer_index), hardware, mapping, relaxed=True, hw_model=hw_model)
 
 
 def relaxed_objective(
@@ -142,6 +157,7 @@ def relaxed_objective(
     mappings: Sequence[Mapping],
     weights: HardwareWeights,
     reference: HardwareTotals,
+    hw_model: HardwareModel | str | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Differentiable E_HW of the sampled accelerator (see the module docstring) and its three totals.
 
@@ -150,6 +166,7 @@ def relaxed_objective(
     as ``(one_hot - one_hot.detach()) · cost``: zero in the forward pass, the straight-through gradient of
     the dataflow and order heads in the backward pass.
     """
+    model = parse_hw_model(hw_model)
     space = sample.space
     n_layers = len(problems)
     problem = ProblemTensors.from_problems(problems)
@@ -165,7 +182,7 @@ def relaxed_objective(
     codes = torch.tensor([DATAFLOW_CODES[d.value] for d in space.dataflows], dtype=torch.int64)
     d_star, o_star = sample.digits[5], sample.digits[6]
     layers = torch.arange(n_layers)
-    chosen = _rows_cost(problem, layers, values, codes[d_star], tiles, torch.tensor(o_star), constants)
+    chosen = _rows_cost(problem, layers, values, codes[d_star], tiles, torch.tensor(o_star), constants, model)
     energy = chosen.energy_total.sum()
     latency = chosen.latency_s.sum()
     area = chosen.area.total.reshape(-1)[0]
@@ -173,9 +190,11 @@ def relaxed_objective(
         hard = {k: v.detach() for k, v in values.items()}
         n_flows, n_orders = len(space.dataflows), len(ALL_ORDERS)
         rows_d = torch.arange(n_flows).repeat_interleave(n_layers)
-        alt_d = _rows_cost(problem, layers.repeat(n_flows), hard, codes[rows_d], tiles, torch.tensor(o_star), constants)
+        alt_d = _rows_cost(
+            problem, layers.repeat(n_flows), hard, codes[rows_d], tiles, torch.tensor(o_star), constants, model
+        )
         rows_o = torch.arange(n_orders).repeat_interleave(n_layers)
-        alt_o = _rows_cost(problem, layers.repeat(n_orders), hard, codes[d_star], tiles, rows_o, constants)
+        alt_o = _rows_cost(problem, layers.repeat(n_orders), hard, codes[d_star], tiles, rows_o, constants, model)
         e_d = alt_d.energy_total.reshape(n_flows, n_layers).sum(-1)
         l_d = alt_d.latency_s.reshape(n_flows, n_layers).sum(-1)
         e_o = alt_o.energy_total.reshape(n_orders, n_layers).sum(-1)

@@ -5,6 +5,10 @@ Used by the BatchTile benchmark and tests; channel plan 16..352, resolutions 32 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import attrs
+
 from .problem import ConvProblem
 
 #: All (w_bits, a_bits) pairs of the JAQ search space.
@@ -102,3 +106,10 @@ def fbnet_cifar_supernet() -> list[list[list[ConvProblem]]]:
             ops.append(inverted_residual(f"block{index}.{name}", cin, cout, size, kernel, expansion, stride, groups))
         blocks.append(ops)
     return blocks
+
+
+def chain_out_bits(problems: Sequence[ConvProblem], network_output_bits: int = 8) -> list[ConvProblem]:
+    """The layers of a chain (each layer feeds the next) with each ``out_bits`` set to its consumer's
+    activation bits, and the last layer's to ``network_output_bits``."""
+    consumers = [p.a_bits for p in problems[1:]] + [network_output_bits]
+    return [attrs.evolve(p, out_bits=bits) for p, bits in zip(problems, consumers, strict=True)]

@@ -194,7 +194,7 @@ class HardwareSearchResult:
 
 
 def accelerator_totals(
-    problems: Sequence[ConvProblem], accelerators: Sequence[AcceleratorConfig]
+    problems: Sequence[ConvProblem], accelerators: Sequence[AcceleratorConfig], hw_model: str = "deployment"
 ) -> list[HardwareTotals | None]:
     """Totals of the subnet ``problems`` on each accelerator at BatchTile's mappings (jaq space, latency
     objective, every loop order), in one vectorised call; None where some layer cannot be mapped.
@@ -205,7 +205,7 @@ def accelerator_totals(
     if count == 0:
         return []
     selection = select_mappings(
-        list(problems) * count, [a for a in accelerators for _ in range(layers)], "jaq", "latency"
+        list(problems) * count, [a for a in accelerators for _ in range(layers)], "jaq", "latency", hw_model=hw_model
     )
     energy = selection.energy.view(count, layers)
     cycles = selection.total_cycles.view(count, layers)
@@ -233,6 +233,7 @@ def best_of_n(
     weights: HardwareWeights | None = None,
     space: AcceleratorSpace | None = None,
     reference: HardwareTotals | None = None,
+    hw_model: str = "deployment",
 ) -> HardwareSearchResult:
     """Auto-NBA's accelerator search: ``count`` accelerators drawn uniformly from ``space`` (with
     :meth:`AcceleratorSpace.sample`; the sampled loop order is not used, BatchTile picks each layer's), each
@@ -244,9 +245,9 @@ def best_of_n(
         raise JaqcError(f"best_of_n: the number of sampled accelerators must be >= 1, got {count}")
     weights = weights or HardwareWeights()
     space = space or AcceleratorSpace()
-    reference = reference or mapped_totals(problems, REFERENCE_ACCELERATOR)
+    reference = reference or mapped_totals(problems, REFERENCE_ACCELERATOR, hw_model=hw_model)
     accelerators = tuple(point.accelerator for point in space.sample(count, generator))
-    totals = tuple(accelerator_totals(problems, accelerators))
+    totals = tuple(accelerator_totals(problems, accelerators, hw_model))
     scores = tuple(math.inf if t is None else t.e_hw(weights, reference) for t in totals)
     best = min(range(count), key=lambda i: (scores[i], i))
     chosen = totals[best]
@@ -311,7 +312,7 @@ class AutoNbaSearch:
             self.weight_opt, T_max=settings.epochs * steps_per_epoch
         )
         self.arch_opt = torch.optim.Adam(self.supernet.arch_parameters(), lr=settings.arch_lr, betas=(0.5, 0.999))
-        self.hw_cost = ExpectedHardwareCost(self.config, settings.hw)
+        self.hw_cost = ExpectedHardwareCost(self.config, settings.hw, hw_model=settings.hw_model)
         self.hw_generator = torch.Generator().manual_seed(settings.seed + HW_SEED_OFFSET)
         self.arch_steps = 0
         self.hw_searches = 0
@@ -445,7 +446,9 @@ class AutoNbaSearch:
         """Best-of-N accelerator for the current subnet; the cost table follows it."""
         current = self.derived()
         problems = derived_problems(self.config, current.ops, current.bits)
-        result = best_of_n(problems, self.options.hw_samples, self.hw_generator, self.settings.hw)
+        result = best_of_n(
+            problems, self.options.hw_samples, self.hw_generator, self.settings.hw, hw_model=self.settings.hw_model
+        )
         self.hw_searches += 1
         if result.accelerator != self.hw_cost.accelerator:
             self.hw_cost.refresh(result.accelerator)
@@ -559,11 +562,11 @@ class AutoNbaRun(SearchRun):
         search = engine.search_hardware()
         subnet, val_acc = self._subnet_accuracy(derived)
         graph, schedule = mapped_subnet(
-            subnet, subnet.example_input_shape, search.accelerator, model_name=f"{preset.name}-subnet"
-        )
+            subnet, subnet.example_input_shape, search.accelerator, model_name=f"{preset.name}-subnet",
+            hw_model=preset.settings.hw_model,
+        )  # fmt: skip
         if self.rundir.is_writer:
             write_search_outputs(out, graph, schedule, derived.to_json(), search.accelerator)
-        totals = schedule["totals"]
         arch = engine.supernet.arch
         agree = ranks_agree(fingerprint(arch.alpha, arch.beta_w, arch.beta_a, search.accelerator.to_json()))
         summary = {
@@ -574,7 +577,7 @@ class AutoNbaRun(SearchRun):
             "ranks_agree": agree,
             "architecture": derived.to_json(),
             "accelerator": search.accelerator.to_json(),
-            **hardware_figures(totals),
+            **hardware_figures(schedule),
             "val_acc": val_acc,
             "supernet_val_acc": self._supernet_accuracy(),
             "share_of_2bit": share_of_2bit(derived.to_json(), preset.supernet),

@@ -163,7 +163,7 @@ class Comparison:
         run_dir = self.out / "runs" / label
         if (run_dir / "summary.json").exists():
             self.log(f"{label}: finished earlier, read back from {run_dir}")
-            return json.loads((run_dir / "summary.json").read_text())
+            return self._same_model(json.loads((run_dir / "summary.json").read_text()), run_dir)
         if run_dir.exists() and RunDir.open(run_dir).latest_checkpoint() is not None:
             self.log(f"{label}: resuming {run_dir}")
             run = resume_run(run_dir, self.settings.data_root)
@@ -177,6 +177,21 @@ class Comparison:
         outcome = run.run(progress=self.progress)
         return dict(outcome.summary)
 
+    @property
+    def hw_model(self) -> str:
+        """The hardware model of every run of the comparison."""
+        return str(self.settings.overrides.get("hw_model", "deployment"))
+
+    def _same_model(self, summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+        """``summary``, or an error when it was computed with another hardware model than this comparison's."""
+        found = summary.get("hw_model", "simulator")
+        if found != self.hw_model:
+            raise JaqcError(
+                f"{run_dir}: computed with the {found} hardware model, this comparison uses {self.hw_model}; "
+                "give another -o directory (or --hw-model " + found + ")"
+            )
+        return summary
+
     def _generate_accelerator(self, graph: Any, preset: Any) -> Any:
         """The accelerator the hardware generation network designs for ``graph`` (the preset's λE/λL/λA)."""
         from jaqc.passes import PassContext, PassManager, make_pass
@@ -187,7 +202,7 @@ class Comparison:
             {
                 "steps": str(preset.final_generator_steps), "lambda_e": repr(hw.energy),
                 "lambda_l": repr(hw.latency), "lambda_a": repr(hw.area), "form": hw.form,
-                "seed": str(preset.settings.seed),
+                "seed": str(preset.settings.seed), "hw_model": preset.settings.hw_model,
             },
         )  # fmt: skip
         accelerator = PassManager([generate]).run(graph.clone(), PassContext()).graph.accelerator
@@ -212,10 +227,11 @@ class Comparison:
         preset = search_preset(self.settings.preset, self.settings.data_root, **self._overrides())
         graph = load_graph(run_dir / "retrain" / "subnet.json")
         graph.accelerator = self._generate_accelerator(graph, preset)
-        graph = PassManager([make_pass("batchtile", {"space": "jaq"})]).run(graph, PassContext()).graph
+        options = {"space": "jaq", "hw_model": preset.settings.hw_model}
+        graph = PassManager([make_pass("batchtile", options)]).run(graph, PassContext()).graph
         result = {
             "accelerator": graph.accelerator.to_json(),
-            **hardware_figures(build_schedule(graph)["totals"]),
+            **hardware_figures(build_schedule(graph)),
         }
         atomic_write_text(cached, json.dumps(result, indent=1) + "\n")
         return result
@@ -233,7 +249,7 @@ class Comparison:
         run_dir = self.out / "runs" / label
         if (run_dir / "summary.json").exists():
             self.log(f"{label}: finished earlier, read back from {run_dir}")
-            return json.loads((run_dir / "summary.json").read_text())
+            return self._same_model(json.loads((run_dir / "summary.json").read_text()), run_dir)
         if run_dir.exists():
             shutil.rmtree(run_dir)
         self.log(f"{label}: {UNIFORM_OP} everywhere at w{bits}a{bits}; generating its accelerator")
@@ -248,13 +264,15 @@ class Comparison:
         ops, pairs = [UNIFORM_OP] * blocks, [(bits, bits)] * blocks
         model = DerivedSubnet(config, ops, pairs).eval()
         accelerator = self._generate_accelerator(trace_model(model, model.example_input_shape), preset)
-        mapped, schedule = mapped_subnet(model, model.example_input_shape, accelerator, model_name=f"{label}-subnet")
+        mapped, schedule = mapped_subnet(
+            model, model.example_input_shape, accelerator, model_name=f"{label}-subnet",
+            hw_model=preset.settings.hw_model,
+        )  # fmt: skip
         architecture = {"ops": ops, "bits": [list(p) for p in pairs]}
         write_search_outputs(run_dir, mapped, schedule, architecture, accelerator)
-        totals = schedule["totals"]
         summary = {
             "method": f"uniform{bits}", "preset": preset.name, "architecture": architecture,
-            "accelerator": accelerator.to_json(), **hardware_figures(totals),
+            "accelerator": accelerator.to_json(), **hardware_figures(schedule),
             "search_seconds": time.perf_counter() - start,
         }  # fmt: skip
         atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")

@@ -1,7 +1,10 @@
 """Hardware cost bound to α and β: the expected E_HW of the supernet (issue: JAQ search, part 3).
 
-``E[cost] = Σ_blocks Σ_ops p(α) Σ_(w,a) p(β_w)·p(β_a) · cost(block, op, w, a | accelerator, best mapping)``
-plus the fixed layers (stem, head, classifier), from the candidate cost table
+``E[cost] = Σ_blocks Σ_ops p(α) Σ_(w,a) p(β_w)·p(β_a) Σ_c p_b(c) · cost(block, op, w, a, c | accelerator, mapping)``
+plus the fixed layers (stem, head, classifier), where ``c`` is the activation width the block's output is
+requantized to (the deployment model writes finished outputs at their consumers' bits): the largest ``a_bits``
+of the convolutions that read it, through residual adds and identity skips (:func:`consumer_distributions`,
+exact for independent per-block choices). From the candidate cost table
 (:func:`jaqc.hw.candidate_table.candidate_cost_table`), refreshed whenever the accelerator changes. Energy and
 latency are differentiable in α and β; area depends only on the accelerator. Each term is normalised by the
 same quantity of the reference design (:data:`jaqc.hw.generator_training.REFERENCE_ACCELERATOR`) running the
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
 import torch
 from torch import Tensor
 
@@ -48,9 +52,11 @@ def block_input_sizes(config: SupernetConfig) -> list[int]:
 
 
 def candidate_problems(
-    config: SupernetConfig, block: int, op: str, bits: tuple[int, int] = (8, 8)
+    config: SupernetConfig, block: int, op: str, bits: tuple[int, int] = (8, 8), out_bits: int = 8
 ) -> list[ConvProblem]:
-    """The conv layers of candidate ``op`` of block ``block`` (a skip op: none, or its 1x1 projection)."""
+    """The conv layers of candidate ``op`` of block ``block`` (a skip op: none, or its 1x1 projection); layers
+    inside the op write their outputs at the op's activation bits, its last layer at ``out_bits`` (the
+    block output's consumers' bits)."""
     cin, cout, stride = config.block_specs()[block]
     size = block_input_sizes(config)[block]
     spec = candidate_spec(op)
@@ -60,13 +66,28 @@ def candidate_problems(
             return []
         return [
             ConvProblem(name=f"{name}.proj", batch=1, in_channels=cin, out_channels=cout, in_h=size, in_w=size,
-                        kernel=1, stride=stride, w_bits=bits[0], a_bits=bits[1])
+                        kernel=1, stride=stride, w_bits=bits[0], a_bits=bits[1], out_bits=out_bits)
         ]  # fmt: skip
-    return inverted_residual(name, cin, cout, size, spec.kernel, spec.expansion, stride, spec.groups, bits)
+    layers = inverted_residual(name, cin, cout, size, spec.kernel, spec.expansion, stride, spec.groups, bits)
+    inner = [attrs.evolve(x, out_bits=bits[1]) for x in layers[:-1]]
+    return [*inner, attrs.evolve(layers[-1], out_bits=out_bits)]
 
 
-def fixed_problems(config: SupernetConfig) -> list[ConvProblem]:
-    """Stem (im2col), head and classifier: the layers outside the search."""
+def residual_blocks(config: SupernetConfig) -> list[bool]:
+    """Whether each block passes its input on to its output (stride 1, same channels): through the residual
+    add of its inverted-residual ops, or as the identity skip."""
+    return [stride == 1 and cin == cout for cin, cout, stride in config.block_specs()]
+
+
+def head_a_bits(config: SupernetConfig) -> int:
+    """The activation bits of the head conv, the consumer of the last block's output."""
+    return _bits(config.head_bits)[1]
+
+
+def fixed_problems(config: SupernetConfig, stem_out_bits: int = 8) -> list[ConvProblem]:
+    """Stem (im2col), head and classifier: the layers outside the search. The stem's outputs are written at
+    ``stem_out_bits`` (block 0's consumers), the head's at the classifier's activation bits, the classifier's
+    (the network output) at 8 bits."""
     last_size = block_input_sizes(config)[-1]
     _, _, last_stride = config.block_specs()[-1]
     out_size = (last_size - 1) // last_stride + 1
@@ -76,41 +97,110 @@ def fixed_problems(config: SupernetConfig) -> list[ConvProblem]:
     return [
         ConvProblem(name="stem", batch=1, in_channels=config.in_channels, out_channels=config.stem_channels,
                     in_h=config.input_size, in_w=config.input_size, kernel=3, stride=config.stem_stride, pad=1,
-                    w_bits=w, a_bits=a, im2col=True),
+                    w_bits=w, a_bits=a, im2col=True, out_bits=stem_out_bits),
         ConvProblem(name="head", batch=1, in_channels=config.stage_channels[-1], out_channels=config.head_channels,
-                    in_h=out_size, in_w=out_size, kernel=1, w_bits=hw, a_bits=ha),
+                    in_h=out_size, in_w=out_size, kernel=1, w_bits=hw, a_bits=ha, out_bits=fa),
         ConvProblem(name="classifier", batch=1, in_channels=config.head_channels, out_channels=config.num_classes,
                     in_h=1, in_w=1, kernel=1, w_bits=fw, a_bits=fa),
     ]  # fmt: skip
 
 
+def derived_consumer_bits(config: SupernetConfig, ops: Sequence[str], bits: Sequence[tuple[int, int]]) -> list[int]:
+    """The bits each block's output is requantized to, stem first (``len(ops) + 1`` values): the largest
+    ``a_bits`` of the convolutions reading it, through residual adds and identity skips (the IR's
+    :func:`~jaqc.ir.metrics.consumer_a_bits` on the derived subnet)."""
+    residual = residual_blocks(config)
+    consumer = [0] * (len(ops) + 1)
+    consumer[len(ops)] = head_a_bits(config)  # consumer[b + 1]: the consumers of block b's output
+    for n in range(len(ops) - 1, -1, -1):  # block n reads the output of block n - 1 (the stem for n = 0)
+        identity = not candidate_problems(config, n, ops[n])
+        if identity:
+            consumer[n] = consumer[n + 1]
+        elif residual[n]:
+            consumer[n] = max(bits[n][1], consumer[n + 1])
+        else:
+            consumer[n] = bits[n][1]
+    return consumer
+
+
 def derived_problems(config: SupernetConfig, ops: Sequence[str], bits: Sequence[tuple[int, int]]) -> list[ConvProblem]:
-    """All conv layers of a derived subnet: the fixed layers around the chosen op (with its bits) per block."""
-    stem, head, classifier = fixed_problems(config)
+    """All conv layers of a derived subnet: the fixed layers around the chosen op (with its bits) per block,
+    each writing its outputs at its consumers' bits (:func:`derived_consumer_bits`)."""
+    consumer = derived_consumer_bits(config, ops, bits)
+    stem, head, classifier = fixed_problems(config, stem_out_bits=consumer[0])
     layers = [stem]
     for block, (op, pair) in enumerate(zip(ops, bits, strict=True)):
-        layers += candidate_problems(config, block, op, pair)
+        layers += candidate_problems(config, block, op, pair, out_bits=consumer[block + 1])
     return [*layers, head, classifier]
 
 
+def consumer_distributions(
+    a_bits: Sequence[int],
+    op_probs: Tensor,
+    op_a_probs: Tensor,
+    identity_ops: Tensor,
+    residual: Sequence[bool],
+    head_bits: int,
+) -> Tensor:
+    """``[blocks + 1, len(a_bits)]``: the distribution of the bits each block's output (stem first) is
+    requantized to, under independent per-block choices.
+
+    ``op_probs [B, O]`` are the ops' probabilities, ``op_a_probs [B, O, len(a_bits)]`` each op's activation-bit
+    probabilities, ``identity_ops [B, O]`` marks ops without layers (identity skips pass their input on),
+    ``residual[b]`` whether block b also passes its input to its output. The consumer of block n's input is its
+    op's first conv (bits A), and, where block n passes its input on, also block n's own consumers (C): the
+    distribution of max(A, C) has the CDF ``F_A · F_C`` (independent choices), linear in the op mixture.
+    ``a_bits`` must be ascending and contain ``head_bits``.
+    """
+    n_blocks, count = op_probs.shape[0], len(a_bits)
+    last = torch.zeros(count, dtype=torch.float64)
+    last[list(a_bits).index(head_bits)] = 1.0
+    rows = [last]
+    ident = identity_ops.to(torch.float64)
+    for n in range(n_blocks - 1, -1, -1):
+        after = rows[-1]
+        probs = op_probs[n].to(torch.float64)
+        layered = probs * (1 - ident[n])  # ops whose first conv reads the input
+        mixture = (layered[:, None] * op_a_probs[n].to(torch.float64)).sum(0)  # mass = Σ layered
+        if residual[n]:
+            cdf = torch.cumsum(mixture, 0) * torch.cumsum(after, 0)  # max(A, C) over the layered ops
+            row = torch.diff(cdf, prepend=cdf.new_zeros(1)) + (probs * ident[n]).sum() * after
+        else:
+            row = mixture + (probs * ident[n]).sum() * after  # (every op of such a block has layers)
+        rows.append(row)
+    return torch.stack(rows[::-1])
+
+
 class ExpectedHardwareCost:
-    """E_HW of the supernet as a differentiable function of α and β on the current accelerator."""
+    """E_HW of the supernet as a differentiable function of α and β on the current accelerator.
+
+    The cost table is indexed [out, block, op, pair]: ``out`` is the width the op's last layer writes the
+    block output at (its consumers' activation bits); the expectation weights it with the distribution of the
+    consumers' bits (:func:`consumer_distributions`), itself a function of the next blocks' α and β. The stem's
+    cost likewise depends on block 0's bits; head and classifier are fixed.
+    """
 
     def __init__(
         self,
         config: SupernetConfig,
         weights: HardwareWeights,
         reference_accelerator: AcceleratorConfig = REFERENCE_ACCELERATOR,
+        hw_model: str = "deployment",
     ) -> None:
         self.config = config
         self.weights = weights
+        self.hw_model = hw_model
         self.w_bits = tuple(config.quant.weight_bits)
         self.a_bits = tuple(config.quant.activation_bits)
         self.pairs = tuple((w, a) for w in self.w_bits for a in self.a_bits)
+        self.head_bits = head_a_bits(config)
+        #: The widths a block output can be written at (ascending): the searchable bits and the head's.
+        self.out_bits = tuple(sorted({*self.a_bits, self.head_bits}))
         self.blocks = [
             [candidate_problems(config, b, op) for op in config.candidates] for b in range(config.num_blocks)
         ]
-        self.fixed = fixed_problems(config)
+        self.identity_ops = torch.tensor([[not layers for layers in ops] for ops in self.blocks])
+        self.residual = residual_blocks(config)
         self.accelerator: AcceleratorConfig | None = None
         self.table: CandidateCostTable | None = None
         self.refresh(reference_accelerator)
@@ -124,24 +214,38 @@ class ExpectedHardwareCost:
 
     def refresh(self, accelerator: AcceleratorConfig) -> None:
         """Rebuild the candidate cost table (and the fixed layers' cost) for ``accelerator``."""
-        table = candidate_cost_table(self.blocks, accelerator, self.pairs, space="jaq")
+        table = candidate_cost_table(
+            self.blocks, accelerator, self.pairs, space="jaq", hw_model=self.hw_model, out_bits=self.out_bits
+        )
         finite = torch.isfinite(table.energy_nj)
         energy, latency = table.energy_nj.clone(), table.latency_s.clone()
         if not finite.all():
             energy[~finite] = INFEASIBLE_FACTOR * energy[finite].max()
             latency[~finite] = INFEASIBLE_FACTOR * latency[finite].max()
-        self.energy_table, self.latency_table = energy, latency
-        self.fixed_totals = mapped_totals(self.fixed, accelerator)
+        self.energy_table, self.latency_table = energy, latency  # [out, block, op, pair]
+        stems = [mapped_totals(fixed_problems(self.config, c)[:1], accelerator, hw_model=self.hw_model)
+                 for c in self.out_bits]  # fmt: skip
+        self.stem_energy = torch.tensor([t.energy_nJ for t in stems], dtype=torch.float64)
+        self.stem_latency = torch.tensor([t.latency_s for t in stems], dtype=torch.float64)
+        self.fixed_totals = mapped_totals(fixed_problems(self.config)[1:], accelerator, hw_model=self.hw_model)
         self.area_mm2 = area_for(accelerator).total
         self.accelerator, self.table = accelerator, table
+
+    def consumers(self, alpha: Tensor, beta_a: Tensor) -> Tensor:
+        """``[blocks + 1, len(out_bits)]``: the distribution of each block output's consumer bits, stem first."""
+        a_probs = beta_a.new_zeros((*beta_a.shape[:-1], len(self.out_bits)))
+        a_probs[..., [self.out_bits.index(a) for a in self.a_bits]] = beta_a
+        return consumer_distributions(self.out_bits, alpha, a_probs, self.identity_ops, self.residual, self.head_bits)
 
     def expected(self, alpha: Tensor, beta_w: Tensor, beta_a: Tensor) -> tuple[Tensor, Tensor]:
         """Expected energy (nJ) and latency (s) of the whole network for probabilities α [B,O], β [B,O,bits]."""
         pair = (beta_w[..., :, None] * beta_a[..., None, :]).reshape(*alpha.shape, len(self.pairs))
-        weight = alpha[..., None].to(torch.float64) * pair.to(torch.float64)
-        energy = (weight * self.energy_table).sum() + self.fixed_totals.energy_nJ
-        latency = (weight * self.latency_table).sum() + self.fixed_totals.latency_s
-        return energy, latency
+        weight = alpha[..., None].to(torch.float64) * pair.to(torch.float64)  # [block, op, pair]
+        consumer = self.consumers(alpha, beta_a)  # [block + 1, out]
+        by_out = consumer[1:].T[:, :, None, None] * weight[None]  # [out, block, op, pair]
+        energy = (by_out * self.energy_table).sum() + (consumer[0] * self.stem_energy).sum()
+        latency = (by_out * self.latency_table).sum() + (consumer[0] * self.stem_latency).sum()
+        return energy + self.fixed_totals.energy_nJ, latency + self.fixed_totals.latency_s
 
     def __call__(self, alpha: Tensor, beta_w: Tensor, beta_a: Tensor) -> tuple[Tensor, dict[str, float]]:
         """E_HW (normalised, see the module docstring) and its parts in physical units."""

@@ -42,6 +42,14 @@ def _nonneg(_inst: object, attribute: Any, value: float) -> None:
         raise JaqcError(f"search setting {attribute.name} must be >= 0, got {value!r}")
 
 
+def _hw_model(_inst: object, attribute: Any, value: str) -> None:
+    from jaqc.ir.accelerator import check_hw_model
+
+    if value is None:
+        raise JaqcError(f"search setting {attribute.name} must name a hardware model")
+    check_hw_model(value, f"search setting {attribute.name}")
+
+
 @frozen(kw_only=True)
 class JaqSearchSettings:
     """Optimisation settings of the search (defaults: the paper's CIFAR settings where it gives them).
@@ -60,6 +68,8 @@ class JaqSearchSettings:
     hw_refresh_every: int = field(default=50, validator=_positive)
     generator_steps: int = field(default=10, validator=_positive)
     seed: int = 0
+    #: The hardware cost model every hardware figure of the run comes from (docs/cost_model.md).
+    hw_model: str = field(default="deployment", validator=_hw_model)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the run directory's config snapshot)."""
@@ -112,7 +122,7 @@ class JaqSearch:
             [{"params": self.supernet.arch_parameters()}, {"params": gammas}],
             lr=settings.arch_lr, betas=(0.5, 0.999),
         )  # fmt: skip
-        self.hw_cost = ExpectedHardwareCost(config, settings.hw)
+        self.hw_cost = ExpectedHardwareCost(config, settings.hw, hw_model=settings.hw_model)
         self.generator = HardwareGenerator()
         self.design: GeneratedDesign | None = None
         self.arch_steps = 0
@@ -173,7 +183,9 @@ class JaqSearch:
         training = GeneratorTraining(
             steps=steps or self.settings.generator_steps, seed=self.settings.seed + self.refreshes
         )
-        self.generator, design = train_generator(problems, self.settings.hw, training, generator=self.generator)
+        self.generator, design = train_generator(
+            problems, self.settings.hw, training, generator=self.generator, hw_model=self.settings.hw_model
+        )
         self.refreshes += 1
         if design.accelerator != self.hw_cost.accelerator:
             self.hw_cost.refresh(design.accelerator)

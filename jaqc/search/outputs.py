@@ -36,15 +36,18 @@ def mapped_subnet(
     accelerator: AcceleratorConfig,
     name: str | None = None,
     model_name: str | None = None,
+    hw_model: str = "deployment",
 ) -> tuple[LayerGraph, dict[str, Any]]:
-    """The IR of ``model`` (with weights) mapped by BatchTile (jaq space) on ``accelerator``, and its schedule."""
+    """The IR of ``model`` (with weights) mapped by BatchTile (jaq space) on ``accelerator`` under ``hw_model``,
+    and its schedule."""
     from jaqc.export.schedule import build_schedule
     from jaqc.nn.tracing import trace_model
     from jaqc.passes import PassContext, PassManager, make_pass
 
     graph = trace_model(model.eval(), input_shape, name=name)
     graph.accelerator = accelerator
-    graph = PassManager([make_pass("batchtile", {"space": "jaq"})]).run(graph, PassContext()).graph
+    options = {"space": "jaq", "hw_model": hw_model}
+    graph = PassManager([make_pass("batchtile", options)]).run(graph, PassContext()).graph
     return graph, build_schedule(graph, model_name=model_name)
 
 
@@ -57,9 +60,12 @@ def write_subnet(out: Path, graph: LayerGraph, schedule: dict[str, Any]) -> None
     write_schedule(out / "schedule.json", schedule)
 
 
-def hardware_figures(totals: dict[str, Any]) -> dict[str, float]:
-    """Latency, energy, area and EDAP from a schedule's ``totals`` (the keys of :data:`HARDWARE_KEYS`)."""
-    return {key: totals[key] for key in HARDWARE_KEYS}
+def hardware_figures(schedule: dict[str, Any]) -> dict[str, Any]:
+    """Latency, energy, area and EDAP from a schedule's ``totals`` (the keys of :data:`HARDWARE_KEYS`), and the
+    hardware model they were computed with (``hw_model``)."""
+    from jaqc.export.schedule import schedule_hw_model
+
+    return {**{key: schedule["totals"][key] for key in HARDWARE_KEYS}, "hw_model": schedule_hw_model(schedule)}
 
 
 def write_search_outputs(

@@ -44,8 +44,10 @@ def retrain(
     batch_size: int = 64,
     seed: int = 0,
     progress: bool | None = None,
+    hw_model: str | None = None,
 ) -> dict[str, Any]:
-    """QAT of the subnet ``graph`` on ``data``; writes ``out_dir`` and returns the summary."""
+    """QAT of the subnet ``graph`` on ``data``; writes ``out_dir`` and returns the summary, whose hardware
+    figures come from ``hw_model`` (default: the model the subnet was mapped with, else deployment)."""
     from jaqc.nn.subnet import build_subnet
 
     from .plots import plot_training
@@ -54,6 +56,7 @@ def retrain(
         raise JaqcError(f"subnet {graph.name!r} has no accelerator: retrain the output of a search (subnet.json)")
     if epochs < 1:
         raise JaqcError(f"retrain epochs must be >= 1, got {epochs}")
+    hw_model = hw_model or graph.hw_model or "deployment"
     out = Path(out_dir)
     rundir = RunDir.create(out)
     torch.manual_seed(seed)
@@ -92,14 +95,13 @@ def retrain(
     train_seconds = time.perf_counter() - start
     test_acc = accuracy(model, splits.test)
     example = graph.inputs()[0].output_shape.dims
-    trained, sched = mapped_subnet(model, example, graph.accelerator, name=graph.name)
-    totals = sched["totals"]
+    trained, sched = mapped_subnet(model, example, graph.accelerator, name=graph.name, hw_model=hw_model)
     summary = {
         "test_accuracy": test_acc,
         "test_samples": len(splits.test),
         "epochs": epochs,
         "train_seconds": train_seconds,
-        **hardware_figures(totals),
+        **hardware_figures(sched),
         "accelerator": graph.accelerator.to_json(),
     }
     if rundir.is_writer:
@@ -110,9 +112,14 @@ def retrain(
 
 
 def retrain_run(
-    run_dir: str | Path, epochs: int | None = None, data_root: str | None = None, progress: bool | None = None
+    run_dir: str | Path,
+    epochs: int | None = None,
+    data_root: str | None = None,
+    progress: bool | None = None,
+    hw_model: str | None = None,
 ) -> dict[str, Any]:
-    """Retrain the subnet of a finished search run (its preset gives the data and the schedule)."""
+    """Retrain the subnet of a finished search run (its preset gives the data and the schedule; ``hw_model``
+    overrides the run's hardware model for the retrained subnet's figures)."""
     from .runner import preset_from_run
 
     run_dir = Path(run_dir)
@@ -123,5 +130,5 @@ def retrain_run(
     graph = load_graph(subnet)
     return retrain(
         graph, preset.data, run_dir / "retrain", epochs or preset.retrain_epochs, preset.retrain_lr,
-        preset.batch_size, preset.settings.seed, progress,
+        preset.batch_size, preset.settings.seed, progress, hw_model or preset.settings.hw_model,
     )  # fmt: skip

@@ -255,11 +255,11 @@ class SearchRun:
         subnet = DerivedSubnet(preset.supernet, derived.ops, derived.bits)
         subnet.load_from_supernet(engine.supernet)
         graph, schedule = mapped_subnet(
-            subnet, subnet.example_input_shape, design.accelerator, model_name=f"{preset.name}-subnet"
-        )
+            subnet, subnet.example_input_shape, design.accelerator, model_name=f"{preset.name}-subnet",
+            hw_model=preset.settings.hw_model,
+        )  # fmt: skip
         if self.rundir.is_writer:
             write_search_outputs(out, graph, schedule, derived.to_json(), design.accelerator)
-        totals = schedule["totals"]
         arch = engine.supernet.arch
         agree = ranks_agree(fingerprint(arch.alpha, arch.beta_w, arch.beta_a, design.accelerator.to_json()))
         val_acc = accuracy(engine.supernet, self.splits.val, preset.batch_size)
@@ -271,7 +271,7 @@ class SearchRun:
             "architecture": derived.to_json(),
             "accelerator": design.accelerator.to_json(),
             "generator_loop_order": ">".join(d.value for d in design.loop_order),
-            **hardware_figures(totals),
+            **hardware_figures(schedule),
             "supernet_val_acc": val_acc,
             "val_acc": val_acc,
             "finish_seconds": time.perf_counter() - start,

@@ -23,7 +23,7 @@ from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
 from jaqc.cli import main
-from jaqc.export.embedded import SCHEDULE_KEY, SCHEMA_VERSION_KEY, read_export
+from jaqc.export.embedded import HW_MODEL_KEY, SCHEDULE_KEY, SCHEMA_VERSION_KEY, read_export
 from jaqc.export.onnx_export import build_onnx, export_onnx, model_bytes
 from jaqc.export.onnx_lowering import QONNX_DOMAIN, ExportError, check_quantizers
 from jaqc.export.schedule import ScheduleError
@@ -187,7 +187,9 @@ def test_import_round_trip_names_and_quant_specs(fmt: str, opset: int, torch_exp
         assert [p.key for p in node.metadata_props] == [LAYER_NAME_KEY] and not node.doc_string
         layer = node.metadata_props[0].value
         assert node.name == layer or node.name.startswith(f"{layer}/")
-    assert [(p.key) for p in model.metadata_props] == [SCHEDULE_KEY, SCHEMA_VERSION_KEY]
+    assert [(p.key) for p in model.metadata_props] == [SCHEDULE_KEY, SCHEMA_VERSION_KEY, HW_MODEL_KEY]
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props[HW_MODEL_KEY] == schedule["hw_model"] == "deployment"  # the default model names itself
     assert model.producer_name == "jaqc" and not model.doc_string
 
 
@@ -238,10 +240,10 @@ def _schedule_edit(change):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda p: p.update({SCHEMA_VERSION_KEY: "2"}), r"jaqc.schema_version is '2'; this jaqc reads jaqc.schedule"),
+        (lambda p: p.update({SCHEMA_VERSION_KEY: "3"}), r"jaqc.schema_version is '3'; this jaqc reads jaqc.schedule"),
         (lambda p: p.update({SCHEDULE_KEY: "{not json"}), "the embedded schedule is not valid JSON"),
         (lambda p: p.pop(SCHEDULE_KEY), "no embedded schedule"),
-        (_schedule_edit(lambda s: s.update(schema_version=2)), "unsupported schedule schema_version 2"),
+        (_schedule_edit(lambda s: s.update(schema_version=3)), "unsupported schedule schema_version 3"),
         (_schedule_edit(lambda s: s["layers"].pop(2)), r"does not match its model: no schedule for layer\(s\) "),
         (
             _schedule_edit(lambda s: s["layers"][1]["tile"].update(OC=10**6)),

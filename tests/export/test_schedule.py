@@ -41,13 +41,24 @@ def test_schedule_contents(mapped) -> None:
         assert entry["weight_initializer"] == f"{layer.name}.weight"
         for occ in entry["buffer_occupancy"].values():
             assert 0 < occ["tile_bits"] <= occ["limit_bits"]
-    assert s["layers"][1]["bits"] == {"w": 4, "a": 2, "quantized": True}
-    assert s["layers"][0]["bits"] == {"w": 8, "a": 8, "quantized": False}
+    assert s["hw_model"] == "deployment"  # batchtile's default model, named in the schedule
+    assert s["layers"][1]["bits"] == {"w": 4, "a": 2, "out": 2, "quantized": True}
+    assert s["layers"][0]["bits"] == {"w": 8, "a": 8, "out": 2, "quantized": False}  # read by 2-bit layers
+    assert s["layers"][-1]["bits"]["out"] == 8  # the network output
     t = s["totals"]
     assert t["cycles"] == sum(x["cycles"]["total"] for x in s["layers"])
     assert t["latency_ms"] == pytest.approx(t["cycles"] / 500e3)
     assert t["edap_mJ_ms_mm2"] == pytest.approx(t["edp_mJ_ms"] * t["area_mm2"])
     check_matches(s, [x.name for x in weighted])
+
+
+def test_version_1_documents_read_as_the_simulator_model(mapped) -> None:
+    from jaqc.export.schedule import schedule_hw_model, validate_schedule
+
+    old = json.loads(json.dumps(build_schedule(mapped)))
+    old["schema_version"] = 1
+    del old["hw_model"]
+    assert schedule_hw_model(validate_schedule(old)) == "simulator"
 
 
 def test_write_is_deterministic_and_reads_back(mapped, tmp_path: Path) -> None:
@@ -74,7 +85,9 @@ def _broken(s: dict, edit) -> dict:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda s: s.update(schema_version=2), "unsupported schedule schema_version 2"),
+        (lambda s: s.update(schema_version=3), "unsupported schedule schema_version 3"),
+        (lambda s: s.update(hw_model="exact"), "hw_model: .exact. is not one of simulator, deployment"),
+        (lambda s: s.pop("hw_model"), "missing field .hw_model."),
         (lambda s: s.update(schema="other"), "not a jaqc schedule"),
         (lambda s: s["layers"][3]["tile"].update(OC=10**6), r"layers\[3\].tile.OC: 1000000 is outside 1\.\."),
         (lambda s: s["layers"][2]["num_tiles"].update(IC=99), r"layers\[2\].num_tiles.IC: 99 != ceil"),

@@ -1,4 +1,4 @@
-"""The record-level API: layer_cost(s, hw_model="simulator"), map_layer(s, hw_model="simulator") JSON output, input errors, torch-free ConvProblem."""
+"""The record-level API: layer_cost(s), map_layer(s) JSON output, input errors, torch-free ConvProblem."""
 
 from __future__ import annotations
 

@@ -36,12 +36,16 @@ def _relaxed(hardware: HardwareTensors, offset: float) -> tuple[HardwareTensors,
     return HardwareTensors(**fields, freq_mhz=hardware.freq_mhz, dataflow=hardware.dataflow), leaves
 
 
+MODELS = ["simulator", "deployment"]
+
+
+@pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("dataflow", ["WS", "OS", "RS"])
-def test_relaxed_mode_equals_discrete_at_integer_points(dataflow: str) -> None:
+def test_relaxed_mode_equals_discrete_at_integer_points(dataflow: str, model: str) -> None:
     problem, hardware, mapping = _subnet_batch(dataflow)
-    exact = evaluate(problem, hardware, mapping, hw_model="simulator")
+    exact = evaluate(problem, hardware, mapping, hw_model=model)
     relaxed_hw, _ = _relaxed(hardware, 0.0)
-    relaxed = evaluate(problem, relaxed_hw, mapping, relaxed=True, hw_model="simulator")
+    relaxed = evaluate(problem, relaxed_hw, mapping, relaxed=True, hw_model=model)
     for name in ("total_cycles", "stall_cycles", "dram_read_bits", "energy_total", "edap"):
         assert torch.equal(getattr(relaxed, name).detach(), getattr(exact, name)), name
     assert torch.equal(relaxed.area.total.detach(), exact.area.total)
@@ -49,10 +53,11 @@ def test_relaxed_mode_equals_discrete_at_integer_points(dataflow: str) -> None:
 
 @pytest.mark.parametrize("dataflow", ["WS", "OS", "RS"])
 @pytest.mark.parametrize("offset", [0.0, 0.37])
-def test_gradients_flow_to_every_accelerator_parameter(dataflow: str, offset: float) -> None:
+@pytest.mark.parametrize("model", MODELS)
+def test_gradients_flow_to_every_accelerator_parameter(dataflow: str, offset: float, model: str) -> None:
     problem, hardware, mapping = _subnet_batch(dataflow)
     relaxed_hw, leaves = _relaxed(hardware, offset)
-    cost = evaluate(problem, relaxed_hw, mapping, relaxed=True, hw_model="simulator")
+    cost = evaluate(problem, relaxed_hw, mapping, relaxed=True, hw_model=model)
     energy = cost.energy_total.sum()
     latency = cost.latency_s.sum()
     area = cost.area.total[0]

@@ -113,14 +113,21 @@ class NetworkCost:
 
 
 class LayerCostTable:
-    """Cycles and energy of every quantizable layer at every ``(w, a)`` pair, each at its BatchTile mapping on
-    ``accelerator``; filled by one batched BatchTile call (``len(layers) × 9`` problems)."""
+    """Cycles and energy of every quantizable layer at every ``(w, a)`` pair and width its outputs are written
+    at (its consumers' activation bits, a function of the configuration), each at its BatchTile mapping on
+    ``accelerator``; filled by one batched BatchTile call (``len(layers) × 9 × 3`` problems)."""
 
     def __init__(
-        self, graph: LayerGraph, accelerator: AcceleratorConfig, space: str = "jaq", objective: str = "latency"
+        self,
+        graph: LayerGraph,
+        accelerator: AcceleratorConfig,
+        space: str = "jaq",
+        objective: str = "latency",
+        hw_model: str = "deployment",
     ) -> None:
         from jaqc.hw.batchtile import map_layers
         from jaqc.hw.unit_costs import area_for
+        from jaqc.ir.metrics import FLOAT_AS_BITS, weighted_consumers
         from jaqc.passes.batchtile import layer_problem
 
         layers = quantizable_layers(graph)
@@ -128,21 +135,39 @@ class LayerCostTable:
             raise HaqError(f"graph {graph.name!r} has no conv2d or linear layer to quantize")
         self.accelerator = accelerator
         self.layer_names: tuple[str, ...] = tuple(layer.name for layer in layers)
-        problems = [layer_problem(graph, layer) for layer in layers]
-        batch = [attrs.evolve(p, w_bits=w, a_bits=a) for p in problems for w, a in BIT_PAIRS]
-        results = map_layers(batch, accelerator, space, objective)
-        costs = [r.cost.as_layer_cost() for r in results]
-        pairs = len(BIT_PAIRS)
-        self.cycles: tuple[dict[tuple[int, int], int], ...] = tuple(
-            {pair: costs[i * pairs + j].total_cycles for j, pair in enumerate(BIT_PAIRS)} for i in range(len(layers))
+        index = {name: i for i, name in enumerate(self.layer_names)}
+        #: Per layer: the indices of the quantizable layers reading its output, and whether it reaches a graph
+        #: output (written at 8 bits); a configuration's consumer bits follow from these.
+        self.consumers: tuple[tuple[tuple[int, ...], bool], ...] = tuple(
+            (tuple(index[c.name] for c in found if c.name in index), out or any(c.name not in index for c in found))
+            for found, out in (weighted_consumers(graph, layer) for layer in layers)
         )
-        self.energy_nJ: tuple[dict[tuple[int, int], float], ...] = tuple(
-            {pair: costs[i * pairs + j].energy_nJ for j, pair in enumerate(BIT_PAIRS)} for i in range(len(layers))
+        self.output_bits = FLOAT_AS_BITS
+        widths = sorted({a for _, a in BIT_PAIRS} | {self.output_bits})
+        problems = [layer_problem(graph, layer) for layer in layers]
+        keys = [(w, a, c) for w, a in BIT_PAIRS for c in widths]
+        batch = [attrs.evolve(p, w_bits=w, a_bits=a, out_bits=c) for p in problems for w, a, c in keys]
+        results = map_layers(batch, accelerator, space, objective, hw_model=hw_model)
+        costs = [r.cost.as_layer_cost() for r in results]
+        n = len(keys)
+        self.cycles: tuple[dict[tuple[int, int, int], int], ...] = tuple(
+            {key: costs[i * n + j].total_cycles for j, key in enumerate(keys)} for i in range(len(layers))
+        )
+        self.energy_nJ: tuple[dict[tuple[int, int, int], float], ...] = tuple(
+            {key: costs[i * n + j].energy_nJ for j, key in enumerate(keys)} for i in range(len(layers))
         )
         self.mappings = tuple(
-            {pair: results[i * pairs + j].mapping for j, pair in enumerate(BIT_PAIRS)} for i in range(len(layers))
+            {key: results[i * n + j].mapping for j, key in enumerate(keys)} for i in range(len(layers))
         )
         self.area_mm2: float = area_for(accelerator).total
+
+    def out_bits(self, config: Sequence[tuple[int, int]]) -> list[int]:
+        """The width each layer's outputs are written at under ``config``: its consumers' largest ``a_bits``
+        (8 where it reaches a graph output or a layer outside the table)."""
+        return [
+            max([*(config[c][1] for c in consumers), *([self.output_bits] if output else [])])
+            for consumers, output in self.consumers
+        ]
 
     def __len__(self) -> int:
         return len(self.layer_names)
@@ -150,8 +175,9 @@ class LayerCostTable:
     def totals(self, bits: BitConfig) -> NetworkCost:
         """The network's totals at ``bits``, summed as the schedule sums them (layer order, then converted)."""
         config = _check_bits(bits, len(self))
-        cycles = sum(self.cycles[i][pair] for i, pair in enumerate(config))
-        energy_mj = sum(self.energy_nJ[i][pair] for i, pair in enumerate(config)) * 1e-6
+        keys = [(*pair, out) for pair, out in zip(config, self.out_bits(config), strict=True)]
+        cycles = sum(self.cycles[i][key] for i, key in enumerate(keys))
+        energy_mj = sum(self.energy_nJ[i][key] for i, key in enumerate(keys)) * 1e-6
         latency_ms = cycles / (self.accelerator.freq_mhz * 1e6) * 1e3
         return NetworkCost(cycles=cycles, latency_ms=latency_ms, energy_mJ=energy_mj, area_mm2=self.area_mm2)
 

@@ -286,12 +286,12 @@ class HaqRun:
         path = self.run_dir / NETWORK_FILE
         if from_checkpoint:
             graph = load_graph(path)
-            return graph, LayerCostTable(graph, self.accelerator)
+            return graph, LayerCostTable(graph, self.accelerator, hw_model=self.preset.settings.hw_model)
         preset, settings = self.preset, self.settings
         if self.source is not None:
             graph = clear_annotations(load_network(self.source))
             check_fits_data(graph, self._sample_shape(), preset.data.num_classes, "haq option 'network'")
-            table = LayerCostTable(graph, self.accelerator)
+            table = LayerCostTable(graph, self.accelerator, hw_model=self.preset.settings.hw_model)
             choose_budget(table, settings)
             save_graph(graph, path, weights=True)
             return load_graph(path), table
@@ -302,7 +302,7 @@ class HaqRun:
         shape = model.example_input_shape
         graph = trace_model(model, shape, name=f"{preset.name}-{settings.base_op}")
         check_fits_data(graph, self._sample_shape(), preset.data.num_classes, f"preset {preset.name}")
-        table = LayerCostTable(graph, self.accelerator)
+        table = LayerCostTable(graph, self.accelerator, hw_model=self.preset.settings.hw_model)
         choose_budget(table, settings)  # before pretraining: an infeasible budget fails fast
         steps = settings.pretrain_epochs * (len(self.finetune_set) // settings.batch_size)
         with Progress("haq pretrain", steps, enabled=progress) as bar:
@@ -398,11 +398,11 @@ class HaqRun:
             {"step": settings.episodes + 1, "phase": "final", "reward_acc": reward_acc, "val_acc": val_acc}
         )
         graph, schedule = mapped_subnet(
-            model, input_shape(env.graph), self.accelerator, name=env.graph.name, model_name=f"{preset.name}-haq"
-        )
+            model, input_shape(env.graph), self.accelerator, name=env.graph.name, model_name=f"{preset.name}-haq",
+            hw_model=preset.settings.hw_model,
+        )  # fmt: skip
         architecture = {"ops": list(env.layer_names), "bits": [list(pair) for pair in best.bits]}
         write_search_outputs(out, graph, schedule, architecture, self.accelerator)
-        totals = schedule["totals"]
         summary = {
             "method": self.method,
             "preset": preset.name,
@@ -413,7 +413,7 @@ class HaqRun:
             },
             "architecture": architecture,
             "accelerator": self.accelerator.to_json(),
-            **hardware_figures(totals),
+            **hardware_figures(schedule),
             "val_acc": val_acc,
             "reward_acc": reward_acc,
             "reference_acc": env.reference_accuracy,

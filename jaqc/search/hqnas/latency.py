@@ -6,7 +6,10 @@ same :func:`~jaqc.hw.candidate_table.candidate_cost_table` and layer lists
 (:func:`~jaqc.search.hw_binding.candidate_problems`) JAQ's expected hardware cost uses, built once because
 the accelerator does not change. The expected latency is
 
-``L = Σ_blocks Σ_ops p(op) Σ_(w,a) p(w) p(a) · latency(block, op, w, a) + latency(stem, head, classifier)``
+``L = Σ_blocks Σ_ops p(op) Σ_(w,a) p(w) p(a) Σ_c p_b(c) · latency(block, op, w, a, c) + L(stem, head, classifier)``
+
+where ``c`` is the width the block output is requantized to (its consumers' activation bits, distributed as
+:func:`~jaqc.search.hw_binding.consumer_distributions` gives from the next blocks' choices).
 
 with ``p`` the sigmoid relaxations of the thresholds' indicators (:meth:`BlockDecisions.op_probabilities`,
 :func:`ladder_probabilities`). Energy is tabulated too (reported, not optimised). An op no tiling fits costs 10x
@@ -26,44 +29,60 @@ from jaqc.hw.unit_costs import area_for
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.nn.config import SupernetConfig
 
-from ..hw_binding import INFEASIBLE_FACTOR, candidate_problems, fixed_problems
+from ..hw_binding import (
+    INFEASIBLE_FACTOR,
+    candidate_problems,
+    consumer_distributions,
+    derived_consumer_bits,
+    fixed_problems,
+    head_a_bits,
+    residual_blocks,
+)
 from .superkernel import HQNAS_OPS, BlockDecisions, ladder_probabilities
 
 
 class LatencyTable:
     """Latency (s) and energy (nJ) of every (block, op, bit pair) of HQNAS's space on ``accelerator``."""
 
-    def __init__(self, config: SupernetConfig, accelerator: AcceleratorConfig) -> None:
+    def __init__(self, config: SupernetConfig, accelerator: AcceleratorConfig, hw_model: str = "deployment") -> None:
         self.config = config
         self.accelerator = accelerator
+        self.hw_model = hw_model
         self.w_bits = tuple(config.quant.weight_bits)
         self.a_bits = tuple(config.quant.activation_bits)
         self.pairs = tuple((w, a) for w in self.w_bits for a in self.a_bits)
+        self.head_bits = head_a_bits(config)
+        self.out_bits = tuple(sorted({*self.a_bits, self.head_bits}))
+        self.residual = residual_blocks(config)
         blocks = []
         for b, (cin, cout, stride) in enumerate(config.block_specs()):
             skippable = stride == 1 and cin == cout
             blocks.append(
                 [[] if op == "skip" and not skippable else candidate_problems(config, b, op) for op in HQNAS_OPS]
             )
-        table = candidate_cost_table(blocks, accelerator, self.pairs, space="jaq")
+        self.identity_ops = torch.tensor([[not layers for layers in ops] for ops in blocks])
+        table = candidate_cost_table(
+            blocks, accelerator, self.pairs, space="jaq", hw_model=hw_model, out_bits=self.out_bits
+        )
         latency, energy = table.latency_s.clone(), table.energy_nj.clone()
         finite = torch.isfinite(latency)
         if not finite.all():
             latency[~finite] = INFEASIBLE_FACTOR * latency[finite].max()
             energy[~finite] = INFEASIBLE_FACTOR * energy[finite].max()
-        shape = (len(blocks), len(HQNAS_OPS), len(self.w_bits), len(self.a_bits))
-        self.latency_s = latency.reshape(shape)  # [block, op, w, a]
+        shape = (len(self.out_bits), len(blocks), len(HQNAS_OPS), len(self.w_bits), len(self.a_bits))
+        self.latency_s = latency.reshape(shape)  # [out, block, op, w, a]
         self.energy_nj = energy.reshape(shape)
         self.feasible = finite.reshape(shape)
-        fixed = mapped_totals(fixed_problems(config), accelerator)
+        stems = [mapped_totals(fixed_problems(config, c)[:1], accelerator, hw_model=hw_model) for c in self.out_bits]
+        self.stem_latency_s = torch.tensor([t.latency_s for t in stems], dtype=torch.float64)
+        self.stem_energy_nj = torch.tensor([t.energy_nJ for t in stems], dtype=torch.float64)
+        fixed = mapped_totals(fixed_problems(config)[1:], accelerator, hw_model=hw_model)  # head, classifier
         self.fixed_latency_s = fixed.latency_s
         self.fixed_energy_nj = fixed.energy_nJ
         self.area_mm2 = area_for(accelerator).total
-        largest = [HQNAS_OPS.index("k5_e6"), len(self.w_bits) - 1, len(self.a_bits) - 1]
         #: Latency of the largest path (k5_e6 at the highest bits everywhere): the unit of the log term.
-        self.reference_latency_s = float(self.latency_s[:, largest[0], largest[1], largest[2]].sum()) + (
-            self.fixed_latency_s
-        )
+        largest = ["k5_e6"] * len(blocks)
+        self.reference_latency_s = self.at(largest, [(self.w_bits[-1], self.a_bits[-1])] * len(blocks))[0]
 
     def _weights(self, decisions: Sequence[BlockDecisions]) -> Tensor:
         rows = []
@@ -74,18 +93,30 @@ class LatencyTable:
             rows.append(ops[:, None, None] * w[None, :, None] * a[None, None, :])
         return torch.stack(rows)
 
+    def _consumers(self, decisions: Sequence[BlockDecisions]) -> Tensor:
+        ops = torch.stack([d.op_probabilities().to(torch.float64) for d in decisions])
+        a_probs = torch.zeros((*ops.shape, len(self.out_bits)), dtype=torch.float64)
+        columns = [self.out_bits.index(a) for a in self.a_bits]
+        for b, d in enumerate(decisions):
+            a_probs[b, :, columns] = ladder_probabilities(d.activation_gates).to(torch.float64)
+        return consumer_distributions(self.out_bits, ops, a_probs, self.identity_ops, self.residual, self.head_bits)
+
     def expected(self, decisions: Sequence[BlockDecisions]) -> tuple[Tensor, Tensor]:
         """Expected latency (s, differentiable in the thresholds) and energy (nJ) of the relaxed choices."""
-        weights = self._weights(decisions)
-        latency = (weights * self.latency_s).sum() + self.fixed_latency_s
-        energy = (weights * self.energy_nj).sum() + self.fixed_energy_nj
+        weights = self._weights(decisions)  # [block, op, w, a]
+        consumer = self._consumers(decisions)  # [block + 1, out]
+        by_out = consumer[1:].T[:, :, None, None, None] * weights[None]
+        latency = (by_out * self.latency_s).sum() + (consumer[0] * self.stem_latency_s).sum() + self.fixed_latency_s
+        energy = (by_out * self.energy_nj).sum() + (consumer[0] * self.stem_energy_nj).sum() + self.fixed_energy_nj
         return latency, energy
 
     def at(self, ops: Sequence[str], bits: Sequence[tuple[int, int]]) -> tuple[float, float]:
         """Latency (s) and energy (nJ) of one derived path, from the table."""
-        latency, energy = self.fixed_latency_s, self.fixed_energy_nj
+        consumer = [self.out_bits.index(c) for c in derived_consumer_bits(self.config, ops, bits)]
+        latency = self.fixed_latency_s + float(self.stem_latency_s[consumer[0]])
+        energy = self.fixed_energy_nj + float(self.stem_energy_nj[consumer[0]])
         for block, (op, (w, a)) in enumerate(zip(ops, bits, strict=True)):
-            index = (block, HQNAS_OPS.index(op), self.w_bits.index(w), self.a_bits.index(a))
+            index = (consumer[block + 1], block, HQNAS_OPS.index(op), self.w_bits.index(w), self.a_bits.index(a))
             latency += float(self.latency_s[index])
             energy += float(self.energy_nj[index])
         return latency, energy

@@ -207,7 +207,7 @@ class HqnasRun:
         self.threshold_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.threshold_opt, T_max=self.epochs * self.steps_per_epoch
         )
-        self.table = LatencyTable(preset.supernet, self.accelerator)
+        self.table = LatencyTable(preset.supernet, self.accelerator, hw_model=preset.settings.hw_model)
         self.position = LoopPosition(epoch=0, batch=0, step=0)
         self.skipped_on_load: list[str] = []
         self._elapsed_before = 0.0
@@ -336,17 +336,17 @@ class HqnasRun:
         start = time.perf_counter()
         subnet, arch, val_acc = self.evaluate()
         graph, schedule = mapped_subnet(
-            subnet, subnet.example_input_shape, self.accelerator, model_name=f"{preset.name}-subnet"
-        )
+            subnet, subnet.example_input_shape, self.accelerator, model_name=f"{preset.name}-subnet",
+            hw_model=preset.settings.hw_model,
+        )  # fmt: skip
         write_search_outputs(out, graph, schedule, arch.to_json(), self.accelerator)
-        totals = schedule["totals"]
         table_latency, table_energy = self.table.at(arch.ops, arch.bits)
         summary: dict[str, Any] = {
             "method": self.method,
             "preset": preset.name,
             "architecture": arch.to_json(),
             "accelerator": self.accelerator.to_json(),
-            **hardware_figures(totals),
+            **hardware_figures(schedule),
             "val_acc": val_acc,
             "search_seconds": search_seconds,
             "search_epochs": self.epochs,
