@@ -36,6 +36,7 @@ from jaqc.ir.mapping import LOOP_DIMS, LoopDim, Mapping
 
 from .errors import HardwareError
 from .problem import ConvProblem
+from .records import ACCESS_NAMES
 from .scalar_model import ScalarCost
 from .unit_costs import UnitCosts
 
@@ -44,17 +45,6 @@ PARTIAL_SUM_BITS = 32
 
 ACTIVATIONS, WEIGHTS, OUTPUTS = "activations", "weights", "outputs"
 OPERANDS: tuple[str, ...] = (ACTIVATIONS, WEIGHTS, OUTPUTS)
-
-ACCESS_NAMES: tuple[str, ...] = (
-    "wbuf_read",
-    "wbuf_write",
-    "ibuf_read",
-    "ibuf_write",
-    "obuf_read",
-    "obuf_write",
-    "dram_read",
-    "dram_write",
-)
 
 
 def _cdiv(a: int, b: int) -> int:

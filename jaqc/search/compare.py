@@ -222,7 +222,7 @@ class Comparison:
         run_dir = self.out / "runs" / label
         cached = run_dir / "codesign.json"
         if cached.exists():
-            return json.loads(cached.read_text())
+            return self._same_model(json.loads(cached.read_text()), cached)
         self.log(f"{label}: generating an accelerator for its retrained subnet")
         preset = search_preset(self.settings.preset, self.settings.data_root, **self._overrides())
         graph = load_graph(run_dir / "retrain" / "subnet.json")
@@ -285,7 +285,7 @@ class Comparison:
         run_dir = self.out / "runs" / label
         done = run_dir / "retrain" / "summary.json"
         if done.exists():
-            return json.loads(done.read_text())
+            return self._same_model(json.loads(done.read_text()), run_dir / "retrain")
         if (run_dir / "retrain").exists():
             shutil.rmtree(run_dir / "retrain")  # an interrupted retraining restarts
         self.log(f"{label}: retraining")
@@ -348,13 +348,14 @@ class Comparison:
                 "lambdas": list(self.settings.lambdas), "epochs": self.settings.epochs,
                 "retrain_epochs": self.settings.retrain_epochs, "episodes": self.settings.episodes,
                 "seed": self.settings.seed, "ablation_seeds": self.settings.ablation_seeds,
+                "hw_model": self.hw_model,
             },
             "rows": rows,
             "ablation": ablation,
         }  # fmt: skip
         atomic_write_text(self.out / "compare.json", json.dumps(result, indent=1) + "\n")
         atomic_write_text(self.out / "compare.md", render_markdown(result))
-        plot_pareto(rows, self.out / "pareto.png", f"accuracy vs EDAP ({self.settings.preset})")
+        plot_pareto(rows, self.out / "pareto.png", f"accuracy vs EDAP ({self.settings.preset}, {self.hw_model} model)")
         return result
 
 
@@ -404,13 +405,15 @@ def _fmt(value: Any, spec: str) -> str:
 def render_markdown(result: dict[str, Any]) -> str:
     """The comparison as markdown: the method table, then the Table 7 ablation."""
     s = result["settings"]
+    model = s.get("hw_model", "simulator")  # comparisons written before hardware models were named
     lines = [
-        f"# jaqc compare — preset {s['preset']}",
+        f"# jaqc compare — preset {s['preset']}, {model} hardware model",
         "",
         "Test accuracy after the same QAT retraining; hardware figures on each run's own accelerator at its "
-        "BatchTile mappings (one cost model). *EDAP, generated accel.*: the same retrained subnet on the "
-        "accelerator the hardware generation network designs for it, which separates what a method's network "
-        "and bits are worth from its accelerator choice. Search time excludes retraining.",
+        f"BatchTile mappings (one cost model: `{model}`, docs/cost_model.md). *EDAP, generated accel.*: the "
+        "same retrained subnet on the accelerator the hardware generation network designs for it, which "
+        "separates what a method's network and bits are worth from its accelerator choice. Search time excludes "
+        "retraining.",
         "",
         "| run | method | λ | test acc | latency (ms) | energy (mJ) | area (mm²) | EDAP (mJ·ms·mm²) "
         "| EDAP, generated accel. | mean w/a bits | search (s) | accelerator |",

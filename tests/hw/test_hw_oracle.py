@@ -18,20 +18,10 @@ from jaqc.hw.errors import HardwareError
 from jaqc.hw.layer_cost import layer_costs
 from jaqc.hw.oracle import walk_cost
 from jaqc.hw.problem import ConvProblem
+from jaqc.hw.records import ACCESS_NAMES, ENERGY_NAMES
 from jaqc.hw.unit_costs import unit_costs_for
 
 ENERGY_REL = 1e-12
-ACCESS_NAMES = (
-    "wbuf_read",
-    "wbuf_write",
-    "ibuf_read",
-    "ibuf_write",
-    "obuf_read",
-    "obuf_write",
-    "dram_read",
-    "dram_write",
-)
-ENERGY_NAMES = ("core", *ACCESS_NAMES, "sram", "dram", "total")
 
 
 def _mapping(tile: tuple[int, int, int, int, int], order: str) -> Mapping:

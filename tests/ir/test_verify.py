@@ -49,6 +49,45 @@ def test_mapping_tile_larger_than_dimension() -> None:
         verify(g)
 
 
+def test_mapping_extents_follow_the_graphs_hardware_model() -> None:
+    """%c has 2 groups of 4 output channels: OC spans one group under the simulator, all 8 under deployment."""
+    g = parse(BASE)
+    g["c"].mapping = Mapping(tile=(1, 8, 8, 2, 8), loop_order=["B", "OW", "OH", "IC", "OC"])
+    for model in (None, "simulator"):
+        g.hw_model = model
+        with pytest.raises(VerifyError, match=r"%c: tile OC=8 is larger than its dimension 4"):
+            verify(g)
+    g.hw_model = "deployment"
+    assert verify(g) is not None
+    g["c"].mapping = Mapping(tile=(1, 8, 8, 2, 2), loop_order=["B", "OW", "OH", "IC", "OC"])
+    assert verify(g) is not None  # 2 divides the 4 channels of a group
+    g2 = parse(BASE.replace("[1,4,8,8]->[1,8,8,8]", "[1,4,8,8]->[1,12,8,8]").replace("[1,8,8,8]", "[1,12,8,8]")
+               .replace("[1,8]->[1,10]", "[1,12]->[1,10]").replace("->[1,8]", "->[1,12]"))  # fmt: skip
+    g2.hw_model = "deployment"
+    g2["c"].mapping = Mapping(tile=(1, 8, 8, 2, 4), loop_order=["B", "OW", "OH", "IC", "OC"])
+    with pytest.raises(VerifyError, match=r"%c: tile OC=4 is not group-aligned .* 6 output channels per group"):
+        verify(g2)
+
+
+def test_hw_model_round_trips_and_is_validated() -> None:
+    from jaqc.ir import graph_from_json, graph_to_json, print_graph
+    from jaqc.ir.errors import IRError, ParseError
+
+    g = parse(BASE)
+    assert g.hw_model is None and "hw_model" not in graph_to_json(g) and "hw_model" not in print_graph(g)
+    g.hw_model = "deployment"
+    text = print_graph(g)
+    assert "\nhw_model deployment\n" in text
+    assert parse(text).hw_model == "deployment" and parse(text).clone().hw_model == "deployment"
+    assert graph_from_json(graph_to_json(g)).hw_model == "deployment"
+    with pytest.raises(ParseError, match="hw_model: unknown hardware model 'exact'"):
+        graph_from_json({**graph_to_json(g), "hw_model": "exact"})
+    with pytest.raises(ParseError, match="unknown hardware model 'exact'"):
+        parse(text.replace("hw_model deployment", "hw_model exact"))
+    with pytest.raises(IRError, match="unknown hardware model"):
+        LayerGraph("g", hw_model="exact")
+
+
 def test_weight_shape_and_csq_channels() -> None:
     g = parse(BASE)
     g["c"].weights["weight"] = np.zeros((8, 4, 3, 3), np.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import pytest
 from jaqc.ir.errors import JaqcError
 
@@ -97,6 +98,12 @@ def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: i
     again = Comparison(tmp_path, settings, progress=False, log=logs.append).run()
     assert again["rows"] == result["rows"]
     assert logs == [f"uniform4: finished earlier, read back from {run}"]
+    assert again["settings"]["hw_model"] == "deployment"
+    assert "deployment hardware model" in (tmp_path / "compare.md").read_text()
+    # runs computed with one hardware model are never mixed into a table of another
+    simulator = attrs.evolve(settings, overrides={**settings.overrides, "hw_model": "simulator"})
+    with pytest.raises(JaqcError, match="computed with the deployment hardware model, this comparison uses simulator"):
+        Comparison(tmp_path, simulator, progress=False).run()
 
 
 def test_cli_refuses_unknown_methods(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

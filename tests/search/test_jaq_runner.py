@@ -76,6 +76,11 @@ def test_resumed_run_equals_uninterrupted(tmp_path: Path, straight_run) -> None:
     for plot in ("training.png", "hardware.png", "architecture.png"):
         assert (tmp_path / "resumed" / "plots" / plot).read_bytes().startswith(b"\x89PNG")
     assert straight.summary["latency_ms"] == resumed.summary["latency_ms"] > 0
+    # the default hardware model, named in the summary, the schedule and the run's settings
+    assert straight.summary["hw_model"] == "deployment" == _outputs(straight.run_dir)["schedule.json"]["hw_model"]
+    config = json.loads((straight.run_dir / "config.json").read_text())
+    assert "deployment" in json.dumps(config)
+    assert subnet.hw_model == "deployment"
 
 
 def _weighted():  # type: ignore[no-untyped-def]
@@ -118,11 +123,18 @@ def test_retrain_reports_accuracy_and_hardware(straight_run, tmp_path: Path) -> 
     assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["test_samples"] == 359
     assert summary["latency_ms"] > 0 and summary["energy_mJ"] > 0 and summary["area_mm2"] > 0
     assert summary["accelerator"] == json.loads((run_dir / "accelerator.json").read_text())
+    assert summary["hw_model"] == "deployment"  # the subnet's own model
     trained = load_graph(run_dir / "retrain" / "subnet.json")
     assert [x.quant for x in trained] == [x.quant for x in graph]  # the searched bits are kept
     assert (run_dir / "retrain" / "plots" / "retrain.png").read_bytes().startswith(b"\x89PNG")
     with pytest.raises(JaqcError, match="must be >= 1"):
         retrain(graph, small_preset().data, run_dir / "again", epochs=0)
+    simulator = retrain(
+        graph, small_preset().data, run_dir / "sim", epochs=1, batch_size=64, progress=False, hw_model="simulator"
+    )
+    assert simulator["hw_model"] == "simulator" and load_graph(run_dir / "sim" / "subnet.json").hw_model == "simulator"
+    # the simulator's 32-bit outputs and 1 MAC/cycle depthwise layers: slower than the deployment model says
+    assert simulator["latency_ms"] > summary["latency_ms"]
     # a learning rate that overflows the weights stops with an error instead of training NaN for every epoch
     with pytest.raises(JaqcError, match=r"retraining '.*' diverged: the loss is nan at step \d+ \(epoch 0\)"):
         retrain(graph, small_preset().data, run_dir / "diverged", epochs=1, lr=1e38, progress=False)
