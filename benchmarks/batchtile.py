@@ -5,7 +5,10 @@ Prints one JSON object. Times are medians of several runs after a warm-up, on CP
 synchronisation). ``reference_ms`` is a straightforward search over the same ``bitfusion`` space: a plain
 Python loop over every (tiling, loop order) calling the scalar cost model (jaqc.hw.scalar_model).
 ``*_cpu_*`` keys give the process CPU time of the same runs, which is less disturbed than the wall-clock time
-when other processes share the machine (the load average is printed at start and end).
+when other processes share the machine (the load average is printed at start and end). Both hardware models are
+timed in the same run: keys without a suffix are the deployment model (the default), ``*_simulator`` the
+simulator's, and ``deployment_over_simulator_*`` their ratios; the plain-loop reference is the simulator's
+scalar model, so ``speedup_vs_reference`` and ``reference_agrees`` compare like with like.
 
     python benchmarks/batchtile.py [--runs 7] [--threads 1] [--reference-runs 1]
 """
@@ -84,15 +87,23 @@ def main() -> None:
         "layers": len(layers),
         "accelerator": ACCELERATOR.to_json(),
     }
+    for model, suffix in (("deployment", ""), ("simulator", "_simulator")):
+        for space in ("bitfusion", "jaq"):
+
+            def run(space: str = space, model: str = model):  # type: ignore[no-untyped-def]
+                return select_mappings(layers, accelerators, space, hw_model=model)
+
+            selection = run()
+            ms, cpu_ms = _median_ms(run, args.runs)
+            evaluated = int(selection.candidates.sum())
+            result[f"subnet_ms_{space}{suffix}"] = round(ms, 3)
+            result[f"subnet_cpu_ms_{space}{suffix}"] = round(cpu_ms, 3)
+            result[f"candidates_{space}{suffix}"] = evaluated
+            result[f"mappings_per_s_{space}{suffix}"] = round(evaluated / (ms / 1e3))
+            result[f"subnet_total_cycles_{space}{suffix}"] = int(selection.total_cycles.sum())
     for space in ("bitfusion", "jaq"):
-        selection = select_mappings(layers, accelerators, space)
-        ms, cpu_ms = _median_ms(lambda space=space: select_mappings(layers, accelerators, space), args.runs)
-        evaluated = int(selection.candidates.sum())
-        result[f"subnet_ms_{space}"] = round(ms, 3)
-        result[f"subnet_cpu_ms_{space}"] = round(cpu_ms, 3)
-        result[f"candidates_{space}"] = evaluated
-        result[f"mappings_per_s_{space}"] = round(evaluated / (ms / 1e3))
-        result[f"subnet_total_cycles_{space}"] = int(selection.total_cycles.sum())
+        ratio = result[f"subnet_cpu_ms_{space}"] / result[f"subnet_cpu_ms_{space}_simulator"]  # type: ignore[operator]
+        result[f"deployment_over_simulator_cpu_{space}"] = round(ratio, 3)
     # Full grid (120 orders, no reductions) that the reference loop walks, for a like-for-like rate.
     full_grid = sum(candidate_tiles(p, ACCELERATOR, "bitfusion").shape[0] * 120 for p in layers)
     result["candidates_bitfusion_full_grid"] = full_grid
@@ -105,23 +116,28 @@ def main() -> None:
         reference_times.append(time.perf_counter() - start)
         reference_cpu.append(time.process_time() - start_cpu)
     reference_ms = statistics.median(reference_times) * 1e3
-    batched = select_mappings(layers, accelerators, "bitfusion")
+    batched = select_mappings(layers, accelerators, "bitfusion", hw_model="simulator")
     result["reference_ms"] = round(reference_ms, 1)
     result["reference_cpu_ms"] = round(statistics.median(reference_cpu) * 1e3, 1)
     result["reference_mappings_per_s"] = round(full_grid / (reference_ms / 1e3))
     # the batched search covers the same full grid (the other orders are provably equivalent)
-    result["full_grid_mappings_per_s_bitfusion"] = round(full_grid / (result["subnet_ms_bitfusion"] / 1e3))
-    result["speedup_vs_reference"] = round(reference_ms / result["subnet_ms_bitfusion"], 1)
+    result["full_grid_mappings_per_s_bitfusion"] = round(full_grid / (result["subnet_ms_bitfusion_simulator"] / 1e3))
+    result["speedup_vs_reference"] = round(reference_ms / result["subnet_ms_bitfusion_simulator"], 1)
     result["reference_agrees"] = reference_cycles == [int(c) for c in batched.total_cycles.tolist()]
 
     blocks = fbnet_cifar_supernet()
-    table_ms, table_cpu_ms = _median_ms(lambda: candidate_cost_table(blocks, ACCELERATOR), args.table_runs)
+    for model, suffix in (("deployment", ""), ("simulator", "_simulator")):
+        table_ms, table_cpu_ms = _median_ms(
+            lambda model=model: candidate_cost_table(blocks, ACCELERATOR, hw_model=model), args.table_runs
+        )
+        result[f"table_s{suffix}"] = round(table_ms / 1e3, 3)
+        result[f"table_cpu_s{suffix}"] = round(table_cpu_ms / 1e3, 3)
+        jaq_ms, jaq_cpu_ms = _median_ms(
+            lambda model=model: candidate_cost_table(blocks, ACCELERATOR, space="jaq", hw_model=model), 1
+        )
+        result[f"table_s_jaq_space{suffix}"] = round(jaq_ms / 1e3, 3)
+        result[f"table_cpu_s_jaq_space{suffix}"] = round(jaq_cpu_ms / 1e3, 3)
     table = candidate_cost_table(blocks, ACCELERATOR)
-    result["table_s"] = round(table_ms / 1e3, 3)
-    result["table_cpu_s"] = round(table_cpu_ms / 1e3, 3)
-    jaq_ms, jaq_cpu_ms = _median_ms(lambda: candidate_cost_table(blocks, ACCELERATOR, space="jaq"), 1)
-    result["table_s_jaq_space"] = round(jaq_ms / 1e3, 3)
-    result["table_cpu_s_jaq_space"] = round(jaq_cpu_ms / 1e3, 3)
     result["table_shape"] = list(table.total_cycles.shape)
     result["table_layer_problems"] = sum(len(op) for ops in blocks for op in ops) * len(table.bit_pairs)
     result["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
