@@ -202,11 +202,12 @@ def tile_terms(
     hardware: HardwareTensors,
     tile: torch.Tensor,
     relaxed: bool = False,
-    hw_model: HardwareModel | str = HardwareModel.SIMULATOR,
+    hw_model: HardwareModel | str | None = None,
 ) -> TileTerms:
     """Tile counts, per-tile buffer footprints, the fit rule, compute cycles and inner SRAM accesses.
 
-    ``hw_model`` is the simulator's (sections 3-4, one group) or the deployment model's (section 19)."""
+    ``hw_model``: the deployment model's (section 19; the default) or the simulator's (sections 3-4, one
+    group)."""
     model = parse_hw_model(hw_model)
     deployment = model is HardwareModel.DEPLOYMENT
     extents = problem.loop_extents(whole_layer=deployment)
@@ -389,7 +390,7 @@ def evaluate(
     model = parse_hw_model(hw_model)
     if model is HardwareModel.DEPLOYMENT:
         return _evaluate_deployment(problem, hardware, mapping, unit_costs, relaxed)
-    terms = tile_terms(problem, hardware, mapping.tile, relaxed)
+    terms = tile_terms(problem, hardware, mapping.tile, relaxed, HardwareModel.SIMULATOR)
     order = mapping.order
     num_tiles_by_level = terms.num_tiles.gather(-1, order.expand(terms.num_tiles.shape))
     dependence_by_level = loop_dependence(order.device)[order]
