@@ -46,6 +46,8 @@ class ExportResult:
 
 
 def _check_graph(graph: LayerGraph) -> None:
+    from jaqc.quantize import is_calibrated
+
     if graph.layers_of(LayerKind.CHOICE):
         raise ExportError(f"graph {graph.name!r} still has choice layers; run the extract-subnet pass first")
     if len(graph.inputs()) != 1 or len(graph.outputs()) != 1:
@@ -57,6 +59,12 @@ def _check_graph(graph: LayerGraph) -> None:
         if q is not None and (q.w_bits is None) != (q.a_bits is None):
             raise ExportError(
                 f"layer %{layer.name} is {q}: export quantizes a layer's weight and input together (or neither)"
+            )
+        if q is not None and q.a_bits is not None and not is_calibrated(layer):
+            raise ExportError(
+                f"layer %{layer.name} is {q} but its activation quantizer was never calibrated (the IR holds no "
+                "input range, so every activation would quantize to one value): calibrate it on data with "
+                "`jaqc quantize MODEL --bits SPEC --calib DATA -o q.json`, or export a trained subnet (subnet.json)"
             )
 
 
