@@ -248,8 +248,43 @@ def test_save_and_reload_keeps_the_calibration(trained, tmp_path: Path) -> None:
         assert torch.equal(build_subnet(graph)(images), build_subnet(again)(images))
 
 
-def test_a_layer_that_cannot_run_quantized_is_named(trained) -> None:  # type: ignore[no-untyped-def]
-    graph = PassManager(parse_pipeline("fold-batchnorm")).run(_graph(trained[1]), PassContext()).graph
+def test_a_layer_that_cannot_run_quantized_is_named() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=0), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
+    graph = import_model(model.eval(), SHAPE, name="valid_padding")
     assign_bits(graph, parse_bits_spec("w8a8"))
-    with pytest.raises(JaqcError, match=r"quantized layer %0 needs a square kernel, k//2 padding, no bias"):
+    with pytest.raises(JaqcError, match=r"quantized layer %0 needs a square kernel and stride and k//2 padding"):
         calibrate(graph, calibration_images("digits", SHAPE, limit=8))
+
+
+@pytest.mark.parametrize("fmt", ["qdq", "qonnx"])
+def test_folded_batchnorm_biases_quantize_and_export(trained, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    """BatchNorm folded into the convs gives them a bias: it stays float and the export matches PyTorch."""
+    graph = PassManager(parse_pipeline("fold-batchnorm")).run(_graph(trained[1]), PassContext()).graph
+    assert not graph.layers_of(LayerKind.BATCHNORM) and all(c.params.bias for c in graph.layers_of(LayerKind.CONV2D))
+    assign_bits(graph, parse_bits_spec("w8a8,6=w4a4"))
+    calibrate(graph, calibration_images("digits", SHAPE, limit=256), method="minmax")
+    test_images, test_labels = _stack(_digits().test)
+    fake_quant = build_subnet(graph)
+    assert _accuracy(fake_quant, test_images, test_labels) > 0.9
+    onnx_model = build_onnx(graph, fmt, 21, accelerator=_accelerator())[0]
+    assert {i.name for i in onnx_model.graph.initializer} >= {"0.bias", "6.bias"}
+    if fmt == "qdq":
+        session = ort.InferenceSession(model_bytes(onnx_model), providers=["CPUExecutionProvider"],
+                                       sess_options=_basic())  # fmt: skip
+        name = session.get_inputs()[0].name
+        exported = np.concatenate([session.run(None, {name: x[None].numpy()})[0] for x in test_images[:32]])
+    else:
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.core.onnx_exec import execute_onnx
+
+        wrapper = ModelWrapper(onnx_model)
+        name, out = wrapper.graph.input[0].name, wrapper.graph.output[0].name
+        exported = np.concatenate([execute_onnx(wrapper, {name: x[None].numpy()})[out] for x in test_images[:32]])
+    with torch.no_grad():
+        reference = fake_quant(test_images[:32]).numpy()
+    assert np.abs(exported - reference).max() < 1e-4
+    # and the IR round-trips through tracing with its biases
+    from jaqc.nn.tracing import trace_model
+
+    again = trace_model(fake_quant, SHAPE)
+    assert all(c.params.bias and "bias" in c.weights for c in again.layers_of(LayerKind.CONV2D))

@@ -364,6 +364,9 @@ class _Lowering:
             )
             if leaves or node.layer not in main:
                 main[node.layer] = node
+        for node in self.nodes:  # a conv/linear layer is named by its Conv/Gemm even where a bias Add follows it
+            if node.layer is not None and node.proto.op_type in ("Conv", "Gemm"):
+                main[node.layer] = node
         return main
 
     def rename(self) -> dict[str, str]:

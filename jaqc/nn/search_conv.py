@@ -1,4 +1,7 @@
-"""``SearchConv2d``: a bias-free conv whose weight and input activation are quantized as the search mode says.
+"""``SearchConv2d``: a conv whose weight and input activation are quantized as the search mode says.
+
+The search's convs have no bias; a user model's conv (or one with BatchNorm folded into it) may have one, which
+stays in floating point and is added once to the quantized conv's output.
 
 The same module serves every :class:`QuantSearchMode` and, with one weight and one activation bitwidth,
 a derived subnet's fixed-precision conv. In CSQ mode only the input channels in Ω (``csq_channels``) are
@@ -62,6 +65,7 @@ class SearchConv2d(nn.Conv2d):
         activation_bits: Sequence[int] = (),
         quantizer: QuantizerConfig | None = None,
         hetero_top_k: int = 2,
+        bias: bool = False,
     ) -> None:
         super().__init__(
             in_channels,
@@ -70,7 +74,7 @@ class SearchConv2d(nn.Conv2d):
             stride=stride,
             padding=kernel_size // 2,
             groups=groups,
-            bias=False,
+            bias=bias,
         )
         self.mode = QuantSearchMode(mode)
         self.weight_bits: tuple[int, ...] = tuple(weight_bits)
@@ -136,7 +140,12 @@ class SearchConv2d(nn.Conv2d):
 
     # ------------------------------------------------------------------------------------------ forward
     def _conv(self, x: Tensor, weight: Tensor) -> Tensor:
-        return F.conv2d(x, weight, None, self.stride, self.padding, self.dilation, self.groups)
+        # Every forward path calls this once on the whole input, so an optional bias is added exactly once; it stays
+        # in floating point (the 32-bit accumulator adds it). It is added after the convolution, not inside it, so
+        # an exported Conv + Add computes the same floats (a bias inside the conv kernel changes the summation
+        # order, and the next layer's low-bit quantizer can round the difference to a whole step).
+        out = F.conv2d(x, weight, None, self.stride, self.padding, self.dilation, self.groups)
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
     def _weight_candidates(self) -> BitCandidates:
         amax = channel_amax(self.weight).expand(len(self.weight_bits), -1)

@@ -69,8 +69,11 @@ def _fixed_quant(module: SearchConv2d) -> QuantSpec | None:
 
 def _conv(imp: FxImporter, node: fx.Node, mod: nn.Module, inputs: list[str]) -> Layer:
     assert isinstance(mod, SearchConv2d)
-    params = Conv2dParams(kernel=mod.kernel_size, stride=mod.stride, padding=mod.padding, groups=mod.groups)
-    layer = imp.emit(node, LayerKind.CONV2D, inputs[:1], params, {"weight": _np(mod.weight), **_act_state(mod)})
+    params = Conv2dParams(
+        kernel=mod.kernel_size, stride=mod.stride, padding=mod.padding, groups=mod.groups, bias=mod.bias is not None
+    )
+    weights = {"weight": _np(mod.weight), **({"bias": _np(mod.bias)} if mod.bias is not None else {})}
+    layer = imp.emit(node, LayerKind.CONV2D, inputs[:1], params, {**weights, **_act_state(mod)})
     layer.quant = _fixed_quant(mod)
     return layer
 

@@ -59,8 +59,8 @@ def quantizable_layers(graph: LayerGraph) -> list[Any]:
 def check_network(graph: LayerGraph) -> None:
     """Raise a :class:`HaqError` unless every conv2d / linear layer of ``graph`` can be built quantized.
 
-    :func:`jaqc.nn.subnet.build_subnet` quantizes a conv only when it has a square kernel and stride,
-    ``kernel // 2`` padding and no bias (the FBNet ops, the derived subnets); every layer needs its weights.
+    :func:`jaqc.nn.subnet.build_subnet` quantizes a conv only when it has a square kernel and stride and
+    ``kernel // 2`` padding (a bias stays in floating point); every layer needs its weights.
     """
     layer_infos_from_graph(graph)  # rejects supernets and graphs without conv/linear
     for layer in quantizable_layers(graph):
@@ -73,11 +73,6 @@ def check_network(graph: LayerGraph) -> None:
                     f"HAQ network {graph.name!r}: conv %{layer.name} (kernel {p.kernel}, stride {p.stride}, padding "
                     f"{p.padding}) cannot be quantized: a quantized conv needs a square kernel and stride and "
                     "kernel//2 padding"
-                )
-            if p.bias:
-                raise HaqError(
-                    f"HAQ network {graph.name!r}: conv %{layer.name} has a bias and cannot be quantized "
-                    "(a quantized conv is bias-free; follow it by batch norm instead)"
                 )
     if len(graph.inputs()) != 1:
         raise HaqError(f"HAQ network {graph.name!r}: one input is supported, got {len(graph.inputs())}")
