@@ -221,8 +221,8 @@ def _print_schedule_table(source: str, schedule: dict) -> None:  # type: ignore[
 @click.option(
     "--accel",
     default=None,
-    help="Accelerator for SUBNET.json (preset or .toml/.json; default: the IR's own, else bitfusion-eyeriss); "
-    "a RUN_DIR uses its accelerator.json.",
+    help="Accelerator (preset or .toml/.json). Default: a RUN_DIR's accelerator.json; a SUBNET.json's own, else "
+    "bitfusion-eyeriss. Given, it overrides both (the subnet is mapped on it).",
 )
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @hw_model_option(None, "Default: the model the subnet was mapped with, else deployment.")
@@ -395,7 +395,7 @@ def map_cmd(
     """Map every conv/linear layer of MODEL onto an accelerator with BatchTile and report its cost."""
     from jaqc.accelerators import load_accelerator
     from jaqc.frontend.loader import load_graph_spec, parse_shape
-    from jaqc.mapping_report import mapping_rows, network_totals
+    from jaqc.mapping_report import design_notes, mapping_rows, network_totals
     from jaqc.passes import PassContext, PassManager, make_pass, parse_pipeline
 
     accelerator = load_accelerator(accel)
@@ -419,12 +419,15 @@ def map_cmd(
                     "hw_model": hw_model,
                     "layers": rows,
                     "totals": totals,
+                    "notes": design_notes(accelerator.to_json(), rows),
                 },
                 indent=1,
             )
         )
         return
     _print_mapping_table(graph.name, accelerator, rows, totals, objective, space, hw_model)
+    for note in design_notes(accelerator.to_json(), rows):
+        console().print(f"note: {note}")
 
 
 def _print_mapping_table(name, accelerator, rows, totals, objective, space, hw_model) -> None:  # type: ignore[no-untyped-def]
@@ -632,20 +635,46 @@ def _jsonable(overrides: dict) -> dict:  # type: ignore[type-arg]
     return {k: attrs.asdict(v) if attrs.has(type(v)) else v for k, v in overrides.items()}
 
 
+def _identity_blocks(preset: str | None, ops: list[str]) -> list[bool]:
+    """Which blocks of a derived FBNet subnet are identity skips (no layers, so no bits)."""
+    from jaqc.nn.config import PRESET_NAMES, supernet_preset
+    from jaqc.search.hw_binding import identity_blocks
+
+    config = supernet_preset(preset) if preset in PRESET_NAMES else None
+    if config is None or config.num_blocks != len(ops):
+        return [False] * len(ops)
+    return identity_blocks(config, ops)
+
+
 def _print_summary(summary: dict, run_dir) -> None:  # type: ignore[no-untyped-def, type-arg]
+    from jaqc.mapping_report import dataflow_note
+
     out = console()
     arch = summary["architecture"]
     table = Table(title=f"derived subnet ({run_dir})", title_justify="left")
-    for col in ("block", "op", "w bits", "a bits"):
-        table.add_column(col)
-    for i, (op, (w, a)) in enumerate(zip(arch["ops"], arch["bits"], strict=True)):
-        table.add_row(str(i), op, str(w), str(a))
+    if summary.get("method") == "haq":  # HAQ's bits are per layer of a fixed network
+        for col in ("layer", "w bits", "a bits"):
+            table.add_column(col)
+        for name, (w, a) in zip(arch["ops"], arch["bits"], strict=True):
+            table.add_row(name, str(w), str(a))
+    else:
+        for col in ("block", "op", "w bits", "a bits"):
+            table.add_column(col)
+        identity = _identity_blocks(summary.get("preset"), list(arch["ops"]))
+        for i, (op, (w, a)) in enumerate(zip(arch["ops"], arch["bits"], strict=True)):
+            if identity[i]:
+                table.add_row(str(i), "skip (identity)", "–", "–")
+            else:
+                table.add_row(str(i), op, str(w), str(a))
     out.print(table)
     acc = summary["accelerator"]
     out.print(
         f"accelerator: {acc['pe_rows']}x{acc['pe_cols']} PEs, W/I/O buffers {acc['wbuf_kb']}/{acc['ibuf_kb']}/"
         f"{acc['obuf_kb']} KB, {acc['dataflow']}"
     )
+    note = dataflow_note(acc)
+    if note:
+        out.print(f"note: {note}")
     line = (
         f"latency {summary['latency_ms']:.4f} ms | energy {summary['energy_mJ']:.4f} mJ | "
         f"area {summary['area_mm2']:.3f} mm² | EDAP {summary['edap_mJ_ms_mm2']:.4g} mJ·ms·mm²"
@@ -672,7 +701,10 @@ def retrain_cmd(run_dir: str, epochs: int | None, data_root: str | None, threads
 
     summary = retrain_run(run_dir, epochs, data_root, hw_model=hw_model)
     arch = json.loads((Path(run_dir) / "architecture.json").read_text())
-    _print_summary({**summary, "architecture": arch}, Path(run_dir) / "retrain")
+    search = Path(run_dir) / "summary.json"
+    origin = json.loads(search.read_text()) if search.is_file() else {}
+    context = {k: origin[k] for k in ("method", "preset") if k in origin}
+    _print_summary({**summary, **context, "architecture": arch}, Path(run_dir) / "retrain")
 
 
 @cli.command("compare")

@@ -61,6 +61,35 @@ def network_totals(graph: LayerGraph, rows: list[dict[str, Any]]) -> dict[str, A
     }
 
 
+#: Layers below this utilisation (useful MACs over the array's peak) are flagged under a mapping table.
+LOW_UTILIZATION = 0.10
+
+
+def dataflow_note(accelerator: dict[str, Any]) -> str | None:
+    """A note for a design whose dataflow is a jaqc extension (OS, RS), not validated against the simulator."""
+    flow = accelerator.get("dataflow", "WS")
+    if flow == "WS":
+        return None
+    return (
+        f"dataflow {flow} is a jaqc extension: only WS (BitFusion's) is validated against the BitFusion simulator "
+        "(docs/cost_model.md, sections 12 and 19.3)"
+    )
+
+
+def design_notes(accelerator: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> list[str]:
+    """What a reader of a design's figures should know: an unvalidated dataflow, layers that use little of the
+    array (below :data:`LOW_UTILIZATION`)."""
+    notes = [n for n in (dataflow_note(accelerator),) if n]
+    low = [r for r in rows or [] if r["utilization"] < LOW_UTILIZATION]
+    if low:
+        names = ", ".join(f"{r['name']} {r['utilization']:.1%}" for r in low[:6]) + (", ..." if len(low) > 6 else "")
+        notes.append(
+            f"{len(low)} of {len(rows or [])} layers use less than {LOW_UTILIZATION:.0%} of the array's peak MAC rate "
+            f"({names}): too few channels (or a depthwise layer) for this array"
+        )
+    return notes
+
+
 def schedule_rows(schedule: dict[str, Any]) -> list[dict[str, Any]]:
     """One dict per layer of a ``jaqc.schedule`` document (e.g. embedded in an export), like :func:`mapping_rows`
     without the energy breakdown and utilisation the schedule does not store."""

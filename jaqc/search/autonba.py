@@ -554,6 +554,7 @@ class AutoNbaRun(SearchRun):
 
     def finish(self) -> SearchOutcome:
         """The final subnet, its best-of-N accelerator, the outputs, the summary and the plots."""
+        from .hw_binding import identity_blocks
         from .plots import plot_architecture, plot_hardware, plot_training
 
         preset, engine, out = self.preset, self.engine, self.run_dir
@@ -594,5 +595,8 @@ class AutoNbaRun(SearchRun):
             ]
             plot_training(records, out / "plots" / "training.png", f"Auto-NBA search ({preset.name})")
             plot_hardware(hardware, out / "plots" / "hardware.png", f"sampled-path hardware cost ({preset.name})")
-            plot_architecture(derived.ops, derived.bits, out / "plots" / "architecture.png", "derived subnet")
+            plot_architecture(
+                derived.ops, derived.bits, out / "plots" / "architecture.png", "derived subnet",
+                identity_blocks(preset.supernet, derived.ops),
+            )  # fmt: skip
         return SearchOutcome(run_dir=out, summary=summary)

@@ -79,6 +79,11 @@ def residual_blocks(config: SupernetConfig) -> list[bool]:
     return [stride == 1 and cin == cout for cin, cout, stride in config.block_specs()]
 
 
+def identity_blocks(config: SupernetConfig, ops: Sequence[str]) -> list[bool]:
+    """Which blocks of a derived subnet are identity skips: no layers, so their bits mean nothing."""
+    return [op == "skip" and through for op, through in zip(ops, residual_blocks(config), strict=True)]
+
+
 def head_a_bits(config: SupernetConfig) -> int:
     """The activation bits of the head conv, the consumer of the last block's output."""
     return _bits(config.head_bits)[1]

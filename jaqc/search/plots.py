@@ -70,14 +70,25 @@ def plot_hardware(records: Sequence[dict[str, Any]], path: Path, title: str) -> 
     return _save(fig, path)
 
 
-def plot_architecture(ops: Sequence[str], bits: Sequence[tuple[int, int]], path: Path, title: str) -> Path:
-    """Per searchable block: the chosen op (label) and its weight / activation bits (bars)."""
+def plot_architecture(
+    ops: Sequence[str],
+    bits: Sequence[tuple[int, int]],
+    path: Path,
+    title: str,
+    identity: Sequence[bool] | None = None,
+) -> Path:
+    """Per searchable block: the chosen op (label) and its weight / activation bits (bars); an identity skip
+    (``identity``) has no layers, hence no bars."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(ops) + 2), 3.4))
     index = list(range(len(ops)))
-    ax.bar([i - 0.2 for i in index], [b[0] for b in bits], width=0.4, label="weight bits")
-    ax.bar([i + 0.2 for i in index], [b[1] for b in bits], width=0.4, label="activation bits")
-    ax.set_xticks(index, [f"{i}\n{op}" for i, op in enumerate(ops)], fontsize=7)
+    none = list(identity) if identity is not None else [False] * len(ops)
+    ax.bar([i - 0.2 for i in index], [0 if n else b[0] for b, n in zip(bits, none, strict=True)], width=0.4,
+           label="weight bits")  # fmt: skip
+    ax.bar([i + 0.2 for i in index], [0 if n else b[1] for b, n in zip(bits, none, strict=True)], width=0.4,
+           label="activation bits")  # fmt: skip
+    labels = [f"{i}\n{op}" + ("\n(identity)" if n else "") for i, (op, n) in enumerate(zip(ops, none, strict=True))]
+    ax.set_xticks(index, labels, fontsize=7)
     ax.set(ylabel="bits", yticks=[2, 4, 8], title=title)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)

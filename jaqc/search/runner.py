@@ -246,6 +246,7 @@ class SearchRun:
         """Derive the subnet and its accelerator, write the outputs and plots."""
         from jaqc.nn.subnet import DerivedSubnet
 
+        from .hw_binding import identity_blocks
         from .plots import plot_architecture, plot_hardware, plot_training
 
         preset, engine, out = self.preset, self.engine, self.run_dir
@@ -282,5 +283,8 @@ class SearchRun:
             records = self.rundir.read_metrics()
             plot_training(records, out / "plots" / "training.png", f"JAQ search ({preset.name})")
             plot_hardware(records, out / "plots" / "hardware.png", f"expected hardware cost ({preset.name})")
-            plot_architecture(derived.ops, derived.bits, out / "plots" / "architecture.png", "derived subnet")
+            plot_architecture(
+                derived.ops, derived.bits, out / "plots" / "architecture.png", "derived subnet",
+                identity_blocks(preset.supernet, derived.ops),
+            )  # fmt: skip
         return SearchOutcome(run_dir=out, summary=summary)

@@ -414,14 +414,15 @@ class HaqRun:
             "architecture": architecture,
             "accelerator": self.accelerator.to_json(),
             **hardware_figures(schedule),
+            # Accuracies are fractions in every summary (the reward itself is HAQ's 0.1 x difference in percent).
             "val_acc": val_acc,
-            "reward_acc": reward_acc,
-            "reference_acc": env.reference_accuracy,
+            "reward_acc": reward_acc / 100.0,
+            "reference_acc": env.reference_accuracy / 100.0,
             "episodes": len(result.history),
             "warmup_episodes": settings.warmup_episodes,
             "best_episode": best.episode,
             "best_reward": best.reward,
-            "best_episode_acc": best.accuracy,
+            "best_episode_acc": best.accuracy / 100.0,
             "budget": {
                 "kind": bounds.kind.value,
                 "fraction": fraction,

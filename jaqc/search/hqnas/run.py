@@ -329,6 +329,7 @@ class HqnasRun:
 
     def finish(self) -> SearchOutcome:
         """Derive the subnet, map it on the accelerator, write the outputs and plots."""
+        from ..hw_binding import identity_blocks
         from ..plots import plot_architecture, plot_hardware, plot_training
 
         preset, out = self.preset, self.run_dir
@@ -371,5 +372,8 @@ class HqnasRun:
         records = self.rundir.read_metrics()
         plot_training(records, out / "plots" / "training.png", f"HQNAS search ({preset.name})")
         plot_hardware(records, out / "plots" / "hardware.png", f"expected latency, HQNAS ({preset.name})")
-        plot_architecture(arch.ops, arch.bits, out / "plots" / "architecture.png", "derived subnet (HQNAS)")
+        plot_architecture(
+            arch.ops, arch.bits, out / "plots" / "architecture.png", "derived subnet (HQNAS)",
+            identity_blocks(preset.supernet, arch.ops),
+        )  # fmt: skip
         return SearchOutcome(run_dir=out, summary=summary)
