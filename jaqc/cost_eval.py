@@ -8,7 +8,8 @@ Accepted inputs:
   the file carries;
 - a plain list (or ``{"cases": [...]}``) of ``{id, layer, accelerator, mapping?, unit_costs?}``.
 
-With ``search=True`` each case is also mapped by BatchTile in the chosen space and objective.
+With ``search=True`` each case is also mapped by BatchTile in the chosen space and objective, every case of the
+file in one batched search.
 
 Hardware model: a file that carries the simulator's reference numbers is evaluated with the ``simulator``
 model unless one is named, and evaluations are compared with the reference only under that model; any
@@ -65,17 +66,7 @@ def carries_reference(cases: list[MappingABC[str, Any]]) -> bool:
     return any("cycles" in record for case in cases for _, record in _reference_records(case))
 
 
-def evaluate_case(
-    case: MappingABC[str, Any],
-    search: bool,
-    space: str,
-    objective: str,
-    own_sram: bool,
-    hw_model: str = "deployment",
-) -> dict[str, Any]:
-    """Evaluate one case (see the module docstring); errors name the case id and the field."""
-    from jaqc.hw.batchtile import map_layer
-    from jaqc.hw.layer_cost import layer_costs
+def _parse_case(case: MappingABC[str, Any], own_sram: bool) -> tuple[str, Any, AcceleratorConfig, Any, list, list]:
     from jaqc.hw.problem import ConvProblem
     from jaqc.hw.unit_costs import UnitCosts
 
@@ -90,6 +81,21 @@ def evaluate_case(
         raise JaqcError(f"case {case_id}: missing field {exc.args[0]!r}") from None
     except (IRError, TypeError, ValueError) as exc:
         raise JaqcError(f"case {case_id}: {exc}") from None
+    return case_id, problem, accelerator, units, records, mappings
+
+
+def evaluate_case(
+    case: MappingABC[str, Any],
+    search: bool,
+    space: str,
+    objective: str,
+    own_sram: bool,
+    hw_model: str = "deployment",
+) -> dict[str, Any]:
+    """Evaluate one case (see the module docstring); errors name the case id and the field."""
+    from jaqc.hw.layer_cost import layer_costs
+
+    case_id, problem, accelerator, units, records, mappings = _parse_case(case, own_sram)
     out: dict[str, Any] = {"id": case_id, "evaluations": []}
     if mappings:
         try:
@@ -102,11 +108,44 @@ def evaluate_case(
                 evaluation["reference"] = _compare(evaluation, reference)
             out["evaluations"].append(evaluation)
     if search:
-        start = time.perf_counter()
-        result = map_layer(problem, accelerator, space, objective, units, hw_model=hw_model)
-        seconds = time.perf_counter() - start
-        out["search"] = {**_cost_json(result.mapping, result.cost), "candidates": result.candidates, "seconds": seconds}
+        out["search"] = search_cases([case], space, objective, own_sram, hw_model)[0]
     return out
+
+
+def search_cases(
+    cases: list[MappingABC[str, Any]], space: str, objective: str, own_sram: bool, hw_model: str = "deployment"
+) -> list[dict[str, Any]]:
+    """BatchTile's best mapping of every case, all cases in one batched search (cases sharing an accelerator share
+    its tensors); each result's ``seconds`` is its share of the batch's time. An infeasible case is named."""
+    from jaqc.hw.batchtile import map_layer, map_layers
+    from jaqc.hw.errors import InfeasibleMappingError
+
+    parsed = [_parse_case(case, own_sram) for case in cases]
+    if not parsed:
+        return []
+    problems = [p[1] for p in parsed]
+    accelerators = [p[2] for p in parsed]
+    units = [p[3] for p in parsed]
+    # The packaged CACTI costs where a case gives none: one unit-cost source for the whole batch.
+    if any(u is not None for u in units):
+        from jaqc.hw.unit_costs import unit_costs_for
+
+        units = [u if u is not None else unit_costs_for(a) for u, a in zip(units, accelerators, strict=True)]
+    start = time.perf_counter()
+    try:
+        results = map_layers(
+            problems, accelerators, space, objective, None if all(u is None for u in units) else units,
+            hw_model=hw_model,
+        )  # fmt: skip
+    except InfeasibleMappingError:
+        for case_id, problem, accelerator, unit, _, _ in parsed:  # name the first case that cannot be mapped
+            try:
+                map_layer(problem, accelerator, space, objective, unit, hw_model=hw_model)
+            except InfeasibleMappingError as exc:
+                raise JaqcError(f"case {case_id}: {exc}") from None
+        raise
+    share = (time.perf_counter() - start) / len(parsed)
+    return [{**_cost_json(r.mapping, r.cost), "candidates": r.candidates, "seconds": share} for r in results]
 
 
 def load_cases(path: str | Path) -> list[MappingABC[str, Any]]:
@@ -126,7 +165,10 @@ def evaluate_file(
     numbers, else ``deployment``); ``search_seconds_total`` sums the in-process BatchTile times."""
     cases = load_cases(path)
     model = hw_model or ("simulator" if carries_reference(cases) else "deployment")
-    results = [evaluate_case(c, search, space, objective, own_sram, model) for c in cases]
+    results = [evaluate_case(c, False, space, objective, own_sram, model) for c in cases]
+    if search:  # every case in one BatchTile batch
+        for result, found in zip(results, search_cases(cases, space, objective, own_sram, model), strict=True):
+            result["search"] = found
     out: dict[str, Any] = {"hw_model": model, "cases": results}
     if search:
         out["search_seconds_total"] = sum(r["search"]["seconds"] for r in results)
