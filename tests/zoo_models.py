@@ -287,3 +287,597 @@ ZOO = {
     "shufflenet_like": (shufflenet_like, (1, 3, 32, 32)),
     "fbnet_like": (fbnet_like, (2, 3, 32, 32)),
 }
+
+
+# =========================================================================================================
+# Model-zoo styles the frontend imports through pattern recognition (issue #14): hand-written activations
+# with Python constants, clamps, functional gates, and the transpose/permute spellings of the channel shuffle.
+# Each is written the way its family's public reference code writes it, at a small size.
+
+
+def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    min_value = min_value or divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+# --- MobileNetV3 style: h-swish / h-sigmoid written with `+ 3` and `/ 6`, SE blocks ------------------------
+class HSigmoid(nn.Module):
+    """``relu6(x + 3) / 6`` with a ReLU6 module (as in d-li14/mobilenetv3.pytorch)."""
+
+    def __init__(self, inplace: bool = True) -> None:
+        super().__init__()
+        self.relu = nn.ReLU6(inplace=inplace)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(x + 3) / 6
+
+
+class HSwish(nn.Module):
+    """``x * h_sigmoid(x)`` (as in d-li14/mobilenetv3.pytorch)."""
+
+    def __init__(self, inplace: bool = True) -> None:
+        super().__init__()
+        self.sigmoid = HSigmoid(inplace=inplace)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.sigmoid(x)
+
+
+class HSwishInline(nn.Module):
+    """``x * relu6(x + 3.) / 6.`` in one line (as in kuan-wang/pytorch-mobilenet-v3)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * F.relu6(x + 3.0, inplace=True) / 6.0
+
+
+class HSwishScaled(nn.Module):
+    """``x * relu6(x + 3.) * (1. / 6.)``: the constant as a reciprocal."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * F.relu6(x + 3.0) * (1.0 / 6.0)
+
+
+class SELinear(nn.Module):
+    """Squeeze-excite with Linear layers and view reshapes (d-li14 style)."""
+
+    def __init__(self, channel: int, reduction: int = 4) -> None:
+        super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Sequential(
+            nn.Linear(channel, _make_divisible(channel // reduction, 8)),
+            nn.ReLU(inplace=True),
+            nn.Linear(_make_divisible(channel // reduction, 8), channel),
+            HSigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, _, _ = x.size()
+        y = self.avg_pool(x).view(b, c)
+        y = self.fc(y).view(b, c, 1, 1)
+        return x * y
+
+
+class SEConv(nn.Module):
+    """Squeeze-excite with 1x1 convs and an inline hard sigmoid gate ``x * (relu6(s + 3) / 6)``."""
+
+    def __init__(self, channel: int, reduction: int = 4) -> None:
+        super().__init__()
+        squeezed = _make_divisible(channel // reduction, 8)
+        self.fc1 = nn.Conv2d(channel, squeezed, 1)
+        self.fc2 = nn.Conv2d(squeezed, channel, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean((2, 3), keepdim=True)
+        s = self.fc2(F.relu(self.fc1(s)))
+        return x * (F.relu6(s + 3.0) / 6.0)
+
+
+class MobileNetV3Block(nn.Module):
+    def __init__(self, inp: int, hidden: int, oup: int, k: int, stride: int, se: str, hs: bool) -> None:
+        super().__init__()
+        self.identity = stride == 1 and inp == oup
+
+        def act() -> nn.Module:
+            return HSwish() if hs else nn.ReLU(inplace=True)
+
+        se_layer: nn.Module = {"linear": SELinear, "conv": SEConv}[se](hidden) if se else nn.Identity()
+        layers: list[nn.Module] = []
+        if inp != hidden:
+            layers += [nn.Conv2d(inp, hidden, 1, 1, 0, bias=False), nn.BatchNorm2d(hidden), act()]
+        layers += [
+            nn.Conv2d(hidden, hidden, k, stride, (k - 1) // 2, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            se_layer,
+            act(),
+            nn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(oup),
+        ]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x) if self.identity else self.conv(x)
+
+
+class MobileNetV3Like(nn.Module):
+    # k, expansion, c, se, hswish, stride
+    CFGS: ClassVar[list[tuple[int, float, int, str, bool, int]]] = [
+        (3, 1, 16, "linear", False, 2),
+        (3, 4.5, 24, "", False, 2),
+        (3, 3.67, 24, "", False, 1),
+        (5, 4, 40, "conv", True, 2),
+        (5, 6, 40, "linear", True, 1),
+        (5, 3, 48, "conv", True, 1),
+    ]
+
+    def __init__(self, num_classes: int = 10, width_mult: float = 0.5) -> None:
+        super().__init__()
+        inp = _make_divisible(16 * width_mult, 8)
+        layers: list[nn.Module] = [
+            nn.Sequential(nn.Conv2d(3, inp, 3, 2, 1, bias=False), nn.BatchNorm2d(inp), HSwishInline())
+        ]
+        for k, t, c, se, hs, s in self.CFGS:
+            oup = _make_divisible(c * width_mult, 8)
+            layers.append(MobileNetV3Block(inp, _make_divisible(inp * t, 8), oup, k, s, se, hs))
+            inp = oup
+        self.features = nn.Sequential(*layers)
+        exp = _make_divisible(inp * 6, 8)
+        self.conv = nn.Sequential(nn.Conv2d(inp, exp, 1, bias=False), nn.BatchNorm2d(exp), HSwish())
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.classifier = nn.Sequential(
+            nn.Linear(exp, 128), HSwishScaled(), nn.Dropout(0.2), nn.Linear(128, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(self.features(x))
+        x = self.avgpool(x)
+        x = x.view(x.size(0), -1)
+        return self.classifier(x)
+
+
+def mobilenet_v3_like(num_classes: int = 10) -> nn.Module:
+    return _randomise_bn(MobileNetV3Like(num_classes), seed=11)
+
+
+# --- GhostNet style: ghost modules (primary conv + cheap depthwise, concat, [:, :oup] slice), SE with a
+# hard_sigmoid gate function (in-place `add_/clamp_/div_`, `relu6(x + 3.) / 6.` and `torch.clamp` forms) --
+def hard_sigmoid(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    if inplace:
+        return x.add_(3.0).clamp_(0.0, 6.0).div_(6.0)
+    return F.relu6(x + 3.0) / 6.0
+
+
+def hard_sigmoid_inplace(x: torch.Tensor) -> torch.Tensor:
+    return hard_sigmoid(x, inplace=True)
+
+
+def hard_sigmoid_clamp(x: torch.Tensor) -> torch.Tensor:
+    return torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
+
+
+class ClampReLU(nn.Module):
+    """ReLU written as ``torch.clamp(x, min=0)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(x, min=0)
+
+
+class GhostSqueezeExcite(nn.Module):
+    def __init__(self, in_chs: int, se_ratio: float = 0.25, gate_fn=hard_sigmoid, divisor: int = 4) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.gate_fn = gate_fn
+        reduced_chs = _make_divisible(in_chs * se_ratio, divisor)
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.conv_reduce = nn.Conv2d(in_chs, reduced_chs, 1, bias=True)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv_expand = nn.Conv2d(reduced_chs, in_chs, 1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_se = self.avg_pool(x)
+        x_se = self.conv_reduce(x_se)
+        x_se = self.act1(x_se)
+        x_se = self.conv_expand(x_se)
+        return x * self.gate_fn(x_se)
+
+
+class GhostModule(nn.Module):
+    def __init__(
+        self, inp: int, oup: int, kernel_size: int = 1, ratio: int = 2, dw_size: int = 3, stride: int = 1,
+        relu: bool = True, clamp_act: bool = False,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.oup = oup
+        init_channels = -(-oup // ratio)  # math.ceil(oup / ratio)
+        new_channels = init_channels * (ratio - 1)
+
+        def act() -> nn.Module:
+            if not relu:
+                return nn.Sequential()
+            return ClampReLU() if clamp_act else nn.ReLU(inplace=True)
+
+        self.primary_conv = nn.Sequential(
+            nn.Conv2d(inp, init_channels, kernel_size, stride, kernel_size // 2, bias=False),
+            nn.BatchNorm2d(init_channels),
+            act(),
+        )
+        self.cheap_operation = nn.Sequential(
+            nn.Conv2d(init_channels, new_channels, dw_size, 1, dw_size // 2, groups=init_channels, bias=False),
+            nn.BatchNorm2d(new_channels),
+            act(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.primary_conv(x)
+        x2 = self.cheap_operation(x1)
+        out = torch.cat([x1, x2], dim=1)
+        return out[:, : self.oup, :, :]
+
+
+class GhostBottleneck(nn.Module):
+    def __init__(
+        self, in_chs: int, mid_chs: int, out_chs: int, dw_kernel_size: int = 3, stride: int = 1,
+        se_ratio: float = 0.0, gate_fn=hard_sigmoid, clamp_act: bool = False,  # type: ignore[no-untyped-def]
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.stride = stride
+        self.ghost1 = GhostModule(in_chs, mid_chs, relu=True, clamp_act=clamp_act)
+        if self.stride > 1:
+            self.conv_dw = nn.Conv2d(
+                mid_chs, mid_chs, dw_kernel_size, stride, (dw_kernel_size - 1) // 2, groups=mid_chs, bias=False
+            )
+            self.bn_dw = nn.BatchNorm2d(mid_chs)
+        self.se = GhostSqueezeExcite(mid_chs, se_ratio, gate_fn) if se_ratio > 0 else None
+        self.ghost2 = GhostModule(mid_chs, out_chs, relu=False)
+        if in_chs == out_chs and self.stride == 1:
+            self.shortcut = nn.Sequential()
+        else:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_chs, in_chs, dw_kernel_size, stride, (dw_kernel_size - 1) // 2, groups=in_chs, bias=False),
+                nn.BatchNorm2d(in_chs),
+                nn.Conv2d(in_chs, out_chs, 1, 1, 0, bias=False),
+                nn.BatchNorm2d(out_chs),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = x
+        x = self.ghost1(x)
+        if self.stride > 1:
+            x = self.bn_dw(self.conv_dw(x))
+        if self.se is not None:
+            x = self.se(x)
+        x = self.ghost2(x)
+        x += self.shortcut(residual)
+        return x
+
+
+class GhostNetLike(nn.Module):
+    # k, exp, c, se_ratio, stride, SE gate
+    CFGS: ClassVar[list[tuple[int, int, int, float, int, object]]] = [
+        (3, 16, 16, 0.0, 1, None),
+        (3, 48, 24, 0.0, 2, None),
+        (3, 72, 24, 0.0, 1, None),
+        (5, 72, 40, 0.25, 2, hard_sigmoid),
+        (5, 120, 40, 0.25, 1, hard_sigmoid_inplace),
+        (3, 240, 48, 0.25, 1, hard_sigmoid_clamp),
+    ]
+
+    def __init__(self, num_classes: int = 10, width: float = 0.5, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.dropout = dropout
+        output_channel = _make_divisible(16 * width, 4)
+        self.conv_stem = nn.Conv2d(3, output_channel, 3, 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(output_channel)
+        self.act1 = nn.ReLU(inplace=True)
+        input_channel = output_channel
+        stages: list[nn.Module] = []
+        for i, (k, exp_size, c, se_ratio, s, gate) in enumerate(self.CFGS):
+            output_channel = _make_divisible(c * width, 4)
+            hidden_channel = _make_divisible(exp_size * width, 4)
+            gate_fn = gate or hard_sigmoid
+            block = GhostBottleneck(input_channel, hidden_channel, output_channel, k, s, se_ratio, gate_fn, i % 2 == 1)
+            stages.append(block)
+            input_channel = output_channel
+        output_channel = _make_divisible(exp_size * width, 4)
+        stages.append(
+            nn.Sequential(
+                nn.Conv2d(input_channel, output_channel, 1, bias=False),
+                nn.BatchNorm2d(output_channel),
+                nn.ReLU(inplace=True),
+            )
+        )
+        self.blocks = nn.Sequential(*stages)
+        self.global_pool = nn.AdaptiveAvgPool2d((1, 1))
+        self.conv_head = nn.Conv2d(output_channel, 128, 1, 1, 0, bias=True)
+        self.act2 = nn.ReLU(inplace=True)
+        self.classifier = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act1(self.bn1(self.conv_stem(x)))
+        x = self.blocks(x)
+        x = self.act2(self.conv_head(self.global_pool(x)))
+        x = x.view(x.size(0), -1)
+        if self.dropout > 0.0:
+            x = F.dropout(x, p=self.dropout, training=self.training)
+        return self.classifier(x)
+
+
+def ghostnet_like(num_classes: int = 10) -> nn.Module:
+    return _randomise_bn(GhostNetLike(num_classes), seed=12)
+
+
+# --- ShuffleNetV2 style: channel shuffle via torch.transpose, permute and flatten ----------------------
+def channel_shuffle_transpose(x: torch.Tensor, groups: int) -> torch.Tensor:
+    batchsize, num_channels, height, width = x.size()
+    channels_per_group = num_channels // groups
+    x = x.view(batchsize, groups, channels_per_group, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batchsize, -1, height, width)
+
+
+def channel_shuffle_permute(x: torch.Tensor, groups: int) -> torch.Tensor:
+    b, c, h, w = x.shape
+    return x.reshape(b, groups, c // groups, h, w).permute(0, 2, 1, 3, 4).reshape(b, c, h, w)
+
+
+def channel_shuffle_flatten(x: torch.Tensor, groups: int) -> torch.Tensor:
+    b, _, h, w = x.size()
+    x = x.view(b, groups, -1, h, w).transpose(2, 1)
+    return torch.flatten(x, 1, 2)
+
+
+SHUFFLES = {
+    "transpose": channel_shuffle_transpose,
+    "permute": channel_shuffle_permute,
+    "flatten": channel_shuffle_flatten,
+}
+
+
+class ShuffleV2Block(nn.Module):
+    """torchvision's ShuffleNetV2 unit. ``split=True`` is the stride-1 form (``x.chunk(2, dim=1)``, which the
+    IR cannot represent); ``split=False`` has both branches read the whole input, as the stride-2 form does."""
+
+    def __init__(self, inp: int, oup: int, stride: int, shuffle: str, split: bool = False) -> None:
+        super().__init__()
+        self.stride = stride
+        self.split = split and stride == 1
+        self.shuffle = SHUFFLES[shuffle]
+        branch_features = oup // 2
+        if not self.split:
+            self.branch1 = nn.Sequential(
+                nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False),
+                nn.BatchNorm2d(inp),
+                nn.Conv2d(inp, branch_features, 1, 1, 0, bias=False),
+                nn.BatchNorm2d(branch_features),
+                nn.ReLU(inplace=True),
+            )
+        self.branch2 = nn.Sequential(
+            nn.Conv2d(branch_features if self.split else inp, branch_features, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(branch_features),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(branch_features, branch_features, 3, stride, 1, groups=branch_features, bias=False),
+            nn.BatchNorm2d(branch_features),
+            nn.Conv2d(branch_features, branch_features, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(branch_features),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.split:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, self.branch2(x2)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        return self.shuffle(out, 2)
+
+
+class ShuffleNetV2Like(nn.Module):
+    def __init__(self, num_classes: int = 10, split: bool = False) -> None:
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(3, 24, 3, 2, 1, bias=False), nn.BatchNorm2d(24), nn.ReLU(inplace=True))
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.stage2 = nn.Sequential(
+            ShuffleV2Block(24, 48, 2, "transpose", split), ShuffleV2Block(48, 48, 1, "permute", split)
+        )
+        self.stage3 = nn.Sequential(
+            ShuffleV2Block(48, 96, 2, "flatten", split), ShuffleV2Block(96, 96, 1, "transpose", split)
+        )
+        self.conv5 = nn.Sequential(nn.Conv2d(96, 192, 1, bias=False), nn.BatchNorm2d(192), nn.ReLU(inplace=True))
+        self.fc = nn.Linear(192, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.conv1(x))
+        x = self.conv5(self.stage3(self.stage2(x)))
+        x = x.mean([2, 3])
+        return self.fc(x)
+
+
+def shufflenet_v2_like(num_classes: int = 10) -> nn.Module:
+    return _randomise_bn(ShuffleNetV2Like(num_classes), seed=13)
+
+
+def shufflenet_v2_split(num_classes: int = 10) -> nn.Module:
+    """The torchvision form with the stride-1 channel split (not importable: the IR has no split)."""
+    return _randomise_bn(ShuffleNetV2Like(num_classes, split=True), seed=13)
+
+
+# --- EfficientNet style: MBConv with swish written as `x * torch.sigmoid(x)`, SE with a sigmoid gate ------
+class Swish(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(x)
+
+
+class MBConvBlock(nn.Module):
+    """lukemelas/EfficientNet-PyTorch's MBConvBlock (one Swish module reused for every activation)."""
+
+    def __init__(self, inp: int, oup: int, expand_ratio: int, k: int, stride: int, se_ratio: float = 0.25) -> None:
+        super().__init__()
+        self.expand_ratio, self.stride, self.inp, self.oup = expand_ratio, stride, inp, oup
+        bn = {"momentum": 0.01, "eps": 1e-3}
+        hidden = inp * expand_ratio
+        if expand_ratio != 1:
+            self._expand_conv = nn.Conv2d(inp, hidden, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(hidden, **bn)
+        self._depthwise_conv = nn.Conv2d(hidden, hidden, k, stride, k // 2, groups=hidden, bias=False)
+        self._bn1 = nn.BatchNorm2d(hidden, **bn)
+        squeezed = max(1, int(inp * se_ratio))
+        self._se_reduce = nn.Conv2d(hidden, squeezed, 1)
+        self._se_expand = nn.Conv2d(squeezed, hidden, 1)
+        self._project_conv = nn.Conv2d(hidden, oup, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(oup, **bn)
+        self._swish = Swish()
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = inputs
+        if self.expand_ratio != 1:
+            x = self._swish(self._bn0(self._expand_conv(inputs)))
+        x = self._swish(self._bn1(self._depthwise_conv(x)))
+        x_squeezed = F.adaptive_avg_pool2d(x, 1)
+        x_squeezed = self._se_expand(self._swish(self._se_reduce(x_squeezed)))
+        x = torch.sigmoid(x_squeezed) * x
+        x = self._bn2(self._project_conv(x))
+        if self.stride == 1 and self.inp == self.oup:
+            x = x + inputs
+        return x
+
+
+class EfficientNetLike(nn.Module):
+    # expand, k, stride, out channels, repeats
+    BLOCKS: ClassVar[list[tuple[int, int, int, int, int]]] = [
+        (1, 3, 1, 16, 1),
+        (6, 3, 2, 24, 2),
+        (6, 5, 2, 40, 2),
+    ]
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
+        self._bn0 = nn.BatchNorm2d(32, momentum=0.01, eps=1e-3)
+        blocks: list[nn.Module] = []
+        inp = 32
+        for e, k, s, c, n in self.BLOCKS:
+            for i in range(n):
+                blocks.append(MBConvBlock(inp, c, e, k, s if i == 0 else 1))
+                inp = c
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = nn.Conv2d(inp, 160, 1, bias=False)
+        self._bn1 = nn.BatchNorm2d(160, momentum=0.01, eps=1e-3)
+        self._avg_pooling = nn.AdaptiveAvgPool2d(1)
+        self._dropout = nn.Dropout(0.2)
+        self._fc = nn.Linear(160, num_classes)
+        self._swish = Swish()
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = self._swish(self._bn0(self._conv_stem(inputs)))
+        for block in self._blocks:
+            x = block(x)
+        x = self._bn1(self._conv_head(x))
+        x = x * x.sigmoid()
+        x = self._avg_pooling(x).flatten(start_dim=1)
+        return self._fc(self._dropout(x))
+
+
+def efficientnet_like(num_classes: int = 10) -> nn.Module:
+    return _randomise_bn(EfficientNetLike(num_classes), seed=14)
+
+
+# --- RegNet style (torchvision): X/Y blocks with group convs, bottleneck, SE (ReLU / Sigmoid), residual ----
+class RegNetSqueezeExcitation(nn.Module):
+    """torchvision.ops.SqueezeExcitation."""
+
+    def __init__(self, input_channels: int, squeeze_channels: int) -> None:
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(input_channels, squeeze_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze_channels, input_channels, 1)
+        self.activation = nn.ReLU()
+        self.scale_activation = nn.Sigmoid()
+
+    def _scale(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.avgpool(x)
+        scale = self.fc1(scale)
+        scale = self.activation(scale)
+        scale = self.fc2(scale)
+        return self.scale_activation(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._scale(x) * x
+
+
+def _conv_bn_act(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout, eps=1e-5, momentum=0.1),
+    ]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class ResBottleneckBlock(nn.Module):
+    def __init__(
+        self, width_in: int, width_out: int, stride: int, group_width: int, bottleneck_multiplier: float = 1.0,
+        se_ratio: float | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.proj = None
+        if width_in != width_out or stride != 1:
+            self.proj = _conv_bn_act(width_in, width_out, 1, stride, act=False)
+        w_b = round(width_out * bottleneck_multiplier)
+        g = w_b // min(group_width, w_b)
+        layers: list[nn.Module] = [_conv_bn_act(width_in, w_b, 1), _conv_bn_act(w_b, w_b, 3, stride, g)]
+        if se_ratio:
+            layers.append(RegNetSqueezeExcitation(w_b, round(se_ratio * width_in)))
+        layers.append(_conv_bn_act(w_b, width_out, 1, act=False))
+        self.f = nn.Sequential(*layers)
+        self.activation = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.proj is not None:
+            x = self.proj(x) + self.f(x)
+        else:
+            x = x + self.f(x)
+        return self.activation(x)
+
+
+class RegNetLike(nn.Module):
+    def __init__(self, num_classes: int = 10, se_ratio: float | None = 0.25) -> None:
+        super().__init__()
+        self.stem = _conv_bn_act(3, 16, 3, 2)
+        stages: list[nn.Module] = []
+        width_in = 16
+        for width, depth, group_width in ((24, 1, 8), (48, 2, 8), (96, 2, 16)):
+            blocks = []
+            for i in range(depth):
+                blocks.append(ResBottleneckBlock(width_in, width, 2 if i == 0 else 1, group_width, se_ratio=se_ratio))
+                width_in = width
+            stages.append(nn.Sequential(*blocks))
+        self.trunk_output = nn.Sequential(*stages)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(width_in, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.trunk_output(self.stem(x))
+        x = self.avgpool(x)
+        x = x.flatten(start_dim=1)
+        return self.fc(x)
+
+
+def regnet_like(num_classes: int = 10) -> nn.Module:
+    return _randomise_bn(RegNetLike(num_classes), seed=15)
+
+
+#: The zoo-style models above, (factory, input shape); the ones that import are in ZOO as well.
+ZOO_STYLES = {
+    "mobilenet_v3_like": (mobilenet_v3_like, (2, 3, 64, 64)),
+    "ghostnet_like": (ghostnet_like, (2, 3, 32, 32)),
+    "shufflenet_v2_like": (shufflenet_v2_like, (2, 3, 32, 32)),
+    "efficientnet_like": (efficientnet_like, (2, 3, 32, 32)),
+    "regnet_like": (regnet_like, (2, 3, 32, 32)),
+}
+ZOO.update(ZOO_STYLES)
+
+#: ZOO models with hand-written activations that import as one layer (h-swish from `x * relu6(x + 3) / 6`,
+#: silu from `x * sigmoid(x)`), whose rounding differs from the fused torch function by float32 ulps.
+FUSED_ACTIVATIONS = {"fbnet_like", "mobilenet_v3_like", "efficientnet_like"}

@@ -53,8 +53,11 @@ def test_zoo_model_structure_macs_and_numerics(name: str) -> None:
     kinds = collections.Counter(type(m) for m in model.modules())
     assert len(graph.layers_of(LayerKind.BATCHNORM)) == kinds[nn.BatchNorm2d]
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(3))
+    # Hand-written activations (fbnet_like's `torch.sigmoid(x) * x`) import as one layer (silu), which the
+    # torch function rounds differently from the spelled-out arithmetic; other models are reproduced bit for bit.
+    tol = 1e-6 if name in zoo_models.FUSED_ACTIVATIONS else 0.0
     with torch.no_grad():
-        torch.testing.assert_close(GraphExecutor(graph)(x), model(x), rtol=0, atol=0)
+        torch.testing.assert_close(GraphExecutor(graph)(x), model(x), rtol=tol, atol=tol)
     text = print_graph(graph)
     assert print_graph(parse(text)) == text
 
