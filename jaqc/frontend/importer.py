@@ -874,10 +874,12 @@ class _ShapeRecorder(fx.Interpreter):
         return result
 
 
-def trace(model: nn.Module, tracer: fx.Tracer | None = None) -> fx.GraphModule:
-    """Symbolically trace ``model`` (stack traces recorded so errors can name the model's line)."""
+def trace(model: nn.Module, tracer: fx.Tracer | None = None, stack_traces: bool = True) -> fx.GraphModule:
+    """Symbolically trace ``model``; with ``stack_traces`` every node records where the model created it, so
+    errors can name the model's line (this costs seconds on a large model: :func:`import_model` records them
+    only to report an error)."""
     tracer = tracer or fx.Tracer()
-    tracer.record_stack_traces = True
+    tracer.record_stack_traces = stack_traces
     try:
         graph = tracer.trace(model)
     except Exception as exc:  # fx raises many types; all mean "not traceable"
@@ -895,9 +897,24 @@ def import_model(
     """Trace ``model`` on an input of ``input_shape`` and return its LayerGraph (model left unchanged).
 
     Shapes come from ``ShapeProp`` on a random input in eval mode; weights are copied as float32 numpy
-    arrays unless ``with_weights`` is false.
+    arrays unless ``with_weights`` is false. The trace records no stack traces; when translation fails, the
+    model is traced again with them so that the error names the model's line.
     """
-    gm = trace(model, tracer)
+    try:
+        return _import(model, input_shape, name, with_weights, tracer, stack_traces=False)
+    except ImportErrorIR:  # the same tracer again (its leaf rules), now recording where each node comes from
+        return _import(model, input_shape, name, with_weights, tracer, stack_traces=True)
+
+
+def _import(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    name: str | None,
+    with_weights: bool,
+    tracer: fx.Tracer | None,
+    stack_traces: bool,
+) -> LayerGraph:
+    gm = trace(model, tracer, stack_traces)
     was_training = [m.training for m in model.modules()]
     model.eval()
     gm.eval()
