@@ -288,3 +288,22 @@ def test_folded_batchnorm_biases_quantize_and_export(trained, fmt: str) -> None:
 
     again = trace_model(fake_quant, SHAPE)
     assert all(c.params.bias and "bias" in c.weights for c in again.layers_of(LayerKind.CONV2D))
+
+
+def test_cli_short_qat_of_a_quantized_ir(trained, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    quantized = tmp_path / "q.json"
+    args = ["quantize", trained[0], "--input-shape", "1,1,16,16", "--bits", "w4a4", "--calib", "digits"]
+    assert main([*args, "-o", str(quantized)]) == 0
+    capsys.readouterr()
+    assert main(["retrain", str(quantized), "--epochs", "1", "--lr", "0.005", "-o", str(tmp_path / "qat")]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "retrained 1 epochs on digits: test accuracy" in printed and "(deployment model)" in printed
+    summary = json.loads((tmp_path / "qat" / "summary.json").read_text())
+    assert summary["test_accuracy"] > 0.9 and summary["hw_model"] == "deployment"
+    trained_ir = load_graph(tmp_path / "qat" / "subnet.json")
+    assert [x.quant for x in weighted_layers(trained_ir)] == [QuantSpec(4, 4)] * 5
+    assert all(is_calibrated(x) for x in weighted_layers(trained_ir))
+    assert main(["retrain", str(quantized)]) == 2
+    assert "needs an output directory: give -o OUT/" in capsys.readouterr().err
+    assert main(["retrain", str(tmp_path), "--dataset", "digits"]) == 2
+    assert "--dataset apply to retraining an IR.json, not a run directory" in capsys.readouterr().err
