@@ -52,8 +52,11 @@ def plot_training(records: Sequence[dict[str, Any]], path: Path, title: str) -> 
     return _save(fig, path)
 
 
-def plot_hardware(records: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
-    """Expected energy, latency and area of the supernet over the search, and E_HW."""
+def plot_hardware(
+    records: Sequence[dict[str, Any]], path: Path, title: str, final: dict[str, Any] | None = None
+) -> Path:
+    """Expected energy, latency and area of the supernet over the search, and E_HW; ``final`` (the same keys)
+    marks the final design, the accelerator of the run's outputs."""
     plt = _figure()
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
     for ax, (key, label, scale) in zip(
@@ -64,6 +67,10 @@ def plot_hardware(records: Sequence[dict[str, Any]], path: Path, title: str) -> 
     ):  # fmt: skip
         x, y = _series(records, key)
         ax.plot(x, [v * scale for v in y], linewidth=1)
+        if final is not None and key in final:
+            ax.plot([final["step"]], [final[key] * scale], marker="*", markersize=10, color="tab:red",
+                    linestyle="none", label="final design")  # fmt: skip
+            ax.legend(fontsize=7)
         ax.set(xlabel="step", title=label)
         ax.grid(alpha=0.3)
     fig.suptitle(title, y=1.04)

@@ -242,6 +242,16 @@ class SearchRun:
                 self._checkpoint(LoopPosition(epoch=epoch + 1, batch=0, step=step), epoch=epoch)
         return self.finish()
 
+    def final_hardware_point(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """The expected hardware cost of the final α, β on the final accelerator (after the last generator
+        refresh), as a metrics-like record one step after the last: where ``hardware.png`` ends."""
+        engine = self.engine
+        arch = engine.supernet.arch
+        with torch.no_grad():
+            e_hw, parts = engine.hw_cost(arch.alpha_probs(), arch.beta_w_probs(), arch.beta_a_probs())
+        last = max((int(r["step"]) for r in records if "step" in r), default=0)
+        return {"step": last, "e_hw": float(e_hw), **{f"expected_{k}": v for k, v in parts.items()}}
+
     def finish(self) -> SearchOutcome:
         """Derive the subnet and its accelerator, write the outputs and plots."""
         from jaqc.nn.subnet import DerivedSubnet
@@ -282,7 +292,10 @@ class SearchRun:
             atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
             records = self.rundir.read_metrics()
             plot_training(records, out / "plots" / "training.png", f"JAQ search ({preset.name})")
-            plot_hardware(records, out / "plots" / "hardware.png", f"expected hardware cost ({preset.name})")
+            plot_hardware(
+                records, out / "plots" / "hardware.png", f"expected hardware cost ({preset.name})",
+                final=self.final_hardware_point(records),
+            )  # fmt: skip
             plot_architecture(
                 derived.ops, derived.bits, out / "plots" / "architecture.png", "derived subnet",
                 identity_blocks(preset.supernet, derived.ops),

@@ -83,6 +83,20 @@ def test_resumed_run_equals_uninterrupted(tmp_path: Path, straight_run) -> None:
     assert subnet.hw_model == "deployment"
 
 
+def test_hardware_plot_ends_at_the_final_design(tmp_path: Path, straight_run) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(straight_run.run_dir, run_dir)
+    (run_dir / "summary.json").unlink()
+    run = SearchRun(small_preset(), run_dir, resume=True)
+    outcome = run.run(progress=False)  # the finish again, from the last checkpoint
+    assert outcome is not None
+    final = run.final_hardware_point(run.rundir.read_metrics())
+    assert final["expected_area_mm2"] == outcome.summary["area_mm2"]  # the output accelerator's area
+    assert final["step"] == max(r["step"] for r in run.rundir.read_metrics())
+
+
 def _weighted():  # type: ignore[no-untyped-def]
     from jaqc.ir import LayerKind
 
