@@ -249,10 +249,10 @@ def test_save_and_reload_keeps_the_calibration(trained, tmp_path: Path) -> None:
 
 
 def test_a_layer_that_cannot_run_quantized_is_named() -> None:
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=0), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
-    graph = import_model(model.eval(), SHAPE, name="valid_padding")
+    model = nn.Sequential(nn.Conv2d(1, 8, (3, 1), padding=(1, 0)), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 256, 10))
+    graph = import_model(model.eval(), SHAPE, name="non_square")
     assign_bits(graph, parse_bits_spec("w8a8"))
-    with pytest.raises(JaqcError, match=r"quantized layer %0 needs a square kernel and stride and k//2 padding"):
+    with pytest.raises(JaqcError, match=r"quantized layer %0 needs a square kernel, stride and padding"):
         calibrate(graph, calibration_images("digits", SHAPE, limit=8))
 
 

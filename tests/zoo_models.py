@@ -881,3 +881,520 @@ ZOO.update(ZOO_STYLES)
 #: ZOO models with hand-written activations that import as one layer (h-swish from `x * relu6(x + 3) / 6`,
 #: silu from `x * sigmoid(x)`), whose rounding differs from the fused torch function by float32 ulps.
 FUSED_ACTIVATIONS = {"fbnet_like", "mobilenet_v3_like", "efficientnet_like"}
+
+
+# =========================================================================================================
+# More families, each at a small size, written as the family's reference code writes it (torchvision for
+# ResNet-50, MNASNet, DenseNet and SqueezeNet; mit-han-lab/proxylessnas for ProxylessNAS).
+
+from collections import OrderedDict  # noqa: E402  (the families' own spelling of named Sequentials)
+
+
+# --- ResNet-50 style (torchvision Bottleneck): 1x1 reduce, 3x3, 1x1 expand x4, conv+BN downsample ---------
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        width = planes
+        self.conv1 = nn.Conv2d(inplanes, width, kernel_size=1, stride=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, planes * self.expansion, kernel_size=1, stride=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x
+
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.relu(out)
+
+        out = self.conv3(out)
+        out = self.bn3(out)
+
+        if self.downsample is not None:
+            identity = self.downsample(x)
+
+        out += identity
+        out = self.relu(out)
+
+        return out
+
+
+class ResNetBottleneck(nn.Module):
+    def __init__(self, layers: list[int], num_classes: int = 1000, width: int = 64) -> None:
+        super().__init__()
+        self.inplanes = width
+        self.conv1 = nn.Conv2d(3, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(self.inplanes)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(width, layers[0])
+        self.layer2 = self._make_layer(width * 2, layers[1], stride=2)
+        self.layer3 = self._make_layer(width * 4, layers[2], stride=2)
+        self.layer4 = self._make_layer(width * 8, layers[3], stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(width * 8 * Bottleneck.expansion, num_classes)
+
+    def _make_layer(self, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * Bottleneck.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * Bottleneck.expansion, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes * Bottleneck.expansion),
+            )
+        layers = [Bottleneck(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * Bottleneck.expansion
+        for _ in range(1, blocks):
+            layers.append(Bottleneck(self.inplanes, planes))
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.relu(x)
+        x = self.maxpool(x)
+
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        x = self.layer4(x)
+
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        x = self.fc(x)
+
+        return x
+
+
+def resnet50_like(num_classes: int = 10) -> nn.Module:
+    """ResNet-50's bottleneck network at width 8 with blocks (2, 2, 1, 1) instead of (3, 4, 6, 3)."""
+    return _randomise_bn(ResNetBottleneck([2, 2, 1, 1], num_classes, width=8), seed=16)
+
+
+# --- MnasNet-B1 style (torchvision MNASNet): depthwise-separable first block, MBConv e3/e6, k3/k5, ReLU --------
+_BN_MOMENTUM = 1 - 0.9997
+
+
+def _round_to_multiple_of(val: float, divisor: int, round_up_bias: float = 0.9) -> int:
+    assert 0.0 < round_up_bias < 1.0
+    new_val = max(divisor, int(val + divisor / 2) // divisor * divisor)
+    return new_val if new_val >= round_up_bias * val else new_val + divisor
+
+
+def _get_depths(alpha: float) -> list[int]:
+    depths = [32, 16, 24, 40, 80, 96, 192, 320]
+    return [_round_to_multiple_of(depth * alpha, 8) for depth in depths]
+
+
+class _InvertedResidual(nn.Module):
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel_size: int, stride: int, expansion_factor: int, bn_momentum: float = 0.1
+    ) -> None:
+        super().__init__()
+        assert stride in [1, 2]
+        assert kernel_size in [3, 5]
+        mid_ch = in_ch * expansion_factor
+        self.apply_residual = in_ch == out_ch and stride == 1
+        self.layers = nn.Sequential(
+            # Pointwise
+            nn.Conv2d(in_ch, mid_ch, 1, bias=False),
+            nn.BatchNorm2d(mid_ch, momentum=bn_momentum),
+            nn.ReLU(inplace=True),
+            # Depthwise
+            nn.Conv2d(mid_ch, mid_ch, kernel_size, padding=kernel_size // 2, stride=stride, groups=mid_ch, bias=False),
+            nn.BatchNorm2d(mid_ch, momentum=bn_momentum),
+            nn.ReLU(inplace=True),
+            # Linear pointwise. Note that there's no activation.
+            nn.Conv2d(mid_ch, out_ch, 1, bias=False),
+            nn.BatchNorm2d(out_ch, momentum=bn_momentum),
+        )
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if self.apply_residual:
+            return self.layers(input) + input
+        else:
+            return self.layers(input)
+
+
+def _stack(
+    in_ch: int, out_ch: int, kernel_size: int, stride: int, exp_factor: int, repeats: int, bn_momentum: float
+) -> nn.Sequential:
+    """Creates a stack of inverted residuals."""
+    assert repeats >= 1
+    # First one has no skip, because feature map size changes.
+    first = _InvertedResidual(in_ch, out_ch, kernel_size, stride, exp_factor, bn_momentum=bn_momentum)
+    remaining = []
+    for _ in range(1, repeats):
+        remaining.append(_InvertedResidual(out_ch, out_ch, kernel_size, 1, exp_factor, bn_momentum=bn_momentum))
+    return nn.Sequential(first, *remaining)
+
+
+class MNASNetLike(nn.Module):
+    """torchvision's MNASNet (B1) with the stage repeats (3, 3, 3, 2, 4, 1) cut to (2, 2, 2, 1, 2, 1)."""
+
+    def __init__(self, alpha: float, num_classes: int = 1000, dropout: float = 0.2, last: int = 1280) -> None:
+        super().__init__()
+        depths = _get_depths(alpha)
+        layers = [
+            # First layer: regular conv.
+            nn.Conv2d(3, depths[0], 3, padding=1, stride=2, bias=False),
+            nn.BatchNorm2d(depths[0], momentum=_BN_MOMENTUM),
+            nn.ReLU(inplace=True),
+            # Depthwise separable, no skip.
+            nn.Conv2d(depths[0], depths[0], 3, padding=1, stride=1, groups=depths[0], bias=False),
+            nn.BatchNorm2d(depths[0], momentum=_BN_MOMENTUM),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(depths[0], depths[1], 1, padding=0, stride=1, bias=False),
+            nn.BatchNorm2d(depths[1], momentum=_BN_MOMENTUM),
+            # MNASNet blocks: stacks of inverted residuals.
+            _stack(depths[1], depths[2], 3, 2, 3, 2, _BN_MOMENTUM),
+            _stack(depths[2], depths[3], 5, 2, 3, 2, _BN_MOMENTUM),
+            _stack(depths[3], depths[4], 5, 2, 6, 2, _BN_MOMENTUM),
+            _stack(depths[4], depths[5], 3, 1, 6, 1, _BN_MOMENTUM),
+            _stack(depths[5], depths[6], 5, 2, 6, 2, _BN_MOMENTUM),
+            _stack(depths[6], depths[7], 3, 1, 6, 1, _BN_MOMENTUM),
+            # Final mapping to classifier input.
+            nn.Conv2d(depths[7], last, 1, padding=0, stride=1, bias=False),
+            nn.BatchNorm2d(last, momentum=_BN_MOMENTUM),
+            nn.ReLU(inplace=True),
+        ]
+        self.layers = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Linear(last, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layers(x)
+        # Equivalent to global avgpool and removing H and W dimensions.
+        x = x.mean([2, 3])
+        return self.classifier(x)
+
+
+def mnasnet_b1_like(num_classes: int = 10) -> nn.Module:
+    return _randomise_bn(MNASNetLike(0.25, num_classes, last=128), seed=17)
+
+
+# --- ProxylessNAS-Mobile style (mit-han-lab/proxylessnas): MBConv k3/k5/k7 e3/e6, ReLU6, feature mix layer ---
+def get_same_padding(kernel_size: int) -> int:
+    assert kernel_size % 2 > 0, "kernel size should be odd number"
+    return kernel_size // 2
+
+
+class ConvLayer(nn.Module):
+    """weight -> bn -> act (ProxylessNAS's ConvLayer with ops_order 'weight_bn_act')."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
+        super().__init__()
+        padding = get_same_padding(kernel_size)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.act = nn.ReLU6(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        x = self.bn(x)
+        x = self.act(x)
+        return x
+
+
+class IdentityLayer(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class LinearLayer(nn.Module):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dropout_rate: float = 0.0) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout_rate, inplace=True) if dropout_rate > 0 else None
+        self.linear = nn.Linear(in_features, out_features, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dropout is not None:
+            x = self.dropout(x)
+        x = self.linear(x)
+        return x
+
+
+class MBInvertedConvLayer(nn.Module):
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, expand_ratio: int = 6
+    ) -> None:
+        super().__init__()
+        feature_dim = round(in_channels * expand_ratio)
+        if expand_ratio == 1:
+            self.inverted_bottleneck = None
+        else:
+            self.inverted_bottleneck = nn.Sequential(
+                OrderedDict(
+                    [
+                        ("conv", nn.Conv2d(in_channels, feature_dim, 1, 1, 0, bias=False)),
+                        ("bn", nn.BatchNorm2d(feature_dim)),
+                        ("act", nn.ReLU6(inplace=True)),
+                    ]
+                )
+            )
+        pad = get_same_padding(kernel_size)
+        self.depth_conv = nn.Sequential(
+            OrderedDict(
+                [
+                    (
+                        "conv",
+                        nn.Conv2d(feature_dim, feature_dim, kernel_size, stride, pad, groups=feature_dim, bias=False),
+                    ),
+                    ("bn", nn.BatchNorm2d(feature_dim)),
+                    ("act", nn.ReLU6(inplace=True)),
+                ]
+            )
+        )
+        self.point_linear = nn.Sequential(
+            OrderedDict(
+                [
+                    ("conv", nn.Conv2d(feature_dim, out_channels, 1, 1, 0, bias=False)),
+                    ("bn", nn.BatchNorm2d(out_channels)),
+                ]
+            )
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.inverted_bottleneck:
+            x = self.inverted_bottleneck(x)
+        x = self.depth_conv(x)
+        x = self.point_linear(x)
+        return x
+
+
+class MobileInvertedResidualBlock(nn.Module):
+    def __init__(self, mobile_inverted_conv: nn.Module, shortcut: nn.Module | None) -> None:
+        super().__init__()
+        self.mobile_inverted_conv = mobile_inverted_conv
+        self.shortcut = shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.shortcut is None:
+            res = self.mobile_inverted_conv(x)
+        else:
+            conv_x = self.mobile_inverted_conv(x)
+            skip_x = self.shortcut(x)
+            res = skip_x + conv_x
+        return res
+
+
+class ProxylessNASNetsLike(nn.Module):
+    # (kernel, expand, out channels, stride) per block, after the first (k3, e1) block; the searched
+    # ProxylessNAS-Mobile cell choices at a fraction of the depth and width.
+    BLOCKS: ClassVar[list[tuple[int, int, int, int]]] = [
+        (5, 3, 16, 2),
+        (3, 3, 16, 1),
+        (7, 3, 24, 2),
+        (3, 3, 24, 1),
+        (7, 6, 40, 2),
+        (5, 3, 40, 1),
+        (5, 6, 48, 1),
+        (7, 6, 80, 2),
+    ]
+
+    def __init__(self, num_classes: int = 1000, dropout_rate: float = 0.1) -> None:
+        super().__init__()
+        input_channel, first_cell_width, last_channel = 16, 8, 160
+        self.first_conv = ConvLayer(3, input_channel, kernel_size=3, stride=2)
+        first_block_conv = MBInvertedConvLayer(input_channel, first_cell_width, 3, 1, 1)
+        blocks = [MobileInvertedResidualBlock(first_block_conv, None)]
+        input_channel = first_cell_width
+        for k, e, width, stride in self.BLOCKS:
+            mobile_inverted_conv = MBInvertedConvLayer(input_channel, width, k, stride, e)
+            shortcut = IdentityLayer() if stride == 1 and input_channel == width else None
+            blocks.append(MobileInvertedResidualBlock(mobile_inverted_conv, shortcut))
+            input_channel = width
+        self.blocks = nn.ModuleList(blocks)
+        self.feature_mix_layer = ConvLayer(input_channel, last_channel, kernel_size=1)
+        self.global_avg_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = LinearLayer(last_channel, num_classes, dropout_rate=dropout_rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.first_conv(x)
+        for block in self.blocks:
+            x = block(x)
+        if self.feature_mix_layer:
+            x = self.feature_mix_layer(x)
+        x = self.global_avg_pooling(x)
+        x = x.view(x.size(0), -1)  # flatten
+        x = self.classifier(x)
+        return x
+
+
+def proxylessnas_mobile_like(num_classes: int = 10) -> nn.Module:
+    return _randomise_bn(ProxylessNASNetsLike(num_classes), seed=18)
+
+
+# --- DenseNet-121 style (torchvision): BN-ReLU-Conv1x1-BN-ReLU-Conv3x3 dense layers over a features list ---
+class _DenseLayer(nn.Module):
+    def __init__(self, num_input_features: int, growth_rate: int, bn_size: int, drop_rate: float) -> None:
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(num_input_features)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(num_input_features, bn_size * growth_rate, kernel_size=1, stride=1, bias=False)
+        self.norm2 = nn.BatchNorm2d(bn_size * growth_rate)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(bn_size * growth_rate, growth_rate, kernel_size=3, stride=1, padding=1, bias=False)
+        self.drop_rate = float(drop_rate)
+
+    def bn_function(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        concated_features = torch.cat(inputs, 1)
+        bottleneck_output = self.conv1(self.relu1(self.norm1(concated_features)))
+        return bottleneck_output
+
+    def forward(self, input: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        prev_features = [input] if isinstance(input, torch.Tensor) else input
+        bottleneck_output = self.bn_function(prev_features)
+        new_features = self.conv2(self.relu2(self.norm2(bottleneck_output)))
+        if self.drop_rate > 0:
+            new_features = F.dropout(new_features, p=self.drop_rate, training=self.training)
+        return new_features
+
+
+class _DenseBlock(nn.ModuleDict):
+    def __init__(
+        self, num_layers: int, num_input_features: int, bn_size: int, growth_rate: int, drop_rate: float
+    ) -> None:
+        super().__init__()
+        for i in range(num_layers):
+            layer = _DenseLayer(num_input_features + i * growth_rate, growth_rate, bn_size, drop_rate)
+            self.add_module(f"denselayer{i + 1}", layer)
+
+    def forward(self, init_features: torch.Tensor) -> torch.Tensor:
+        features = [init_features]
+        for _name, layer in self.items():
+            new_features = layer(features)
+            features.append(new_features)
+        return torch.cat(features, 1)
+
+
+class _Transition(nn.Sequential):
+    def __init__(self, num_input_features: int, num_output_features: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(num_input_features)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv = nn.Conv2d(num_input_features, num_output_features, kernel_size=1, stride=1, bias=False)
+        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
+
+
+class DenseNetLike(nn.Module):
+    def __init__(
+        self, growth_rate: int = 32, block_config: tuple[int, ...] = (6, 12, 24, 16), num_init_features: int = 64,
+        bn_size: int = 4, drop_rate: float = 0, num_classes: int = 1000,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        # First convolution
+        self.features = nn.Sequential(
+            OrderedDict(
+                [
+                    ("conv0", nn.Conv2d(3, num_init_features, kernel_size=7, stride=2, padding=3, bias=False)),
+                    ("norm0", nn.BatchNorm2d(num_init_features)),
+                    ("relu0", nn.ReLU(inplace=True)),
+                    ("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)),
+                ]
+            )
+        )
+        # Each denseblock
+        num_features = num_init_features
+        for i, num_layers in enumerate(block_config):
+            block = _DenseBlock(num_layers, num_features, bn_size, growth_rate, drop_rate)
+            self.features.add_module(f"denseblock{i + 1}", block)
+            num_features = num_features + num_layers * growth_rate
+            if i != len(block_config) - 1:
+                trans = _Transition(num_features, num_features // 2)
+                self.features.add_module(f"transition{i + 1}", trans)
+                num_features = num_features // 2
+        # Final batch norm
+        self.features.add_module("norm5", nn.BatchNorm2d(num_features))
+        # Linear layer
+        self.classifier = nn.Linear(num_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.features(x)
+        out = F.relu(features, inplace=True)
+        out = F.adaptive_avg_pool2d(out, (1, 1))
+        out = torch.flatten(out, 1)
+        out = self.classifier(out)
+        return out
+
+
+def densenet121_like(num_classes: int = 10) -> nn.Module:
+    """DenseNet-121's structure with growth 8, 16 initial features and blocks (2, 3, 3, 2) for (6, 12, 24, 16)."""
+    return _randomise_bn(DenseNetLike(8, (2, 3, 3, 2), 16, num_classes=num_classes), seed=19)
+
+
+# --- SqueezeNet 1.1 style (torchvision): Fire modules (squeeze, expand1x1 | expand3x3 concatenated) ---------
+class Fire(nn.Module):
+    def __init__(self, inplanes: int, squeeze_planes: int, expand1x1_planes: int, expand3x3_planes: int) -> None:
+        super().__init__()
+        self.inplanes = inplanes
+        self.squeeze = nn.Conv2d(inplanes, squeeze_planes, kernel_size=1)
+        self.squeeze_activation = nn.ReLU(inplace=True)
+        self.expand1x1 = nn.Conv2d(squeeze_planes, expand1x1_planes, kernel_size=1)
+        self.expand1x1_activation = nn.ReLU(inplace=True)
+        self.expand3x3 = nn.Conv2d(squeeze_planes, expand3x3_planes, kernel_size=3, padding=1)
+        self.expand3x3_activation = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.squeeze_activation(self.squeeze(x))
+        return torch.cat(
+            [self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1
+        )
+
+
+class SqueezeNet11Like(nn.Module):
+    """torchvision's SqueezeNet 1.1 with every channel count divided by 4."""
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, kernel_size=3, stride=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+            Fire(16, 4, 16, 16),
+            Fire(32, 4, 16, 16),
+            nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+            Fire(32, 8, 32, 32),
+            Fire(64, 8, 32, 32),
+            nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+            Fire(64, 12, 48, 48),
+            Fire(96, 12, 48, 48),
+            Fire(96, 16, 64, 64),
+            Fire(128, 16, 64, 64),
+        )
+        # Final convolution is initialized differently from the rest
+        final_conv = nn.Conv2d(128, self.num_classes, kernel_size=1)
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout), final_conv, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = self.classifier(x)
+        return torch.flatten(x, 1)
+
+
+def squeezenet11_like(num_classes: int = 10) -> nn.Module:
+    return SqueezeNet11Like(num_classes).eval()
+
+
+#: The families above, (factory, input shape); the ones that import, map and export are in ZOO as well.
+ZOO_FAMILIES = {
+    "resnet50_like": (resnet50_like, (1, 3, 64, 64)),
+    "mnasnet_b1_like": (mnasnet_b1_like, (1, 3, 64, 64)),
+    "proxylessnas_mobile_like": (proxylessnas_mobile_like, (1, 3, 64, 64)),
+    "densenet121_like": (densenet121_like, (1, 3, 64, 64)),
+    "squeezenet11_like": (squeezenet11_like, (1, 3, 64, 64)),
+}
+
+ZOO.update(ZOO_FAMILIES)

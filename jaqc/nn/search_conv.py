@@ -66,13 +66,14 @@ class SearchConv2d(nn.Conv2d):
         quantizer: QuantizerConfig | None = None,
         hetero_top_k: int = 2,
         bias: bool = False,
+        padding: int | None = None,
     ) -> None:
         super().__init__(
             in_channels,
             out_channels,
             kernel_size,
             stride=stride,
-            padding=kernel_size // 2,
+            padding=kernel_size // 2 if padding is None else padding,  # "same" for odd kernels by default
             groups=groups,
             bias=bias,
         )

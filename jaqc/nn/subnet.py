@@ -104,14 +104,15 @@ def layer_module(layer: Layer, quantizer: QuantizerConfig | None = None) -> nn.M
     if kind is LayerKind.CONV2D:
         q = layer.quant
         if q is not None and q.w_bits is not None and q.a_bits is not None:
-            if p.kernel[0] != p.kernel[1] or p.stride[0] != p.stride[1] or p.padding != (p.kernel[0] // 2,) * 2:
+            if p.kernel[0] != p.kernel[1] or p.stride[0] != p.stride[1] or p.padding[0] != p.padding[1]:
                 raise JaqcError(
-                    f"build_subnet: quantized layer %{layer.name} needs a square kernel and stride and k//2 padding, "
+                    f"build_subnet: quantized layer %{layer.name} needs a square kernel, stride and padding, "
                     f"has kernel {p.kernel}, stride {p.stride}, padding {p.padding}"
                 )
             module: nn.Module = SearchConv2d(
                 layer.in_channels, layer.out_channels, p.kernel[0], p.stride[0], p.groups, mode="fixed",
                 weight_bits=(q.w_bits,), activation_bits=(q.a_bits,), quantizer=quantizer, bias=p.bias,
+                padding=p.padding[0],
             )  # fmt: skip
             if p.bias:
                 module.bias.data.copy_(_tensor(layer, "bias"))

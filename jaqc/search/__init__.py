@@ -10,6 +10,7 @@ from jaqc.search.rundir import (
     load_checkpoint,
     read_metrics,
     restore_rng_state,
+    without_time,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "load_checkpoint",
     "read_metrics",
     "restore_rng_state",
+    "without_time",
 ]

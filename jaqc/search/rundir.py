@@ -24,6 +24,7 @@ import json
 import os
 import random
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,15 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 _CHECKPOINT_NAME = re.compile(r"step(\d{9,})(?:-epoch(\d{4,}))?\.pt")
+
+
+#: The field of every metrics record that holds its wall-clock time.
+METRICS_TIME_KEY = "time"
+
+
+def without_time(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` without their wall-clock ``time``: what an interrupted and resumed run reproduces exactly."""
+    return [{k: v for k, v in r.items() if k != METRICS_TIME_KEY} for r in records]
 
 
 class RunDirError(JaqcError):
@@ -350,10 +360,13 @@ class RunDir:
         return document["config"]
 
     def append_metrics(self, record: Mapping[str, Any]) -> None:
-        """Append ``record`` as one line of ``metrics.jsonl`` and flush (first cutting off a torn last line)."""
+        """Append ``record`` as one line of ``metrics.jsonl`` and flush (first cutting off a torn last line). Each
+        line gets ``time``: the wall-clock time it was written (Unix seconds, ms resolution); it is the one field
+        a resumed run does not reproduce (:func:`without_time`)."""
         if not self.is_writer:
             return
-        line = json.dumps(to_jsonable(record, "metrics"), allow_nan=True) + "\n"
+        stamped = {**dict(record), METRICS_TIME_KEY: round(time.time(), 3)}
+        line = json.dumps(to_jsonable(stamped, "metrics"), allow_nan=True) + "\n"
         self.path.mkdir(parents=True, exist_ok=True)
         with self.metrics_path.open("a+b") as handle:
             _cut_torn_tail(handle)

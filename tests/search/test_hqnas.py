@@ -31,7 +31,7 @@ from jaqc.search.hqnas.superkernel import (
 )
 from jaqc.search.hw_binding import derived_problems
 from jaqc.search.presets import search_preset
-from jaqc.search.rundir import RunDir
+from jaqc.search.rundir import RunDir, without_time
 
 OFF, ON = 100.0, -100.0  # thresholds far above / below every norm: the indicator is off / on, the sigmoid saturated
 
@@ -334,7 +334,7 @@ def test_resumed_run_equals_uninterrupted(straight_run, tmp_path: Path) -> None:
     outcome = resumed.run(progress=False)
     assert outcome is not None
     assert _outputs(tmp_path / "resumed") == _outputs(straight_run.run_dir)
-    metrics = [(d / "metrics.jsonl").read_text() for d in (straight_run.run_dir, tmp_path / "resumed")]
+    metrics = [without_time(RunDir.open(d).read_metrics()) for d in (straight_run.run_dir, tmp_path / "resumed")]
     assert metrics[0] == metrics[1]
     final = [_final_state(d) for d in (straight_run.run_dir, tmp_path / "resumed")]
     assert final[0].keys() == final[1].keys() and all(torch.equal(final[0][k], final[1][k]) for k in final[0])

@@ -15,6 +15,7 @@ from jaqc.data import DataConfig
 from jaqc.hw.hw_objective import HardwareWeights
 from jaqc.nn.config import supernet_preset
 from jaqc.search.presets import search_preset
+from jaqc.search.rundir import RunDir, without_time
 from jaqc.search.runner import SearchRun, preset_from_run
 
 
@@ -68,7 +69,7 @@ def test_resumed_run_equals_uninterrupted(tmp_path: Path, straight_run) -> None:
     resumed = SearchRun(preset, tmp_path / "resumed", resume=True).run(progress=False)
     assert resumed is not None
     assert _outputs(tmp_path / "resumed") == _outputs(straight.run_dir)
-    metrics = [(d / "metrics.jsonl").read_text() for d in (straight.run_dir, tmp_path / "resumed")]
+    metrics = [without_time(RunDir.open(d).read_metrics()) for d in (straight.run_dir, tmp_path / "resumed")]
     assert metrics[0] == metrics[1]
     subnet = load_graph(tmp_path / "resumed" / "subnet.json")
     verify(subnet)

@@ -7,6 +7,7 @@ import math
 import os
 import random
 import re
+import time
 import typing
 import warnings
 from pathlib import Path
@@ -27,6 +28,7 @@ from jaqc.search import (
     load_checkpoint,
     read_metrics,
     restore_rng_state,
+    without_time,
 )
 
 REPO = Path(__file__).parents[2]
@@ -148,10 +150,11 @@ def test_metrics_torn_last_line(tmp_path: Path) -> None:
     with run.metrics_path.open("ab") as handle:
         handle.write(b'{"step": 3, "lo')  # the crash
     assert [r["step"] for r in run.read_metrics()] == [0, 1, 2]
-    assert read_metrics(run.metrics_path)[2] == {"step": 2, "loss": 1.0 / 3, "tensor": 0.5}
+    assert without_time(read_metrics(run.metrics_path))[2] == {"step": 2, "loss": 1.0 / 3, "tensor": 0.5}
+    assert all(abs(r["time"] - time.time()) < 60 for r in run.read_metrics())  # every line is stamped
     run.append_metrics({"step": 3, "loss": float("nan")})
     lines = run.metrics_path.read_text().splitlines()
-    assert len(lines) == 4 and lines[3] == '{"step": 3, "loss": NaN}'
+    assert len(lines) == 4 and re.fullmatch(r'\{"step": 3, "loss": NaN, "time": \d+\.\d+\}', lines[3])
     assert math.isnan(run.read_metrics()[3]["loss"])
     run.metrics_path.write_bytes('{"step": 0, "note": "é"}\n'.encode()[:-4])  # torn inside a UTF-8 character
     assert run.read_metrics() == []
@@ -169,7 +172,7 @@ def test_metrics_torn_first_line_and_rewind(tmp_path: Path) -> None:
         run.append_metrics({"step": step})
     run.append_metrics({"event": "note"})
     run.rewind_metrics(3)
-    assert run.read_metrics() == [{"step": 0}, {"step": 1}, {"step": 2}, {"step": 3}, {"event": "note"}]
+    assert without_time(run.read_metrics()) == [{"step": 0}, {"step": 1}, {"step": 2}, {"step": 3}, {"event": "note"}]
 
 
 # --- checkpoints and RNG state ----------------------------------------------------------------------------------
@@ -328,7 +331,7 @@ def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path: Path) -> N
     resumed = _train(RunDir.open(tmp_path / "crashed"))
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
-    assert crashed_run.read_metrics() == straight_run.read_metrics()
+    assert without_time(crashed_run.read_metrics()) == without_time(straight_run.read_metrics())
     assert [r["step"] for r in straight_run.read_metrics()] == list(range(1, 15))
 
 
@@ -354,5 +357,5 @@ def test_docs_resume_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     resumed = namespace["train"](str(tmp_path / "crashed"))
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
-    assert crashed.read_metrics() == RunDir(tmp_path / "straight").read_metrics()
+    assert without_time(crashed.read_metrics()) == without_time(RunDir(tmp_path / "straight").read_metrics())
     assert len(crashed.read_metrics()) == 14

@@ -59,8 +59,8 @@ def quantizable_layers(graph: LayerGraph) -> list[Any]:
 def check_network(graph: LayerGraph) -> None:
     """Raise a :class:`HaqError` unless every conv2d / linear layer of ``graph`` can be built quantized.
 
-    :func:`jaqc.nn.subnet.build_subnet` quantizes a conv only when it has a square kernel and stride and
-    ``kernel // 2`` padding (a bias stays in floating point); every layer needs its weights.
+    :func:`jaqc.nn.subnet.build_subnet` quantizes a conv only when its kernel, stride and padding are square (a
+    bias stays in floating point); every layer needs its weights.
     """
     layer_infos_from_graph(graph)  # rejects supernets and graphs without conv/linear
     for layer in quantizable_layers(graph):
@@ -68,11 +68,10 @@ def check_network(graph: LayerGraph) -> None:
             raise HaqError(f"HAQ network {graph.name!r}: layer %{layer.name} has no weights; give an IR with weights")
         if layer.kind is LayerKind.CONV2D:
             p = layer.params
-            if p.kernel[0] != p.kernel[1] or p.stride[0] != p.stride[1] or p.padding != (p.kernel[0] // 2,) * 2:
+            if p.kernel[0] != p.kernel[1] or p.stride[0] != p.stride[1] or p.padding[0] != p.padding[1]:
                 raise HaqError(
                     f"HAQ network {graph.name!r}: conv %{layer.name} (kernel {p.kernel}, stride {p.stride}, padding "
-                    f"{p.padding}) cannot be quantized: a quantized conv needs a square kernel and stride and "
-                    "kernel//2 padding"
+                    f"{p.padding}) cannot be quantized: a quantized conv needs a square kernel, stride and padding"
                 )
     if len(graph.inputs()) != 1:
         raise HaqError(f"HAQ network {graph.name!r}: one input is supported, got {len(graph.inputs())}")
