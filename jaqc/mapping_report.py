@@ -90,9 +90,25 @@ def design_notes(accelerator: dict[str, Any], rows: list[dict[str, Any]] | None 
     return notes
 
 
+def schedule_utilization(schedule: dict[str, Any], entry: dict[str, Any]) -> float:
+    """A schedule layer's useful MACs over the array's peak during its compute cycles (what the cost model
+    reports as utilisation), from the schedule's own fields."""
+    from jaqc.hw.problem import perf_factor
+
+    extents, geometry, bits = entry["loop_extents"], entry["geometry"], entry["bits"]
+    macs = geometry["kernel"] ** 2
+    for dim in ("B", "OW", "OH", "IC", "OC"):
+        macs *= extents[dim]
+    if schedule.get("hw_model", "simulator") == "simulator":
+        macs *= geometry["groups"]  # the simulator's extents are one group's
+    accelerator = schedule["accelerator"]
+    peak = entry["cycles"]["compute"] * accelerator["pe_rows"] * accelerator["pe_cols"]
+    return macs / (peak * perf_factor(bits["w"], bits["a"])) if peak else 0.0
+
+
 def schedule_rows(schedule: dict[str, Any]) -> list[dict[str, Any]]:
     """One dict per layer of a ``jaqc.schedule`` document (e.g. embedded in an export), like :func:`mapping_rows`
-    without the energy breakdown and utilisation the schedule does not store."""
+    without the energy breakdown the schedule does not store."""
     rows = []
     for entry in schedule["layers"]:
         bits = entry["bits"]
@@ -106,6 +122,7 @@ def schedule_rows(schedule: dict[str, Any]) -> list[dict[str, Any]]:
                 "loop_order": ">".join(entry["loop_order"]),
                 "cycles": dict(cycles),
                 "bound": "memory" if cycles["stall"] > 0 else "compute",
+                "utilization": schedule_utilization(schedule, entry),
                 "energy_nJ": entry["energy_nJ"],
                 "occupancy": {buf: occ["fraction"] for buf, occ in entry["buffer_occupancy"].items()},
             }

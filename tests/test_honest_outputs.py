@@ -82,3 +82,25 @@ def test_readme_quantization_example_quantizes_what_it_shows(tmp_path: Path, cap
     assert main([*args, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)["layers"]
     assert [r["bits"] for r in rows] == ["w4a4", "w4a4"]
+
+
+def test_schedule_utilization_equals_the_cost_models_and_summaries_flag_it() -> None:
+    import pytest
+    import zoo_models
+    from jaqc.passes import PassContext, PassManager, make_pass
+
+    from jaqc.accelerators import load_accelerator
+    from jaqc.export.schedule import build_schedule
+    from jaqc.frontend import import_model
+    from jaqc.mapping_report import mapping_rows, schedule_rows
+
+    factory, shape = zoo_models.ZOO["mobilenet_v2_se_hswish"]
+    for model in ("deployment", "simulator"):
+        graph = import_model(factory().eval(), shape, with_weights=False)
+        graph.accelerator = load_accelerator("jaq-table2")
+        graph = PassManager([make_pass("batchtile", {"hw_model": model})]).run(graph, PassContext()).graph
+        direct = [r["utilization"] for r in mapping_rows(graph)]
+        schedule = build_schedule(graph)
+        assert [r["utilization"] for r in schedule_rows(schedule)] == pytest.approx(direct, rel=1e-12)
+        notes = hardware_figures(schedule)["notes"]
+        assert any("use less than 10% of the array's peak MAC rate" in n for n in notes)

@@ -62,14 +62,16 @@ def write_subnet(out: Path, graph: LayerGraph, schedule: dict[str, Any]) -> None
 
 def hardware_figures(schedule: dict[str, Any]) -> dict[str, Any]:
     """Latency, energy, area and EDAP from a schedule's ``totals`` (the keys of :data:`HARDWARE_KEYS`), the
-    hardware model they were computed with (``hw_model``) and notes on the design (an unvalidated dataflow)."""
+    hardware model they were computed with (``hw_model``) and notes on the design (an unvalidated dataflow, layers
+    that use little of the array)."""
     from jaqc.export.schedule import schedule_hw_model
-    from jaqc.mapping_report import design_notes
+    from jaqc.mapping_report import design_notes, schedule_rows
 
+    rows = schedule_rows(schedule) if "layers" in schedule else []
     return {
         **{key: schedule["totals"][key] for key in HARDWARE_KEYS},
         "hw_model": schedule_hw_model(schedule),
-        "notes": design_notes(schedule["accelerator"]),
+        "notes": design_notes(schedule["accelerator"], rows),
     }
 
 
