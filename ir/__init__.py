@@ -25,6 +25,7 @@ from .types import (
     QuantSpec,
     Shape,
     ShuffleParams,
+    SliceParams,
     Source,
 )
 from .verify import verify
@@ -57,6 +58,7 @@ __all__ = [
     "QuantSpec",
     "Shape",
     "ShuffleParams",
+    "SliceParams",
     "Source",
     "VerifyError",
     "clone_layer",

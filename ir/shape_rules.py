@@ -84,6 +84,13 @@ def infer_output_shape(layer: Layer) -> Shape | None:
         dims = list(x.dims)
         dims[axis] = sum(s[axis] for s in layer.input_shapes)
         return Shape(dims)
+    if kind is LayerKind.SLICE:
+        axis = p.axis % x.rank
+        if p.end > x[axis]:
+            raise IRError(f"slice {p.start}:{p.end} of axis {p.axis} is outside the input {x}")
+        dims = list(x.dims)
+        dims[axis] = p.end - p.start
+        return Shape(dims)
     if kind is LayerKind.CHANNEL_SHUFFLE:
         if x.rank != 4 or x[1] % p.groups:
             raise IRError(f"channel_shuffle with {p.groups} groups needs rank-4 input with divisible channels, got {x}")

@@ -37,6 +37,7 @@ class LayerKind(StrEnum):
     RESHAPE = "reshape"
     CONCAT = "concat"
     CHANNEL_SHUFFLE = "channel_shuffle"
+    SLICE = "slice"
     IDENTITY = "identity"
     CHOICE = "choice"
 
@@ -227,6 +228,20 @@ class ConcatParams:
 
 
 @frozen
+class SliceParams:
+    """The elements ``start`` (inclusive) to ``end`` (exclusive) of axis ``axis`` (a channel split: axis 1)."""
+
+    kind_names: ClassVar[tuple[str, ...]] = ("slice",)
+    axis: int = field(default=1, converter=int, metadata={"key": "axis", "fmt": "int"})
+    start: int = field(default=0, converter=int, validator=_check_min(0), metadata={"key": "start", "fmt": "int"})
+    end: int = field(default=1, converter=int, validator=_check_min(1), metadata={"key": "end", "fmt": "int"})
+
+    def __attrs_post_init__(self) -> None:
+        if self.end <= self.start:
+            raise IRError(f"slice end {self.end} must be greater than its start {self.start}")
+
+
+@frozen
 class ShuffleParams:
     """ShuffleNet channel shuffle with ``groups`` groups."""
 
@@ -234,12 +249,12 @@ class ShuffleParams:
     groups: int = field(converter=int, validator=_check_min(1), metadata={"key": "g", "fmt": "int"})
 
 
-LayerParams = Conv2dParams | LinearParams | BatchNormParams | PoolParams | ConcatParams | ShuffleParams
+LayerParams = Conv2dParams | LinearParams | BatchNormParams | PoolParams | ConcatParams | ShuffleParams | SliceParams
 
 #: The parameter class each kind requires (kinds not listed take no parameters).
 PARAMS_FOR_KIND: dict[LayerKind, type] = {
     LayerKind(name): cls
-    for cls in (Conv2dParams, LinearParams, BatchNormParams, PoolParams, ConcatParams, ShuffleParams)
+    for cls in (Conv2dParams, LinearParams, BatchNormParams, PoolParams, ConcatParams, ShuffleParams, SliceParams)
     for name in cls.kind_names
 }
 

@@ -104,3 +104,14 @@ def test_schedule_utilization_equals_the_cost_models_and_summaries_flag_it() -> 
         assert [r["utilization"] for r in schedule_rows(schedule)] == pytest.approx(direct, rel=1e-12)
         notes = hardware_figures(schedule)["notes"]
         assert any("use less than 10% of the array's peak MAC rate" in n for n in notes)
+
+
+def test_architecture_plot_has_no_bars_for_identity_skips(tmp_path: Path) -> None:
+    from jaqc.search.plots import architecture_bars, plot_architecture
+
+    ops, bits = ["skip", "k3_e1"], [(2, 2), (4, 8)]
+    identity = identity_blocks(supernet_preset("tiny"), [*ops, "k3_e1", "k3_e1", "k3_e1"])[:2]
+    weight, activation, labels = architecture_bars(ops, bits, identity)
+    assert (weight, activation) == ([0, 4], [0, 8]) and labels == ["0\nskip\n(identity)", "1\nk3_e1"]
+    path = plot_architecture(ops, bits, tmp_path / "a.png", "derived subnet", identity)
+    assert path.read_bytes().startswith(b"\x89PNG")

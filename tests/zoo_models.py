@@ -635,8 +635,8 @@ SHUFFLES = {
 
 
 class ShuffleV2Block(nn.Module):
-    """torchvision's ShuffleNetV2 unit. ``split=True`` is the stride-1 form (``x.chunk(2, dim=1)``, which the
-    IR cannot represent); ``split=False`` has both branches read the whole input, as the stride-2 form does."""
+    """torchvision's ShuffleNetV2 unit. ``split=True`` is the stride-1 form (``x.chunk(2, dim=1)``, imported as
+    two slice layers); ``split=False`` has both branches read the whole input, as the stride-2 form does."""
 
     def __init__(self, inp: int, oup: int, stride: int, shuffle: str, split: bool = False) -> None:
         super().__init__()
@@ -698,7 +698,7 @@ def shufflenet_v2_like(num_classes: int = 10) -> nn.Module:
 
 
 def shufflenet_v2_split(num_classes: int = 10) -> nn.Module:
-    """The torchvision form with the stride-1 channel split (not importable: the IR has no split)."""
+    """The torchvision form with the stride-1 channel split (``x.chunk(2, dim=1)``: two slice layers)."""
     return _randomise_bn(ShuffleNetV2Like(num_classes, split=True), seed=13)
 
 
@@ -1398,3 +1398,4 @@ ZOO_FAMILIES = {
 }
 
 ZOO.update(ZOO_FAMILIES)
+ZOO["shufflenet_v2_split"] = (shufflenet_v2_split, (1, 3, 64, 64))

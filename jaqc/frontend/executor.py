@@ -101,6 +101,8 @@ class GraphExecutor(nn.Module):
             return torch.cat(args, dim=p.axis)
         if k is LayerKind.CHANNEL_SHUFFLE:
             return _shuffle(x, p.groups)
+        if k is LayerKind.SLICE:
+            return x.narrow(p.axis, p.start, p.end - p.start)
         if k in (LayerKind.IDENTITY, LayerKind.OUTPUT):
             return x
         raise JaqcError(f"layer %{layer.name}: the executor cannot run kind {k.value}")

@@ -24,6 +24,7 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
+from attrs import frozen
 from torch.fx.passes.shape_prop import _extract_tensor_metadata
 
 from jaqc.ir import (
@@ -37,6 +38,7 @@ from jaqc.ir import (
     PoolParams,
     Shape,
     ShuffleParams,
+    SliceParams,
     Source,
 )
 from jaqc.ir.errors import IRError
@@ -46,6 +48,16 @@ from .errors import ImportErrorIR, describe, module_path
 
 #: Marker for fx values that are not tensors (sizes, ints): they may feed shape arguments only.
 _NOT_TENSOR = object()
+
+
+@frozen
+class _Split:
+    """A channel split (chunk/split) not emitted yet: its pieces become slice layers where indexed."""
+
+    source: str
+    axis: int
+    bounds: tuple[tuple[int, int], ...]
+
 
 _ACTIVATION_MODULES: dict[type, LayerKind] = {
     nn.ReLU6: LayerKind.RELU6,  # before ReLU/Hardtanh lookups: ReLU6 subclasses Hardtanh
@@ -132,10 +144,8 @@ SHUFFLE_SPELLINGS = (
 )
 #: What errors about channel splits and slices suggest.
 SLICE_SPELLINGS = (
-    "the IR has no split or slice layer: a slice that keeps the whole tensor is dropped (a GhostNet "
-    "torch.cat([x1, x2], dim=1)[:, :oup] imports when init_channels + new_channels == oup, e.g. oup a multiple "
-    "of ratio), but a ShuffleNetV2 stride-1 unit's x.chunk(2, dim=1) does not; write that unit with both "
-    "branches reading the whole input, as the stride-2 unit does"
+    "the IR slices channels only: x.chunk(n, dim=1), torch.split(x, sizes, dim=1) (indexed pieces) and "
+    "x[:, a:b] become slice layers; other dimensions, steps and unbind have no IR form"
 )
 
 #: Handlers for extra module types (e.g. supernet candidate blocks traced as leaves).
@@ -253,6 +263,8 @@ class FxImporter:
         value = self.value.get(arg.name)
         if value is _NOT_TENSOR or value is None:
             raise self.error(node, f"operand '{arg.name}' is not a tensor the importer translated (a constant?)")
+        if isinstance(value, _Split):
+            raise self.error(node, f"operand '{arg.name}' is the tuple of a split; index it (pieces[0]) first")
         return value
 
     def operand(self, node: fx.Node, arg: Any) -> str:
@@ -534,8 +546,16 @@ class FxImporter:
             raise self.error(node, f"operand {arg!r} is a Python constant; only tensor operands are supported")
 
     def _getitem(self, node: fx.Node) -> None:
-        """``x[...]``: a slice that keeps the whole tensor is dropped; any other indexing is an error."""
+        """``x[...]``: a piece of a channel split, or a channel slice ``x[:, a:b]``, becomes a slice layer; a
+        slice that keeps the whole tensor is dropped; any other indexing is an error."""
         src, index = node.args[0], node.args[1]
+        split = self.value.get(src.name) if isinstance(src, fx.Node) else None
+        if isinstance(split, _Split):
+            if not isinstance(index, int) or not -len(split.bounds) <= index < len(split.bounds):
+                raise self.error(node, f"piece {index!r} of a split into {len(split.bounds)} is not supported")
+            start, end = split.bounds[index]
+            self.emit(node, LayerKind.SLICE, [split.source], SliceParams(axis=split.axis, start=start, end=end))
+            return
         meta = src.meta.get("tensor_meta") if isinstance(src, fx.Node) else None
         if meta is None or not hasattr(meta, "shape"):
             raise self.error(node, "indexing a value that is not a tensor is not supported")
@@ -553,11 +573,46 @@ class FxImporter:
         if keeps:
             self.alias(node, src)
             return
+        channel = self._channel_slice(items, tuple(meta.shape))
+        if channel is not None:
+            self.emit(node, LayerKind.SLICE, [self.operand(node, src)], SliceParams(axis=1, start=channel[0],
+                                                                                  end=channel[1]))  # fmt: skip
+            return
         raise self.error(
             node,
             f"indexing {src.name}{_slice_text(index)} turns {list(meta.shape)} into {list(self.shape(node))}; "
             f"{SLICE_SPELLINGS}",
         )
+
+    @staticmethod
+    def _channel_slice(items: list[Any], shape: tuple[int, ...]) -> tuple[int, int] | None:
+        """``(start, end)`` when the index keeps every dimension whole except a step-1 range of the channels."""
+        if len(shape) < 2 or not 2 <= len(items) <= len(shape) or not all(isinstance(i, slice) for i in items):
+            return None
+        whole = all(i.start in (None, 0) and i.step in (None, 1) and (i.stop is None or i.stop >= d)
+                    for n, (i, d) in enumerate(zip(items, shape)) if n != 1)  # fmt: skip
+        channels = items[1]
+        if not whole or channels.step not in (None, 1):
+            return None
+        start, end, _ = channels.indices(shape[1])
+        return (start, end) if 0 <= start < end <= shape[1] else None
+
+    def _split(self, node: fx.Node, source: Any, dim: Any) -> None:
+        """``x.chunk(n, dim=1)``, ``torch.split(x, sizes, dim=1)``: pieces of the channels (axis 1) only."""
+        meta = node.meta.get("tensor_meta")
+        pieces = list(meta) if isinstance(meta, (list, tuple)) else []
+        if not isinstance(source, fx.Node) or not pieces or not all(hasattr(m, "shape") for m in pieces):
+            raise self._split_error(node)
+        rank = len(pieces[0].shape)
+        if not isinstance(dim, int) or dim % rank != 1 or node.target in ("unbind", torch.unbind):
+            raise self._split_error(node)
+        bounds, start = [], 0
+        for piece in pieces:
+            bounds.append((start, start + int(piece.shape[1])))
+            start += int(piece.shape[1])
+        if any(end <= begin for begin, end in bounds):
+            raise self._split_error(node)
+        self.value[node.name] = _Split(self.operand(node, source), 1, tuple(bounds))
 
     def _split_error(self, node: fx.Node) -> ImportErrorIR:
         return self.error(node, f"splitting a tensor ({_call_text(node)}) is not supported: {SLICE_SPELLINGS}")
@@ -750,7 +805,8 @@ class FxImporter:
     def on_call_function(self, node: fx.Node) -> None:
         fn, args, kw = node.target, node.args, node.kwargs
         if fn in _SPLIT_FUNCTIONS:
-            raise self._split_error(node)
+            self._split(node, args[0] if args else kw.get("input"), args[2] if len(args) > 2 else kw.get("dim", 0))
+            return
         if node.meta.get("tensor_meta") is None or not hasattr(node.meta.get("tensor_meta"), "shape"):
             # Non-tensor values (x.size()[i], arithmetic on sizes) only feed shape arguments.
             self.value[node.name] = _NOT_TENSOR
@@ -823,7 +879,8 @@ class FxImporter:
     def on_call_method(self, node: fx.Node) -> None:
         name, args, kw = node.target, node.args, node.kwargs
         if name in _SPLIT_METHODS:
-            raise self._split_error(node)
+            self._split(node, args[0], args[2] if len(args) > 2 else kw.get("dim", 0))
+            return
         if node.meta.get("tensor_meta") is None or not hasattr(node.meta.get("tensor_meta"), "shape"):
             self.value[node.name] = _NOT_TENSOR  # x.size(), x.dim(): shape arguments only
             return
@@ -871,6 +928,8 @@ class _ShapeRecorder(fx.Interpreter):
             ) from exc
         if isinstance(result, torch.Tensor):
             n.meta["tensor_meta"] = _extract_tensor_metadata(result)
+        elif isinstance(result, (tuple, list)) and result and all(isinstance(r, torch.Tensor) for r in result):
+            n.meta["tensor_meta"] = tuple(_extract_tensor_metadata(r) for r in result)  # a split's pieces
         return result
 
 

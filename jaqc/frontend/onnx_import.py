@@ -41,6 +41,7 @@ from jaqc.ir import (
     QuantSpec,
     Shape,
     ShuffleParams,
+    SliceParams,
     Source,
 )
 from jaqc.ir.errors import IRError, JaqcError
@@ -103,6 +104,7 @@ SUPPORTED_OPS: tuple[str, ...] = (
     "Reshape",
     "Shape",
     "Sigmoid",
+    "Slice",
     "Squeeze",
     "Transpose",
     "Unsqueeze",
@@ -906,6 +908,27 @@ class OnnxImporter:
                 index, node, "Transpose is supported only inside the channel-shuffle pattern (perm [0, 2, 1, 3, 4])"
             )
         self.alias(node, _Shuffle(x.source, x.groups, True, x.origin))
+
+    def on_Slice(self, index: int, node: onnx.NodeProto) -> None:
+        """A step-1 slice of the channels (axis 1) with constant bounds: the IR's slice layer."""
+        x = self.act(index, node, 0)
+        shape = self.shape_of(x)
+        starts = self.const(index, node, 1, "starts").array.reshape(-1).tolist()
+        ends = self.const(index, node, 2, "ends").array.reshape(-1).tolist()
+        given = self.optional_const(index, node, 3, "axes")
+        axes = given.array.reshape(-1).tolist() if given is not None else list(range(len(starts)))
+        steps_c = self.optional_const(index, node, 4, "steps")
+        steps = steps_c.array.reshape(-1).tolist() if steps_c is not None else [1] * len(starts)
+        bounds = {}
+        for axis, start, end, step in zip(axes, starts, ends, steps, strict=True):
+            axis = int(axis) % shape.rank
+            begin, stop, stride = slice(int(start), int(end), int(step)).indices(shape[axis])
+            if (begin, stop, stride) != (0, shape[axis], 1):
+                bounds[axis] = (begin, stop, stride)
+        if list(bounds) != [1] or bounds[1][2] != 1 or bounds[1][0] >= bounds[1][1]:
+            raise self.error(index, node, "Slice is supported only as a step-1 slice of the channels (axis 1)")
+        begin, stop, _ = bounds[1]
+        self.emit(index, node, LayerKind.SLICE, [x.layer], shape, SliceParams(axis=1, start=begin, end=stop))
 
     def on_Concat(self, index: int, node: onnx.NodeProto) -> None:
         acts = [self.act(index, node, i) for i in range(len(node.input))]

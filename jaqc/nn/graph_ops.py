@@ -32,6 +32,17 @@ class Concat(nn.Module):
         return torch.cat(tensors, dim=self.axis)
 
 
+class Slice(nn.Module):
+    """Elements ``start:end`` of axis ``axis`` (a channel split when ``axis`` is 1)."""
+
+    def __init__(self, axis: int, start: int, end: int) -> None:
+        super().__init__()
+        self.axis, self.start, self.end = axis, start, end
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.narrow(self.axis, self.start, self.end - self.start)
+
+
 class Reshape(nn.Module):
     """Reshape to ``shape`` with the batch dimension taken from the input; ``flatten=True`` marks a flatten."""
 

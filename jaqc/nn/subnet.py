@@ -21,7 +21,7 @@ from jaqc.ir.layer import Layer
 
 from .candidates import ChannelShuffle, build_candidate, classifier_module, head_module, stem_module
 from .config import FixedBits, QuantizerConfig, SupernetConfig
-from .graph_ops import Add, Concat, GlobalAvgPool, Mul, Reshape
+from .graph_ops import Add, Concat, GlobalAvgPool, Mul, Reshape, Slice
 from .quant_linear import QuantLinear
 from .search_conv import SearchConv2d
 
@@ -162,6 +162,8 @@ def layer_module(layer: Layer, quantizer: QuantizerConfig | None = None) -> nn.M
         return Reshape(layer.output_shape.dims, flatten=kind is LayerKind.FLATTEN)
     if kind is LayerKind.CONCAT:
         return Concat(p.axis)
+    if kind is LayerKind.SLICE:
+        return Slice(p.axis, p.start, p.end)
     if kind is LayerKind.CHANNEL_SHUFFLE:
         return ChannelShuffle(p.groups)
     raise JaqcError(f"build_subnet: layer %{layer.name} of kind {kind.value} cannot be built (derive the subnet first)")

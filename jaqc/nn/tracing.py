@@ -26,15 +26,26 @@ from jaqc.ir import (
     LinearParams,
     QuantSpec,
     ShuffleParams,
+    SliceParams,
 )
 
 from .candidates import ChannelShuffle
 from .config import QuantSearchMode
-from .graph_ops import Add, Concat, GlobalAvgPool, Mul, Reshape
+from .graph_ops import Add, Concat, GlobalAvgPool, Mul, Reshape, Slice
 from .quant_linear import QuantLinear
 from .search_conv import SearchConv2d
 
-LEAF_TYPES: tuple[type, ...] = (SearchConv2d, QuantLinear, ChannelShuffle, Add, Mul, Concat, Reshape, GlobalAvgPool)
+LEAF_TYPES: tuple[type, ...] = (
+    SearchConv2d,
+    QuantLinear,
+    ChannelShuffle,
+    Add,
+    Mul,
+    Concat,
+    Reshape,
+    GlobalAvgPool,
+    Slice,
+)
 
 
 class JaqcTracer(fx.Tracer):
@@ -105,6 +116,7 @@ register_module_handler(ChannelShuffle, _simple(LayerKind.CHANNEL_SHUFFLE, lambd
 register_module_handler(Add, _simple(LayerKind.ADD))
 register_module_handler(Mul, _simple(LayerKind.MUL))
 register_module_handler(Concat, _simple(LayerKind.CONCAT, lambda m: ConcatParams(axis=m.axis)))
+register_module_handler(Slice, _simple(LayerKind.SLICE, lambda m: SliceParams(axis=m.axis, start=m.start, end=m.end)))
 register_module_handler(Reshape, _reshape)
 register_module_handler(GlobalAvgPool, _simple(LayerKind.GLOBAL_AVGPOOL))
 

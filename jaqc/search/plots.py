@@ -77,6 +77,18 @@ def plot_hardware(
     return _save(fig, path)
 
 
+def architecture_bars(
+    ops: Sequence[str], bits: Sequence[tuple[int, int]], identity: Sequence[bool] | None = None
+) -> tuple[list[int], list[int], list[str]]:
+    """The weight-bit and activation-bit bar heights and the tick labels of :func:`plot_architecture`: an
+    identity skip has no layers, so no bars."""
+    none = list(identity) if identity is not None else [False] * len(ops)
+    weight = [0 if n else b[0] for b, n in zip(bits, none, strict=True)]
+    activation = [0 if n else b[1] for b, n in zip(bits, none, strict=True)]
+    labels = [f"{i}\n{op}" + ("\n(identity)" if n else "") for i, (op, n) in enumerate(zip(ops, none, strict=True))]
+    return weight, activation, labels
+
+
 def plot_architecture(
     ops: Sequence[str],
     bits: Sequence[tuple[int, int]],
@@ -89,12 +101,9 @@ def plot_architecture(
     plt = _figure()
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(ops) + 2), 3.4))
     index = list(range(len(ops)))
-    none = list(identity) if identity is not None else [False] * len(ops)
-    ax.bar([i - 0.2 for i in index], [0 if n else b[0] for b, n in zip(bits, none, strict=True)], width=0.4,
-           label="weight bits")  # fmt: skip
-    ax.bar([i + 0.2 for i in index], [0 if n else b[1] for b, n in zip(bits, none, strict=True)], width=0.4,
-           label="activation bits")  # fmt: skip
-    labels = [f"{i}\n{op}" + ("\n(identity)" if n else "") for i, (op, n) in enumerate(zip(ops, none, strict=True))]
+    weight, activation, labels = architecture_bars(ops, bits, identity)
+    ax.bar([i - 0.2 for i in index], weight, width=0.4, label="weight bits")
+    ax.bar([i + 0.2 for i in index], activation, width=0.4, label="activation bits")
     ax.set_xticks(index, labels, fontsize=7)
     ax.set(ylabel="bits", yticks=[2, 4, 8], title=title)
     ax.legend(fontsize=8)

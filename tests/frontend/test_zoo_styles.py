@@ -240,26 +240,30 @@ def test_unsupported_constructs_name_node_and_spelling(fn, pattern: str) -> None
         import_model(Act(fn), (1, 3, 4, 4))
 
 
-def test_shufflenet_v2_channel_split_is_a_clear_error() -> None:
-    with pytest.raises(ImportErrorIR) as info:
-        import_model(zoo_models.shufflenet_v2_split(), (1, 3, 32, 32))
-    msg = str(info.value)
-    assert msg.startswith("fx node 'chunk' (call_method chunk, module 'stage2.1', ")
-    assert "zoo_models.py:" in msg and "splitting a tensor (chunk(2, dim=1)) is not supported" in msg
-    assert "write that unit with both branches reading the whole input" in msg
+def test_shufflenet_v2_channel_split_becomes_slice_layers() -> None:
+    model = zoo_models.shufflenet_v2_split().eval()
+    graph = import_model(model, (1, 3, 32, 32))
+    verify(graph)
+    slices = graph.layers_of(K.SLICE)
+    splits = sum(isinstance(m, zoo_models.ShuffleV2Block) and m.split for m in model.modules())
+    assert splits > 0 and len(slices) == 2 * splits  # x1, x2 = x.chunk(2, dim=1) in each stride-1 unit
+    half = slices[0].params.end
+    assert [(x.params.start, x.params.end) for x in slices[:2]] == [(0, half), (half, 2 * half)]
+    assert_same_outputs(model, graph, (1, 3, 32, 32))
 
 
-def test_ghost_module_slice_that_drops_channels_is_a_clear_error() -> None:
-    model = nn.Sequential(zoo_models.GhostModule(8, 15), nn.Conv2d(15, 4, 1))
+def test_channel_slices_and_the_rest_of_indexing() -> None:
+    model = nn.Sequential(zoo_models.GhostModule(8, 15), nn.Conv2d(15, 4, 1)).eval()
+    graph = import_model(model, (1, 8, 8, 8))  # GhostNet's cat(...)[:, :oup] dropping a channel: a slice
+    (cut,) = graph.layers_of(K.SLICE)
+    assert (cut.params.axis, cut.params.start, cut.params.end) == (1, 0, 15)
+    assert_same_outputs(model, graph, (1, 8, 8, 8))
     with pytest.raises(ImportErrorIR) as info:
-        import_model(model, (1, 8, 8, 8))
+        import_model(Act(lambda x: x[:, :, :2]), (1, 3, 4, 4))
     msg = str(info.value)
-    assert msg.startswith("fx node 'getitem' (call_function getitem, module '0', ")
-    assert "indexing cat[:, :15, :, :] turns [1, 16, 8, 8] into [1, 15, 8, 8]" in msg
-    assert "the IR has no split or slice layer" in msg and "oup a multiple of ratio" in msg
-    even = nn.Sequential(zoo_models.GhostModule(8, 16), nn.Conv2d(16, 4, 1)).eval()
-    graph = import_model(even, (1, 8, 8, 8))
-    assert_same_outputs(even, graph, (1, 8, 8, 8))
+    assert "[:, :, :2]" in msg and "the IR slices channels only" in msg
+    with pytest.raises(ImportErrorIR, match=r"splitting a tensor \(chunk\(2, dim=2\)\) is not supported"):
+        import_model(Act(lambda x: x.chunk(2, dim=2)[0]), (1, 3, 4, 4))
 
 
 # --- jaqc map -----------------------------------------------------------------------------------------------

@@ -132,3 +132,21 @@ def test_choice_probabilities_and_candidate_shapes() -> None:
 def test_operand_count() -> None:
     with pytest.raises(VerifyError, match="add takes 2 input"):
         verify(parse(BASE + "%s = add(%fc) : [1,10]->[1,10]\n"))
+
+
+def test_slice_layers_verify_round_trip_and_reject_bad_bounds() -> None:
+    from jaqc.ir import SliceParams, print_graph
+    from jaqc.ir.errors import IRError
+
+    text = """graph g
+%x = input : [1,8,4,4]
+%a = slice[end=3](%x) : [1,8,4,4]->[1,3,4,4]
+%b = slice[start=3,end=8](%x) : [1,8,4,4]->[1,5,4,4]
+"""
+    g = parse(text)
+    assert verify(g) is not None and print_graph(g) == text
+    assert g["b"].params == SliceParams(axis=1, start=3, end=8)
+    with pytest.raises(VerifyError, match=r"%b: .*slice 3:9 of axis 1 is outside the input \[1,8,4,4\]"):
+        verify(parse(text.replace("end=8](%x) : [1,8,4,4]->[1,5,4,4]", "end=9](%x) : [1,8,4,4]->[1,6,4,4]")))
+    with pytest.raises(IRError, match="slice end 2 must be greater than its start 3"):
+        SliceParams(start=3, end=2)
