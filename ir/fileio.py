@@ -26,13 +26,25 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
     """Let ``write`` fill a temporary file next to ``path``, then rename it over ``path``: readers see the
-    old file or the whole new one, never a part (a writer that dies leaves only a ``.tmp`` file)."""
+    old file or the whole new one, never a part (a writer that dies leaves only a ``.tmp`` file, which the
+    next write of ``path`` removes). The file gets the usual mode (``0o666`` less the umask)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}."
+    for stale in target.parent.iterdir():  # temporaries a killed writer of this file left behind
+        if stale.name.startswith(prefix) and stale.name.endswith(".tmp") and stale.is_file():
+            stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # the mode a plain open() gives, not mkstemp's 0600
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -55,16 +67,30 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def read_text(path: str | os.PathLike[str], error: type[JaqcError] = JaqcError, what: str = "") -> str:
+    """The UTF-8 text of ``path``; a missing file, a directory, an unreadable or non-UTF-8 file raise ``error``
+    naming the file (``what``, e.g. ``"ACCEL 'x'"``, replaces the path in the message when given)."""
+    path = Path(path)
+    label = what or str(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{label}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{label}: is a directory, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{label}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})") from None
+    except OSError as exc:
+        raise error(f"{label}: cannot read: {exc.strerror}") from None
+
+
 def read_json(path: str | os.PathLike[str], error: type[JaqcError] = JaqcError) -> Any:
     """The JSON document in ``path``; ``error`` names the file (and the line of a syntax error)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{path}: no such file") from None
-    except OSError as exc:
-        raise error(f"{path}: cannot read: {exc.strerror}") from None
+    text = read_text(path, error)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise error(f"{path}: JSON nested too deeply") from None

@@ -18,7 +18,7 @@ from .accelerator import AcceleratorConfig, check_hw_model
 from .choice import Candidate, Choice
 from .encoding import OPERATOR_FIELDS, OperatorVector
 from .errors import IRError, ParseError
-from .fileio import atomic_write_text, read_json
+from .fileio import atomic_write_text, read_json, read_text
 from .graph import LayerGraph
 from .layer import Layer
 from .mapping import Mapping
@@ -188,10 +188,4 @@ def load_graph(path: str | os.PathLike[str]) -> LayerGraph:
     path = Path(path)
     if path.suffix == ".json":
         return graph_from_json(read_json(path, ParseError), where=str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise IRError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise IRError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse(text, source=str(path))
+    return parse(read_text(path, IRError), source=str(path))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from jaqc.ir import AcceleratorConfig
 from jaqc.ir.errors import IRError, JaqcError
+from jaqc.ir.fileio import read_text
 
 #: Presets. ``bitfusion-eyeriss``: the BitFusion simulator's Eyeriss-comparable configuration
 #: (hsharma35/bitfusion, bf_e_conf.ini: a=16 rows, c=32 columns, Wgt/Act/Out SRAM 65536/32768/16384 B,
@@ -48,14 +49,13 @@ def load_accelerator(spec: str) -> AcceleratorConfig:
     path = Path(spec)
     if path.suffix not in (".toml", ".json"):
         raise JaqcError(f"ACCEL {spec!r}: not a preset ({', '.join(PRESETS)}) nor a .toml/.json file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise JaqcError(f"ACCEL {spec!r}: no such file") from None
+    text = read_text(path, JaqcError, what=f"ACCEL {spec!r}")
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise JaqcError(f"{path}: invalid {path.suffix[1:].upper()}: {exc}") from None
+    except RecursionError:
+        raise JaqcError(f"{path}: {path.suffix[1:].upper()} nested too deeply") from None
     if isinstance(data, dict) and isinstance(data.get("accelerator"), dict):
         data = data["accelerator"]
     if not isinstance(data, dict):
