@@ -20,10 +20,12 @@ An exactly reproducible resume stores, with the model and optimizer state, ``cap
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import os
 import random
 import re
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -199,8 +201,22 @@ def to_jsonable(value: Any, where: str = "config") -> Any:
 
 
 def _atomic_torch_save(obj: Any, target: Path) -> None:
-    """``torch.save`` straight into a temporary file next to ``target`` (no second copy in memory), then rename."""
+    """``torch.save`` straight into a temporary file next to ``target`` (no second copy in memory), then rename;
+    then the file's SHA-256 beside it (``<name>.sha256``), which :func:`load_checkpoint` verifies."""
     atomic_write(target, lambda handle: torch.save(obj, handle))
+    atomic_write_text(_checksum_path(target), f"{_sha256(target)}  {target.name}\n")
+
+
+def _checksum_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name + ".sha256")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _cut_torn_tail(handle: Any) -> None:
@@ -249,6 +265,11 @@ def load_checkpoint(path: str | os.PathLike[str], *, weights_only: bool = True) 
     path = Path(path)
     if not path.is_file():
         raise RunDirError(f"{path}: no such checkpoint file")
+    sidecar = _checksum_path(path)
+    if sidecar.is_file():  # (a crash between the two writes leaves a whole checkpoint without one)
+        expected = sidecar.read_text(encoding="utf-8", errors="replace").split()[:1]
+        if expected != [_sha256(path)]:
+            raise RunDirError(f"{path}: damaged checkpoint (its SHA-256 differs from {sidecar.name})")
     try:
         content = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as error:
@@ -417,6 +438,7 @@ class RunDir:
         for path in existing:
             if path not in kept:
                 path.unlink(missing_ok=True)
+                _checksum_path(path).unlink(missing_ok=True)
 
     def checkpoints(self) -> list[Path]:
         """The checkpoint files, oldest first (by step; an end-of-epoch one after a step one of the same step)."""
@@ -435,7 +457,21 @@ class RunDir:
         return None
 
     def load_checkpoint(self, path: str | os.PathLike[str] | None = None, *, weights_only: bool = True) -> Checkpoint:
-        """The checkpoint at ``path``, or the newest one of this run when ``path`` is ``None``."""
-        chosen = self.latest_checkpoint(required=True) if path is None else Path(path)
-        assert chosen is not None
-        return load_checkpoint(chosen, weights_only=weights_only)
+        """The checkpoint at ``path``, or when ``path`` is ``None`` the newest intact one of this run: a damaged
+        newest checkpoint is reported on stderr and the one before it is used (the message says which)."""
+        if path is not None:
+            return load_checkpoint(path, weights_only=weights_only)
+        candidates = list(reversed(self.checkpoints()))
+        if not candidates:
+            self.latest_checkpoint(required=True)  # raises, naming the folder
+        damaged: list[str] = []
+        for candidate in candidates:
+            try:
+                checkpoint = load_checkpoint(candidate, weights_only=weights_only)
+            except RunDirError as error:
+                damaged.append(str(error))
+                continue
+            for message in damaged:
+                sys.stderr.write(f"warning: {message}; resuming from {candidate.name} (step {checkpoint.step})\n")
+            return checkpoint
+        raise RunDirError("no intact checkpoint to resume from: " + "; ".join(damaged))

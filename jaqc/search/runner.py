@@ -149,7 +149,7 @@ class SearchRun:
         self._elapsed_before = 0.0  # search seconds spent before this process (resumed runs)
         self._started = time.perf_counter()
         if resume:
-            checkpoint = self.rundir.load_checkpoint(self.rundir.latest_checkpoint(required=True))
+            checkpoint = self.rundir.load_checkpoint()  # the newest intact one
             self.engine.load_state_dict(checkpoint.state["engine"])
             restore_rng_state(checkpoint.state["rng"], self._generators())
             self.position = LoopPosition.from_dict(checkpoint.state["position"])

@@ -102,7 +102,7 @@ def test_failed_replace_leaves_old_files_and_no_temporaries(tmp_path: Path, monk
     with pytest.raises(OSError, match="disk full"):
         run.write_config({"version": "new"})
     monkeypatch.undo()
-    assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == ["step000000001.pt"]
+    assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == ["step000000001.pt", "step000000001.pt.sha256"]
     assert sorted(p.name for p in run.path.iterdir()) == ["checkpoints", "config.json"]
     assert run.read_config() == {"version": "old"}
     assert torch.equal(run.load_checkpoint().state["x"], torch.tensor([1.0])) and run.latest_checkpoint() == first
@@ -129,13 +129,14 @@ def test_writer_killed_mid_checkpoint(tmp_path: Path) -> None:
             os._exit(1)
     assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 9
     leftovers = sorted(p.name for p in run.checkpoint_dir.iterdir())
-    assert len(leftovers) == 2 and leftovers[1] == "step000000001.pt" and leftovers[0].endswith(".tmp")
+    assert len(leftovers) == 3 and leftovers[1:] == ["step000000001.pt", "step000000001.pt.sha256"]
+    assert leftovers[0].endswith(".tmp")
     assert run.latest_checkpoint() == run.checkpoint_dir / "step000000001.pt"
     (run.path / ".config.json.x1y2.tmp").write_text("{")  # an interrupted write_config
     RunDir.open(run.path, rank=1)  # other ranks do not clean up
-    assert len(list(run.checkpoint_dir.iterdir())) == 2 and (run.path / ".config.json.x1y2.tmp").exists()
+    assert len(list(run.checkpoint_dir.iterdir())) == 3 and (run.path / ".config.json.x1y2.tmp").exists()
     reopened = RunDir.open(run.path)
-    assert [p.name for p in reopened.checkpoint_dir.iterdir()] == ["step000000001.pt"]
+    assert sorted(p.name for p in reopened.checkpoint_dir.iterdir()) == ["step000000001.pt", "step000000001.pt.sha256"]
     assert sorted(p.name for p in run.path.iterdir()) == ["checkpoints"]
     assert torch.equal(reopened.load_checkpoint().state["x"], torch.tensor([1.0]))
 
@@ -359,3 +360,24 @@ def test_docs_resume_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         assert torch.equal(a, b)
     assert without_time(crashed.read_metrics()) == without_time(RunDir(tmp_path / "straight").read_metrics())
     assert len(crashed.read_metrics()) == 14
+
+
+def test_damaged_checkpoint_is_detected_and_the_previous_one_used(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    run = RunDir.create(tmp_path / "run", retention=RetentionPolicy(keep_last=3, keep_epoch_every=0))
+    for step in (1, 2, 3, 4):
+        run.save_checkpoint({"weights": torch.full((64,), float(step))}, step)
+    names = sorted(p.name for p in run.checkpoint_dir.iterdir())
+    assert names == [f"step{s:09d}.pt{x}" for s in (2, 3, 4) for x in ("", ".sha256")]  # sidecars go with them
+    newest = run.checkpoint_dir / "step000000004.pt"
+    data = bytearray(newest.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit in the tensor payload
+    newest.write_bytes(bytes(data))
+    with pytest.raises(RunDirError, match=r"step000000004\.pt: damaged checkpoint \(its SHA-256 differs"):
+        run.load_checkpoint(newest)
+    checkpoint = run.load_checkpoint()
+    assert checkpoint.step == 3 and torch.equal(checkpoint.state["weights"], torch.full((64,), 3.0))
+    assert "resuming from step000000003.pt (step 3)" in capsys.readouterr().err
+    for path in run.checkpoints():
+        path.write_bytes(b"truncated")
+    with pytest.raises(RunDirError, match="no intact checkpoint to resume from"):
+        run.load_checkpoint()

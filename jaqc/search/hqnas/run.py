@@ -214,7 +214,7 @@ class HqnasRun:
         self._started = time.perf_counter()
         self.search_seconds: float | None = None
         if resume:
-            checkpoint = self.rundir.load_checkpoint(self.rundir.latest_checkpoint(required=True))
+            checkpoint = self.rundir.load_checkpoint()  # the newest intact one
             state = checkpoint.state
             self.net.load_state_dict(state["supernet"])
             self.weight_opt.load_state_dict(state["weight_opt"])
