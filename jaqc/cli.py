@@ -89,7 +89,7 @@ def dump(
 
         _print_schedule_table(model, read_export(model)[1])
         return
-    shape = parse_shape(input_shape) if input_shape else None
+    shape = parse_shape(input_shape) if input_shape is not None else None
     pipeline = parse_pipeline(passes) if passes else []
     if supernet is not None:
         from jaqc.nn.config import supernet_preset
@@ -305,7 +305,7 @@ def export_cmd(source: str, fmt: str, opset: str, accel: str | None, output: str
     help="Activation range from the observed inputs: their min/max, or the (100-p, p) percentiles.",
 )
 @click.option("--percentile", type=float, default=99.99, show_default=True, help="p of --method percentile.")
-@click.option("--calib-images", type=int, default=512, show_default=True, help="At most this many images.")
+@click.option("--calib-images", type=click.IntRange(min=1), default=512, show_default=True, help="At most this many.")
 @click.option(
     "--normalization",
     type=click.Choice(["imagenet", "none"]),
@@ -344,7 +344,7 @@ def quantize_cmd(
     if not output.endswith(".json"):
         raise JaqcError(f"-o {output}: the quantized IR carries weights; give a .json path")
     rules = parse_bits_spec(bits)
-    graph = load_graph_spec(model, parse_shape(input_shape) if input_shape else None, with_weights=True)
+    graph = load_graph_spec(model, parse_shape(input_shape) if input_shape is not None else None, with_weights=True)
     if passes:
         graph = PassManager(parse_pipeline(passes)).run(graph, PassContext()).graph
     assign_bits(graph, rules, first_last)
@@ -400,7 +400,7 @@ def map_cmd(
 
     accelerator = load_accelerator(accel)
     pipeline = parse_pipeline(passes) if passes else []
-    graph = load_graph_spec(model, parse_shape(input_shape) if input_shape else None, with_weights=False)
+    graph = load_graph_spec(model, parse_shape(input_shape) if input_shape is not None else None, with_weights=False)
     graph.accelerator = accelerator
     pipeline.append(make_pass("batchtile", {"objective": objective, "space": space, "hw_model": hw_model}))
     status = Console(stderr=True).status(f"mapping {len(graph)} layers on {accelerator.name or 'the accelerator'}")
@@ -516,12 +516,14 @@ def cost_cmd(
 @click.option("--data", "data_root", default=None, help="CIFAR / ImageNet directory (tiny uses the built-in digits).")
 @click.option("--run-dir", default=None, help="Where to write the run (default runs/<preset>); must be new or empty.")
 @click.option("--resume", "resume", default=None, metavar="RUN_DIR", help="Continue an interrupted run exactly.")
-@click.option("--epochs", type=int, default=None, help="Search epochs (preset default: 90 CIFAR, 45 ImageNet).")
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=None, help="Search epochs (preset default: 90 CIFAR, 45 ImageNet)."
+)
 @click.option("--lam", type=float, default=None, help="λ weighting the normalised hardware cost E_HW.")
 @click.option("--lambda-e", type=float, default=None, help="λE of E_HW (energy).")
 @click.option("--lambda-l", type=float, default=None, help="λL of E_HW (latency).")
 @click.option("--lambda-a", type=float, default=None, help="λA of E_HW (area).")
-@click.option("--seed", type=int, default=None)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Any integer in 0..2^63-1.")
 @click.option(
     "--method",
     type=click.Choice(["jaq", "autonba", "haq", "hqnas"]),
@@ -533,12 +535,14 @@ def cost_cmd(
 @click.option("--network", default=None, help="[haq] the fixed network: a run directory or an IR .json with weights.")
 @click.option("--budget", type=float, default=None, help="[haq] resource budget, a fraction of the 8-bit design.")
 @click.option("--budget-kind", type=click.Choice(["latency", "energy", "edap"]), default=None, help="[haq]")
-@click.option("--episodes", type=int, default=None, help="[haq] DDPG episodes (warm-up included).")
+@click.option("--episodes", type=click.IntRange(min=1), default=None, help="[haq] DDPG episodes (warm-up included).")
 @click.option("--lifelong", default=None, metavar="RUN_DIR", help="[hqnas] re-search from a previous hqnas run.")
-@click.option("--lifelong-epochs", type=int, default=None, help="[hqnas] epochs of a --lifelong re-search.")
+@click.option(
+    "--lifelong-epochs", type=click.IntRange(min=1), default=None, help="[hqnas] epochs of a --lifelong re-search."
+)
 @click.option(
     "--threads",
-    type=int,
+    type=click.IntRange(min=1),
     default=1,
     show_default=True,
     help="torch intra-op threads (1 is fastest for the small tensors of tiny on a 2-core CPU).",
@@ -686,9 +690,11 @@ def _print_summary(summary: dict, run_dir) -> None:  # type: ignore[no-untyped-d
 
 @cli.command("retrain")
 @click.argument("source")
-@click.option("--epochs", type=int, default=None, help="QAT epochs (run: the preset's, 600 CIFAR; IR: 10).")
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=None, help="QAT epochs (run: the preset's, 600 CIFAR; IR: 10)."
+)
 @click.option("--data", "data_root", default=None, help="CIFAR / ImageNet directory (a run's, if it moved).")
-@click.option("--threads", type=int, default=1, show_default=True, help="torch intra-op threads.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch intra-op threads.")
 @hw_model_option(None, "Default: the search run's (an IR's own, else deployment).")
 @click.option(
     "--dataset",
@@ -781,14 +787,21 @@ def _retrain_ir(
     help="Comma-separated: jaq, autonba, haq, hqnas, uniform8, uniform4.",
 )
 @click.option("--lambdas", default=None, help="λ values for jaq/autonba/hqnas, e.g. 0.01,0.1 (default: the preset's).")
-@click.option("--epochs", type=int, default=None, help="Search epochs of every method (default: the preset's).")
-@click.option("--retrain-epochs", type=int, default=None, help="QAT epochs of every retraining (preset default).")
-@click.option("--episodes", type=int, default=None, help="HAQ episodes (default: HAQ's).")
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=None, help="Search epochs of every method (default: the preset's)."
+)
+@click.option(
+    "--retrain-epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="QAT epochs of every retraining (preset default).",
+)
+@click.option("--episodes", type=click.IntRange(min=1), default=None, help="HAQ episodes (default: HAQ's).")
 @click.option("--ablation/--no-ablation", default=True, show_default=True, help="Also run the Table 7 ablation.")
 @click.option("--ablation-seeds", default=None, help="Seeds of the ablation searches, e.g. 0,1,2 (default: --seed).")
-@click.option("--seed", type=int, default=None)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Any integer in 0..2^63-1.")
 @click.option("-o", "--out", "out_dir", default="runs/compare", show_default=True, help="Output directory.")
-@click.option("--threads", type=int, default=1, show_default=True, help="torch intra-op threads.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch intra-op threads.")
 @hw_model_option()
 def compare_cmd(
     preset: str,
