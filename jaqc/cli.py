@@ -587,6 +587,13 @@ def search_cmd(
         if options or hw_model is not None:
             given = sorted([*options, *(["hw_model"] if hw_model is not None else [])])
             raise JaqcError(f"--resume continues a run with its own options; drop {', '.join(given)}")
+        from pathlib import Path
+
+        if (Path(resume) / "summary.json").is_file():
+            raise JaqcError(
+                f"{resume}: the search finished already (summary.json); nothing to resume and nothing was changed "
+                "(retrain or export it, or delete summary.json to redo the final phase)"
+            )
         run = resume_run(resume, data_root)
     else:
         overrides: dict = {

@@ -29,3 +29,14 @@ def test_counts_below_one_and_out_of_range_seeds_are_refused(args: list[str], me
 def test_an_empty_input_shape_is_an_error_not_ignored(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["map", "tests/zoo_models.py:resnet_tiny", "--accel", "jaq-table2", "--input-shape", ""]) == 2
     assert "bad input shape ''" in capsys.readouterr().err
+
+
+def test_resume_of_a_finished_run_says_so_and_changes_nothing(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text('{"method": "jaq"}')
+    (run / "config.json").write_text("{}")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in run.iterdir())
+    assert main(["search", "--resume", str(run)]) == 2
+    assert "the search finished already (summary.json); nothing to resume" in capsys.readouterr().err
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in run.iterdir()) == before
