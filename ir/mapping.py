@@ -32,6 +32,13 @@ class LoopDim(StrEnum):
 LOOP_DIMS: tuple[LoopDim, ...] = (LoopDim.B, LoopDim.OW, LoopDim.OH, LoopDim.IC, LoopDim.OC)
 
 
+def group_aligned(oc_tile: int, channels_per_group: int) -> bool:
+    """Whether OC tiles of ``oc_tile`` channels keep to whole groups of ``channels_per_group`` output channels
+    (the deployment model's rule for grouped layers, docs/cost_model.md section 19.1): the tile divides a
+    group or is a multiple of one (a whole layer's channels always are)."""
+    return channels_per_group % oc_tile == 0 or oc_tile % channels_per_group == 0
+
+
 def _to_dim(value: LoopDim | str) -> LoopDim:
     try:
         return LoopDim(value.upper() if isinstance(value, str) else value)

@@ -9,7 +9,7 @@ import networkx as nx
 from .errors import IRError, VerifyError
 from .graph import LayerGraph
 from .layer import Layer
-from .mapping import LOOP_DIMS
+from .mapping import LOOP_DIMS, group_aligned
 from .shape_rules import arity, infer_output_shape
 from .types import LayerKind
 
@@ -93,7 +93,7 @@ def _layer_problems(graph: LayerGraph, layer: Layer) -> list[str]:
                     problems.append(f"tile {dim.value}={tile} is larger than its dimension {extents[dim.value]}")
             if graph.hw_model == "deployment" and layer.kind is LayerKind.CONV2D and layer.params.groups > 1:
                 per_group, oc_tile = extents["OC"] // layer.params.groups, layer.mapping.tile[4]
-                if per_group % oc_tile and oc_tile % per_group and oc_tile != extents["OC"]:
+                if not group_aligned(oc_tile, per_group):
                     problems.append(
                         f"tile OC={oc_tile} is not group-aligned (it must divide or be a multiple of the "
                         f"{per_group} output channels per group)"

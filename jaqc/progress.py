@@ -46,7 +46,6 @@ class Progress:
         self.stream = stream
         tty = sys.stderr.isatty()
         self.mode = "off" if enabled is False else ("bar" if enabled or (enabled is None and tty) else "lines")
-        self.enabled = self.mode != "off"
         self._clock = clock
         self._bar: Any = None
         self._task: Any = None

@@ -28,7 +28,7 @@ from .tensors import (
     ProblemTensors,
     UnitCostTensors,
 )
-from .traffic import dram_traffic, loop_dependence
+from .traffic import GROUPED_DEPENDENCE, dram_traffic, loop_dependence
 from .unit_costs import area_tensors, unit_cost_tensors
 
 #: Codes of the SRAM access order inside a tile (the simulator's IS / OS / WS choice).
@@ -139,6 +139,11 @@ def _ws_passes(
     return torch.where(fits, ceil_div(spans, packed, relaxed), one_at_a_time)
 
 
+def group_spans(problem: ProblemTensors, oc: torch.Tensor) -> torch.Tensor:
+    """How many groups an (aligned) OC tile of the deployment model spans (1 for a dense layer; section 19.1)."""
+    return torch.clamp(oc / problem.out_channels, min=1)  # ``out_channels`` is one group's
+
+
 def _deployment_spatial(
     code: int, problem: ProblemTensors, hardware: HardwareTensors, tile: torch.Tensor, relaxed: bool
 ) -> _Spatial:
@@ -148,7 +153,7 @@ def _deployment_spatial(
     n, m = hardware.pe_rows, hardware.pe_cols
     pf = perf_factor_tensor(problem.w_bits, problem.a_bits)
     q = problem.out_channels  # output channels per group
-    spans = torch.clamp(oc / q, min=1)  # groups an (aligned) OC tile spans
+    spans = group_spans(problem, oc)
     kk_ic = k * k * ic
     lanes = n * pf
     if code == _WS:
@@ -218,7 +223,8 @@ def tile_terms(
     spatial = _select_spatial(problem, hardware, tile, relaxed, model)  # 4.1 / 19.3 and the blocks of 3 / 19.2
 
     # 3. per-tile buffer footprints (bits) and the half-capacity fit rule.
-    in_channels = ic * torch.clamp(oc / problem.out_channels, min=1) if deployment else ic  # 19.1: s groups
+    spans = group_spans(problem, oc) if deployment else None
+    in_channels = ic * spans if spans is not None else ic  # 19.1: an OC tile reads its s groups' channels
     act_bits = torch.where(
         problem.im2col,
         ow * oh * (k * k * in_channels) * b * a_bits,
@@ -243,8 +249,8 @@ def tile_terms(
     pixels = oh * ow * b
     reduction = k * k * ic
     act_once = tile_count * pixels * reduction * a_bits  # every (pixel, reduction) input once
-    if deployment:  # an OC tile spanning s groups reads s groups' inputs (section 19.6)
-        act_once = act_once * torch.clamp(oc / problem.out_channels, min=1)
+    if spans is not None:  # an OC tile spanning s groups reads s groups' inputs (section 19.6)
+        act_once = act_once * spans
     act_per_oc = tile_count * (oc * pixels) * reduction * a_bits
     wgt_per_pixel = tile_count * (oc * pixels) * reduction * w_bits
     wgt_once = tile_count * (reduction * oc) * w_bits
@@ -459,9 +465,8 @@ def _evaluate_deployment(
 def deployment_dependence(act_on_oc: torch.Tensor) -> torch.Tensor:
     """(..., 5, 3) bool: which loop indexes which operand in the deployment model, per row (section 19.1:
     OC also indexes the activations of a grouped layer)."""
-    base = loop_dependence(act_on_oc.device).expand(*act_on_oc.shape, 5, 3).clone()
-    base[..., 4, 0] = act_on_oc
-    return base
+    grouped = torch.tensor(GROUPED_DEPENDENCE, dtype=torch.bool, device=act_on_oc.device)
+    return torch.where(act_on_oc[..., None, None], grouped, loop_dependence(act_on_oc.device))
 
 
 def _finish(

@@ -13,6 +13,7 @@ from attrs import frozen
 
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.mapping import LOOP_DIMS, Mapping
+from jaqc.ir.mapping import group_aligned as oc_tile_aligned
 
 from .constants import DATAFLOW_CODES
 from .errors import HardwareError
@@ -216,5 +217,4 @@ def check_tiles_within_extents(
 def group_aligned(problem: ConvProblem, oc_tile: int) -> bool:
     """Whether an OC tile of the deployment model keeps each tile inside whole groups (docs/cost_model.md,
     section 19.1): dense layers always; grouped layers when it divides or is a multiple of C_out/g."""
-    q = problem.out_channels_per_group
-    return problem.groups == 1 or q % oc_tile == 0 or oc_tile % q == 0 or oc_tile == problem.out_channels
+    return problem.groups == 1 or oc_tile_aligned(oc_tile, problem.out_channels_per_group)
