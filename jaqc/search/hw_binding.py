@@ -110,6 +110,28 @@ def fixed_problems(config: SupernetConfig, stem_out_bits: int = 8) -> list[ConvP
     ]  # fmt: skip
 
 
+def priced_costs(table: CandidateCostTable) -> tuple[Tensor, Tensor]:
+    """``table``'s energy (nJ) and latency (s) with every infeasible entry (no tiling fits) priced at
+    :data:`INFEASIBLE_FACTOR` times the table's largest feasible entry, so expectations stay finite."""
+    energy, latency = table.energy_nj.clone(), table.latency_s.clone()
+    finite = table.feasible
+    if not finite.all():
+        energy[~finite] = INFEASIBLE_FACTOR * energy[finite].max()
+        latency[~finite] = INFEASIBLE_FACTOR * latency[finite].max()
+    return energy, latency
+
+
+def fixed_layer_costs(
+    config: SupernetConfig, accelerator: AcceleratorConfig, out_bits: Sequence[int], hw_model: str
+) -> tuple[Tensor, Tensor, HardwareTotals]:
+    """The fixed layers on ``accelerator``: the stem's energy (nJ) and latency (s) for each width ``out_bits[i]``
+    it may write block 0's input at, and the head and classifier's totals."""
+    stems = [mapped_totals(fixed_problems(config, c)[:1], accelerator, hw_model=hw_model) for c in out_bits]
+    energy = torch.tensor([t.energy_nJ for t in stems], dtype=torch.float64)
+    latency = torch.tensor([t.latency_s for t in stems], dtype=torch.float64)
+    return energy, latency, mapped_totals(fixed_problems(config)[1:], accelerator, hw_model=hw_model)
+
+
 def derived_consumer_bits(config: SupernetConfig, ops: Sequence[str], bits: Sequence[tuple[int, int]]) -> list[int]:
     """The bits each block's output is requantized to, stem first (``len(ops) + 1`` values): the largest
     ``a_bits`` of the convolutions reading it, through residual adds and identity skips (the IR's
@@ -222,17 +244,10 @@ class ExpectedHardwareCost:
         table = candidate_cost_table(
             self.blocks, accelerator, self.pairs, space="jaq", hw_model=self.hw_model, out_bits=self.out_bits
         )
-        finite = torch.isfinite(table.energy_nj)
-        energy, latency = table.energy_nj.clone(), table.latency_s.clone()
-        if not finite.all():
-            energy[~finite] = INFEASIBLE_FACTOR * energy[finite].max()
-            latency[~finite] = INFEASIBLE_FACTOR * latency[finite].max()
-        self.energy_table, self.latency_table = energy, latency  # [out, block, op, pair]
-        stems = [mapped_totals(fixed_problems(self.config, c)[:1], accelerator, hw_model=self.hw_model)
-                 for c in self.out_bits]  # fmt: skip
-        self.stem_energy = torch.tensor([t.energy_nJ for t in stems], dtype=torch.float64)
-        self.stem_latency = torch.tensor([t.latency_s for t in stems], dtype=torch.float64)
-        self.fixed_totals = mapped_totals(fixed_problems(self.config)[1:], accelerator, hw_model=self.hw_model)
+        self.energy_table, self.latency_table = priced_costs(table)  # [out, block, op, pair]
+        self.stem_energy, self.stem_latency, self.fixed_totals = fixed_layer_costs(
+            self.config, accelerator, self.out_bits, self.hw_model
+        )
         self.area_mm2 = area_for(accelerator).total
         self.accelerator, self.table = accelerator, table
 

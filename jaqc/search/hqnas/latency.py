@@ -24,18 +24,17 @@ import torch
 from torch import Tensor
 
 from jaqc.hw.candidate_table import candidate_cost_table
-from jaqc.hw.hw_objective import mapped_totals
 from jaqc.hw.unit_costs import area_for
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.nn.config import SupernetConfig
 
 from ..hw_binding import (
-    INFEASIBLE_FACTOR,
     candidate_problems,
     consumer_distributions,
     derived_consumer_bits,
-    fixed_problems,
+    fixed_layer_costs,
     head_a_bits,
+    priced_costs,
     residual_blocks,
 )
 from .superkernel import HQNAS_OPS, BlockDecisions, ladder_probabilities
@@ -64,20 +63,14 @@ class LatencyTable:
         table = candidate_cost_table(
             blocks, accelerator, self.pairs, space="jaq", hw_model=hw_model, out_bits=self.out_bits
         )
-        latency, energy = table.latency_s.clone(), table.energy_nj.clone()
-        finite = torch.isfinite(latency)
-        if not finite.all():
-            latency[~finite] = INFEASIBLE_FACTOR * latency[finite].max()
-            energy[~finite] = INFEASIBLE_FACTOR * energy[finite].max()
+        energy, latency = priced_costs(table)
         shape = (len(self.out_bits), len(blocks), len(HQNAS_OPS), len(self.w_bits), len(self.a_bits))
         self.latency_s = latency.reshape(shape)  # [out, block, op, w, a]
         self.energy_nj = energy.reshape(shape)
-        self.feasible = finite.reshape(shape)
-        stems = [mapped_totals(fixed_problems(config, c)[:1], accelerator, hw_model=hw_model) for c in self.out_bits]
-        self.stem_latency_s = torch.tensor([t.latency_s for t in stems], dtype=torch.float64)
-        self.stem_energy_nj = torch.tensor([t.energy_nJ for t in stems], dtype=torch.float64)
-        fixed = mapped_totals(fixed_problems(config)[1:], accelerator, hw_model=hw_model)  # head, classifier
-        self.fixed_latency_s = fixed.latency_s
+        self.feasible = table.feasible.reshape(shape)
+        stem_and_fixed = fixed_layer_costs(config, accelerator, self.out_bits, hw_model)
+        self.stem_energy_nj, self.stem_latency_s, fixed = stem_and_fixed
+        self.fixed_latency_s = fixed.latency_s  # head, classifier
         self.fixed_energy_nj = fixed.energy_nJ
         self.area_mm2 = area_for(accelerator).total
         #: Latency of the largest path (k5_e6 at the highest bits everywhere): the unit of the log term.
