@@ -13,6 +13,7 @@ from typing import Any
 from attrs import asdict, field, frozen
 
 from .errors import IRError
+from .values import integer, real, text
 
 #: The hardware models a graph's mappings and costs can refer to (jaqc.hw.HardwareModel; docs/cost_model.md).
 HW_MODELS: tuple[str, ...] = ("simulator", "deployment")
@@ -36,15 +37,10 @@ class Dataflow(StrEnum):
         return self.value
 
 
-def _positive(_inst: object, attribute: Any, value: float) -> None:
-    if not value > 0:
-        raise IRError(f"accelerator field {attribute.name} must be > 0, got {value!r}")
-
-
 def _to_dataflow(value: Dataflow | str) -> Dataflow:
     try:
         return Dataflow(value.upper() if isinstance(value, str) else value)
-    except ValueError:
+    except (ValueError, TypeError):
         raise IRError(f"accelerator field dataflow must be one of WS, OS, RS, got {value!r}") from None
 
 
@@ -52,15 +48,15 @@ def _to_dataflow(value: Dataflow | str) -> Dataflow:
 class AcceleratorConfig:
     """A BitFusion-style accelerator: ``pe_rows x pe_cols`` fusion units and three SRAM buffers."""
 
-    pe_rows: int = field(converter=int, validator=_positive)
-    pe_cols: int = field(converter=int, validator=_positive)
-    wbuf_kb: int = field(converter=int, validator=_positive)
-    ibuf_kb: int = field(converter=int, validator=_positive)
-    obuf_kb: int = field(converter=int, validator=_positive)
+    pe_rows: int = field(converter=integer("accelerator field pe_rows", 1))
+    pe_cols: int = field(converter=integer("accelerator field pe_cols", 1))
+    wbuf_kb: int = field(converter=integer("accelerator field wbuf_kb", 1))
+    ibuf_kb: int = field(converter=integer("accelerator field ibuf_kb", 1))
+    obuf_kb: int = field(converter=integer("accelerator field obuf_kb", 1))
     dataflow: Dataflow = field(default=Dataflow.WS, converter=_to_dataflow)
-    dram_bits_per_cycle: int = field(default=128, converter=int, validator=_positive)
-    freq_mhz: float = field(default=500.0, converter=float, validator=_positive)
-    name: str = ""
+    dram_bits_per_cycle: int = field(default=128, converter=integer("accelerator field dram_bits_per_cycle", 1))
+    freq_mhz: float = field(default=500.0, converter=real("accelerator field freq_mhz", 0.0, strict_minimum=True))
+    name: str = field(default="", converter=text("accelerator field name"))
 
     @property
     def num_pes(self) -> int:
@@ -74,8 +70,24 @@ class AcceleratorConfig:
         return data
 
     @classmethod
+    def from_text_fields(cls, fields: MappingABC[str, str], where: str = "accelerator") -> AcceleratorConfig:
+        """Read the ``key=value`` tokens of the text form's ``accelerator`` line (every value a string)."""
+        kinds = {a.name: a.type for a in cls.__attrs_attrs__}  # type: ignore[attr-defined]
+        data: dict[str, Any] = {}
+        for key, raw in fields.items():
+            kind = kinds.get(key)
+            try:
+                data[key] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+            except ValueError:
+                expected = "an integer" if kind == "int" else "a number"
+                raise IRError(f"{where}: field {key} must be {expected}, got {raw!r}") from None
+        return cls.from_json(data, where)
+
+    @classmethod
     def from_json(cls, data: MappingABC[str, Any], where: str = "accelerator") -> AcceleratorConfig:
         """Read the reference-data ``accelerator`` format; ``where`` names the source in errors."""
+        if not isinstance(data, MappingABC):
+            raise IRError(f"{where}: must be an object of accelerator fields, got {type(data).__name__} {data!r}")
         names = {a.name for a in cls.__attrs_attrs__}  # type: ignore[attr-defined]
         unknown = sorted(set(data) - names)
         if unknown:

@@ -15,28 +15,36 @@ from attrs import field, frozen
 
 from .errors import IRError
 from .types import LEGAL_BITS
+from .values import text, to_int, to_list, to_real
 
 if TYPE_CHECKING:
     from .graph import LayerGraph
 
 
-def _probs(value: Any) -> tuple[float, ...] | None:
-    return None if value is None else tuple(float(v) for v in value)
+def _probs(what: str):  # type: ignore[no-untyped-def]
+    def convert(value: Any) -> tuple[float, ...] | None:
+        return None if value is None else tuple(to_real(v, what, 0.0) for v in to_list(value, what))
+
+    return convert
 
 
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _opt_probability(value: Any) -> float | None:
+    return None if value is None else to_real(value, "candidate alpha", 0.0)
+
+
+def _bits(value: Any) -> tuple[int, ...]:
+    return tuple(to_int(v, "choice bits") for v in to_list(value, "choice bits"))
 
 
 @frozen(eq=False)
 class Candidate:
     """One candidate op of a choice layer: its op name (e.g. ``k3_e6``), sub-graph and probabilities."""
 
-    op: str
+    op: str = field(converter=text("candidate op"))
     graph: LayerGraph
-    alpha: float | None = field(default=None, converter=_opt_float)
-    beta_w: tuple[float, ...] | None = field(default=None, converter=_probs)
-    beta_a: tuple[float, ...] | None = field(default=None, converter=_probs)
+    alpha: float | None = field(default=None, converter=_opt_probability)
+    beta_w: tuple[float, ...] | None = field(default=None, converter=_probs("candidate beta_w"))
+    beta_a: tuple[float, ...] | None = field(default=None, converter=_probs("candidate beta_a"))
 
 
 def _check_bits(_inst: object, _attr: object, value: tuple[int, ...]) -> None:
@@ -56,8 +64,10 @@ def _check_candidates(_inst: object, _attr: object, value: tuple[Candidate, ...]
 class Choice:
     """The candidates of a choice layer and the bitwidths their β vectors range over."""
 
-    candidates: tuple[Candidate, ...] = field(converter=tuple, validator=_check_candidates)
-    bits: tuple[int, ...] = field(default=LEGAL_BITS, converter=tuple, validator=_check_bits)
+    candidates: tuple[Candidate, ...] = field(
+        converter=lambda v: tuple(to_list(v, "choice candidates")), validator=_check_candidates
+    )
+    bits: tuple[int, ...] = field(default=LEGAL_BITS, converter=_bits, validator=_check_bits)
 
     def candidate(self, op: str) -> Candidate:
         """The candidate named ``op``."""

@@ -19,6 +19,7 @@ from typing import Any
 from attrs import field, frozen
 
 from .errors import IRError
+from .values import to_int
 
 
 def _check_positive(_inst: object, attribute: Any, value: int) -> None:
@@ -27,7 +28,7 @@ def _check_positive(_inst: object, attribute: Any, value: int) -> None:
 
 
 def _int_field() -> Any:
-    return field(converter=int, validator=_check_positive)
+    return field(converter=lambda value: to_int(value, "operator vector field"), validator=_check_positive)
 
 
 #: Field order of the raw and normalized vectors.

@@ -20,6 +20,7 @@ from .types import (
     Source,
     to_kind,
 )
+from .values import to_int, to_list
 
 if TYPE_CHECKING:
     from .choice import Choice
@@ -38,17 +39,23 @@ def _to_shape(value: Shape | Any) -> Shape:
 
 
 def _to_shapes(value: Any) -> tuple[Shape, ...]:
-    return tuple(_to_shape(v) for v in value)
+    return tuple(_to_shape(v) for v in to_list(value, "layer input_shapes"))
 
 
 def _to_names(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         raise IRError(f"layer inputs must be a sequence of names, got the string {value!r}")
-    return tuple(value)
+    names = tuple(to_list(value, "layer inputs"))
+    for name in names:
+        if not isinstance(name, str):
+            raise IRError(f"layer inputs must be layer names (strings), got {name!r}")
+    return names
 
 
 def _to_channels(value: Any) -> tuple[int, ...] | None:
-    return None if value is None else tuple(int(v) for v in value)
+    if value is None:
+        return None
+    return tuple(to_int(v, "csq channel index", 0) for v in to_list(value, "csq_channels"))
 
 
 @define(kw_only=True, eq=False)

@@ -13,6 +13,7 @@ from enum import StrEnum
 from attrs import field, frozen
 
 from .errors import IRError
+from .values import to_int, to_list
 
 
 class LoopDim(StrEnum):
@@ -42,12 +43,12 @@ def group_aligned(oc_tile: int, channels_per_group: int) -> bool:
 def _to_dim(value: LoopDim | str) -> LoopDim:
     try:
         return LoopDim(value.upper() if isinstance(value, str) else value)
-    except ValueError:
+    except (ValueError, TypeError):
         raise IRError(f"unknown loop dimension {value!r}; expected one of B, OW, OH, IC, OC") from None
 
 
 def _convert_order(value: Iterable[LoopDim | str]) -> tuple[LoopDim, ...]:
-    return tuple(_to_dim(v) for v in value)
+    return tuple(_to_dim(v) for v in to_list(value, "mapping loop_order"))
 
 
 def _convert_tile(value: Iterable[int] | MappingABC[str, int]) -> tuple[int, ...]:
@@ -56,8 +57,8 @@ def _convert_tile(value: Iterable[int] | MappingABC[str, int]) -> tuple[int, ...
         missing = [d.value for d in LOOP_DIMS if d not in keyed]
         if missing:
             raise IRError(f"mapping tile is missing dimension(s) {', '.join(missing)}")
-        return tuple(int(keyed[d]) for d in LOOP_DIMS)
-    return tuple(int(v) for v in value)
+        return tuple(to_int(keyed[d], f"mapping tile size of {d.value}") for d in LOOP_DIMS)
+    return tuple(to_int(v, "mapping tile size") for v in to_list(value, "mapping tile"))
 
 
 def _check_tile(_inst: object, _attr: object, value: tuple[int, ...]) -> None:
@@ -99,6 +100,8 @@ class Mapping:
     @classmethod
     def from_json(cls, data: MappingABC[str, object]) -> Mapping:
         """Read ``{"tile": {...}, "loop_order": [...]}`` (the reference-data format; extra keys ignored)."""
+        if not isinstance(data, MappingABC):
+            raise IRError(f"mapping must be an object with tile and loop_order, got {data!r}")
         try:
             tile = data["tile"]
             order = data["loop_order"]

@@ -194,7 +194,7 @@ class _Parser:
                     graph.name = _unquote(line[len("graph ") :].strip())
                 elif top and line.startswith("accelerator ") and len(graph) == 0:
                     kv = {k: _unquote(v) for k, _, v in (t.partition("=") for t in _TOKEN.findall(line[12:]))}
-                    graph.accelerator = AcceleratorConfig.from_json(kv)
+                    graph.accelerator = AcceleratorConfig.from_text_fields(kv)
                 elif top and line.startswith("hw_model ") and len(graph) == 0:
                     graph.hw_model = check_hw_model(line[len("hw_model ") :].strip())
                 elif line.startswith("%"):

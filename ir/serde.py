@@ -7,7 +7,9 @@ so a round trip is bit-exact. ``meta`` is never written.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from .mapping import Mapping
 from .parser import parse
 from .printer import print_graph
 from .types import LayerCost, QuantSpec, Source, params_from_dict, params_to_dict, to_kind
+from .values import expect_object, to_int, to_list, to_text
 
 FORMAT = "jaqc-ir"
 VERSION = 1
@@ -39,9 +42,24 @@ def _array_to_json(array: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _array_from_json(data: dict[str, Any]) -> np.ndarray:
-    raw = base64.b64decode(data["data"])
-    return np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(data["shape"]).copy()
+def _array_from_json(data: Any, where: str) -> np.ndarray:
+    data = expect_object(data, where)
+    try:
+        dtype = np.dtype(to_text(data["dtype"], f"{where}.dtype"))
+        shape = tuple(to_int(d, f"{where}.shape", 0) for d in to_list(data["shape"], f"{where}.shape"))
+        raw = base64.b64decode(to_text(data["data"], f"{where}.data"), validate=True)
+    except KeyError as exc:
+        raise IRError(f"{where}: missing field {exc.args[0]!r}") from None
+    except (TypeError, ValueError, binascii.Error) as exc:  # unknown dtype, bad base64
+        raise IRError(f"{where}: {exc}") from None
+    if dtype.hasobject or dtype.itemsize == 0:
+        raise IRError(f"{where}: unsupported dtype {dtype.str!r}")
+    count = math.prod(shape)
+    if count * dtype.itemsize != len(raw):
+        raise IRError(
+            f"{where}: {len(raw)} bytes of data for shape {list(shape)} of {dtype.str} ({count * dtype.itemsize})"
+        )
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
 def layer_to_json(layer: Layer, weights: bool) -> dict[str, Any]:
@@ -103,43 +121,69 @@ def graph_to_json(graph: LayerGraph, weights: bool = True) -> dict[str, Any]:
     }
 
 
-def _layer_from_json(data: dict[str, Any], where: str) -> Layer:
+def _object(data: Any, key: str, where: str) -> Any:
+    """``data[key]`` when it is a JSON object or absent (None), else an error naming ``where.key``."""
+    value = data.get(key)
+    return None if value is None else expect_object(value, f"{where}.{key}")
+
+
+def _params(kind: Any, data: Any, where: str) -> Any:
     try:
-        kind = to_kind(data["kind"])
+        return params_from_dict(kind, {} if data is None else expect_object(data, where), where)
+    except IRError as exc:
+        raise ParseError(str(exc)) from None
+
+
+def _candidate_from_json(data: Any, where: str) -> Candidate:
+    data = expect_object(data, where)
+    if "graph" not in data:
+        raise IRError(f"{where}: missing field 'graph'")
+    return Candidate(
+        op=data.get("op"),
+        graph=graph_from_json(data["graph"], where=f"{where}.graph"),
+        alpha=data.get("alpha"),
+        beta_w=data.get("beta_w"),
+        beta_a=data.get("beta_a"),
+    )
+
+
+def _layer_from_json(data: Any, where: str) -> Layer:
+    try:
+        data = expect_object(data, where)
+        kind = to_kind(to_text(data["kind"], "kind"))
         choice = None
-        if "choice" in data:
-            ch = data["choice"]
+        if (ch := _object(data, "choice", where)) is not None:
+            candidates = to_list(ch["candidates"], f"{where}.choice.candidates")
             choice = Choice(
                 candidates=[
-                    Candidate(
-                        op=c["op"],
-                        graph=graph_from_json(c["graph"], where=f"{where}.choice.candidates[{i}].graph"),
-                        alpha=c.get("alpha"),
-                        beta_w=c.get("beta_w"),
-                        beta_a=c.get("beta_a"),
-                    )
-                    for i, c in enumerate(ch["candidates"])
+                    _candidate_from_json(c, f"{where}.choice.candidates[{i}]") for i, c in enumerate(candidates)
                 ],
                 bits=ch.get("bits", (2, 4, 8)),
             )
-        quant = data.get("quant")
-        cost = data.get("cost")
-        source = data.get("source")
+        quant = _object(data, "quant", where)
+        cost = _object(data, "cost", where)
+        source = _object(data, "source", where)
+        mapping = _object(data, "mapping", where)
+        op_vector = _object(data, "op_vector", where)
+        params = data.get("params")
+        weights = _object(data, "weights", where) or {}
         return Layer(
             name=data["name"],
             kind=kind,
             inputs=data.get("inputs", []),
             input_shapes=data.get("input_shapes", []),
             output_shape=data["output_shape"],
-            params=params_from_dict(kind, data.get("params", {}), f"{where}.params"),
+            params=_params(kind, params, f"{where}.params"),
             quant=None if quant is None else QuantSpec(quant["w_bits"], quant["a_bits"]),
             choice=choice,
             csq_channels=data.get("csq_channels"),
-            mapping=None if data.get("mapping") is None else Mapping.from_json(data["mapping"]),
+            mapping=None if mapping is None else Mapping.from_json(mapping),
             cost=None if cost is None else LayerCost(**cost),
-            op_vector=None if data.get("op_vector") is None else OperatorVector(**data["op_vector"]),
+            op_vector=None if op_vector is None else OperatorVector(**op_vector),
             source=None if source is None else Source(**source),
-            weights={k: _array_from_json(v) for k, v in data.get("weights", {}).items()},
+            weights={
+                to_text(k, "weight name"): _array_from_json(v, f"{where}.weights.{k}") for k, v in weights.items()
+            },
         )
     except ParseError:
         raise
@@ -149,23 +193,21 @@ def _layer_from_json(data: dict[str, Any], where: str) -> Layer:
         raise ParseError(f"{where}: {exc}") from None
 
 
-def graph_from_json(data: dict[str, Any], where: str = "graph") -> LayerGraph:
+def graph_from_json(data: Any, where: str = "graph") -> LayerGraph:
     """Rebuild a graph from :func:`graph_to_json` output; errors name the offending field path."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ParseError(f'{where}: not a jaqc IR document (expected "format": "{FORMAT}")')
-    if data.get("version") != VERSION:
+    if data.get("version") != VERSION or isinstance(data.get("version"), bool):
         raise ParseError(f"{where}: unsupported jaqc IR version {data.get('version')!r} (this jaqc reads {VERSION})")
-    graph = LayerGraph(str(data.get("name", "graph")))
-    if data.get("accelerator") is not None:
-        try:
-            graph.accelerator = AcceleratorConfig.from_json(data["accelerator"], where=f"{where}.accelerator")
-        except IRError as exc:
-            raise ParseError(str(exc)) from None
     try:
+        graph = LayerGraph(to_text(data.get("name", "graph"), f"{where}.name"))
+        if data.get("accelerator") is not None:
+            graph.accelerator = AcceleratorConfig.from_json(data["accelerator"], where=f"{where}.accelerator")
         graph.hw_model = check_hw_model(data.get("hw_model"), f"{where}.hw_model")
+        layers = to_list(data.get("layers", []), f"{where}.layers")
     except IRError as exc:
         raise ParseError(str(exc)) from None
-    for i, item in enumerate(data.get("layers", [])):
+    for i, item in enumerate(layers):
         layer_where = f"{where}.layers[{i}]"
         layer = _layer_from_json(item, layer_where)
         try:
@@ -184,8 +226,18 @@ def save_graph(graph: LayerGraph, path: str | os.PathLike[str], weights: bool = 
 
 
 def load_graph(path: str | os.PathLike[str]) -> LayerGraph:
-    """Read a graph saved by :func:`save_graph` (``.json`` or text); errors name the file."""
+    """Read a graph saved by :func:`save_graph` (``.json`` or text); errors name the file. An empty file is
+    an error, not an empty graph."""
     path = Path(path)
     if path.suffix == ".json":
-        return graph_from_json(read_json(path, ParseError), where=str(path))
-    return parse(read_text(path, IRError), source=str(path))
+        data = read_json(path, ParseError)
+    else:
+        data = read_text(path, ParseError)
+        if not data.strip():
+            raise ParseError(f"{path}: empty file (no graph)")
+    try:
+        if path.suffix == ".json":
+            return graph_from_json(data, where=str(path))
+        return parse(data, source=str(path))
+    except RecursionError:
+        raise ParseError(f"{path}: choice candidates nested too deeply") from None

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from attrs import field, fields, frozen
 
 from .errors import IRError
+from .values import MAX_INT, flag, integer, real, text, to_int, to_list
 
 #: The bitwidths a BitFusion fusion unit supports for weights and activations.
 LEGAL_BITS: tuple[int, ...] = (2, 4, 8)
@@ -71,19 +72,17 @@ def to_kind(value: LayerKind | str) -> LayerKind:
 
 
 def _dims(value: Iterable[int]) -> tuple[int, ...]:
-    return tuple(int(v) for v in value)
-
-
-def _check_dims(_inst: object, _attr: object, value: tuple[int, ...]) -> None:
-    if any(d < 1 for d in value):
-        raise IRError(f"shape dimensions must be >= 1, got {list(value)}")
+    dims = tuple(to_int(v, "shape dimension", maximum=None) for v in to_list(value, "a shape"))
+    if any(not 1 <= d <= MAX_INT for d in dims):
+        raise IRError(f"shape dimensions must be in 1..{MAX_INT}, got {list(dims)}")
+    return dims
 
 
 @frozen
 class Shape:
     """A tensor shape, e.g. ``Shape((1, 3, 32, 32))``; printed ``[1,3,32,32]``."""
 
-    dims: tuple[int, ...] = field(converter=_dims, validator=_check_dims)
+    dims: tuple[int, ...] = field(converter=_dims)
 
     @property
     def rank(self) -> int:
@@ -115,16 +114,16 @@ def _check_bits(_inst: object, attribute: Any, value: int | None) -> None:
         raise IRError(f"{attribute.name} must be one of 2, 4, 8 or float (None), got {value!r}")
 
 
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
+def _opt_bits(what: str):  # type: ignore[no-untyped-def]
+    return lambda value: None if value is None else to_int(value, what)
 
 
 @frozen
 class QuantSpec:
     """Weight and activation bitwidths of a layer; ``None`` means floating point. Printed ``w4a8``/``wfa8``."""
 
-    w_bits: int | None = field(converter=_opt_int, validator=_check_bits)
-    a_bits: int | None = field(converter=_opt_int, validator=_check_bits)
+    w_bits: int | None = field(converter=_opt_bits("w_bits"), validator=_check_bits)
+    a_bits: int | None = field(converter=_opt_bits("a_bits"), validator=_check_bits)
 
     def __str__(self) -> str:
         w = "f" if self.w_bits is None else str(self.w_bits)
@@ -148,13 +147,17 @@ class QuantSpec:
 # Channel counts are not parameters: they come from the layer's input and output shapes.
 
 
-def _pair(value: int | Iterable[int]) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    pair = tuple(int(v) for v in value)
-    if len(pair) != 2:
-        raise IRError(f"expected an int or a pair of ints, got {value!r}")
-    return pair  # type: ignore[return-value]
+def _pair(key: str):  # type: ignore[no-untyped-def]
+    def convert(value: int | Iterable[int]) -> tuple[int, int]:
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            single = to_int(value, key)
+            return (single, single)
+        pair = tuple(to_int(v, key) for v in to_list(value, key))
+        if len(pair) != 2:
+            raise IRError(f"{key} must be an integer or a pair of integers, got {value!r}")
+        return pair  # type: ignore[return-value]
+
+    return convert
 
 
 def _check_pair(minimum: int):  # type: ignore[no-untyped-def]
@@ -176,8 +179,8 @@ def _check_min(minimum: int):  # type: ignore[no-untyped-def]
 def _pair_field(key: str, default: tuple[int, int] | None = None, minimum: int = 1) -> Any:
     meta = {"key": key, "fmt": "pair"}
     if default is None:
-        return field(converter=_pair, validator=_check_pair(minimum), metadata=meta)
-    return field(default=default, converter=_pair, validator=_check_pair(minimum), metadata=meta)
+        return field(converter=_pair(key), validator=_check_pair(minimum), metadata=meta)
+    return field(default=default, converter=_pair(key), validator=_check_pair(minimum), metadata=meta)
 
 
 @frozen
@@ -188,8 +191,8 @@ class Conv2dParams:
     kernel: tuple[int, int] = _pair_field("k")
     stride: tuple[int, int] = _pair_field("s", (1, 1))
     padding: tuple[int, int] = _pair_field("p", (0, 0), minimum=0)
-    groups: int = field(default=1, converter=int, validator=_check_min(1), metadata={"key": "g", "fmt": "int"})
-    bias: bool = field(default=False, converter=bool, metadata={"key": "bias", "fmt": "flag"})
+    groups: int = field(default=1, converter=integer("g"), validator=_check_min(1), metadata={"key": "g", "fmt": "int"})
+    bias: bool = field(default=False, converter=flag("bias"), metadata={"key": "bias", "fmt": "flag"})
 
 
 @frozen
@@ -197,7 +200,7 @@ class LinearParams:
     """Fully connected layer over the last dimension."""
 
     kind_names: ClassVar[tuple[str, ...]] = ("linear",)
-    bias: bool = field(default=False, converter=bool, metadata={"key": "bias", "fmt": "flag"})
+    bias: bool = field(default=False, converter=flag("bias"), metadata={"key": "bias", "fmt": "flag"})
 
 
 @frozen
@@ -205,7 +208,9 @@ class BatchNormParams:
     """Batch normalisation over the channel dimension (inference form uses running statistics)."""
 
     kind_names: ClassVar[tuple[str, ...]] = ("batchnorm",)
-    eps: float = field(default=1e-5, converter=float, metadata={"key": "eps", "fmt": "float"})
+    eps: float = field(
+        default=1e-5, converter=real("eps", 0.0, strict_minimum=True), metadata={"key": "eps", "fmt": "float"}
+    )
 
 
 @frozen
@@ -216,7 +221,7 @@ class PoolParams:
     kernel: tuple[int, int] = _pair_field("k")
     stride: tuple[int, int] = _pair_field("s")
     padding: tuple[int, int] = _pair_field("p", (0, 0), minimum=0)
-    ceil: bool = field(default=False, converter=bool, metadata={"key": "ceil", "fmt": "flag"})
+    ceil: bool = field(default=False, converter=flag("ceil"), metadata={"key": "ceil", "fmt": "flag"})
 
 
 @frozen
@@ -224,7 +229,7 @@ class ConcatParams:
     """Concatenation along ``axis``."""
 
     kind_names: ClassVar[tuple[str, ...]] = ("concat",)
-    axis: int = field(default=1, converter=int, metadata={"key": "axis", "fmt": "int"})
+    axis: int = field(default=1, converter=integer("axis"), metadata={"key": "axis", "fmt": "int"})
 
 
 @frozen
@@ -232,9 +237,13 @@ class SliceParams:
     """The elements ``start`` (inclusive) to ``end`` (exclusive) of axis ``axis`` (a channel split: axis 1)."""
 
     kind_names: ClassVar[tuple[str, ...]] = ("slice",)
-    axis: int = field(default=1, converter=int, metadata={"key": "axis", "fmt": "int"})
-    start: int = field(default=0, converter=int, validator=_check_min(0), metadata={"key": "start", "fmt": "int"})
-    end: int = field(default=1, converter=int, validator=_check_min(1), metadata={"key": "end", "fmt": "int"})
+    axis: int = field(default=1, converter=integer("axis"), metadata={"key": "axis", "fmt": "int"})
+    start: int = field(
+        default=0, converter=integer("start"), validator=_check_min(0), metadata={"key": "start", "fmt": "int"}
+    )
+    end: int = field(
+        default=1, converter=integer("end"), validator=_check_min(1), metadata={"key": "end", "fmt": "int"}
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.end <= self.start:
@@ -246,7 +255,7 @@ class ShuffleParams:
     """ShuffleNet channel shuffle with ``groups`` groups."""
 
     kind_names: ClassVar[tuple[str, ...]] = ("channel_shuffle",)
-    groups: int = field(converter=int, validator=_check_min(1), metadata={"key": "g", "fmt": "int"})
+    groups: int = field(converter=integer("g"), validator=_check_min(1), metadata={"key": "g", "fmt": "int"})
 
 
 LayerParams = Conv2dParams | LinearParams | BatchNormParams | PoolParams | ConcatParams | ShuffleParams | SliceParams
@@ -291,22 +300,17 @@ def params_from_dict(kind: LayerKind, data: dict[str, Any], where: str) -> Any:
 class Source:
     """Where a layer came from: the torch.fx node name and the module path (plain strings)."""
 
-    fx_node: str = ""
-    module: str = ""
-
-
-def _check_nonneg(_inst: object, attribute: Any, value: float) -> None:
-    if value < 0:
-        raise IRError(f"{attribute.name} must be >= 0, got {value!r}")
+    fx_node: str = field(default="", converter=text("source fx_node"))
+    module: str = field(default="", converter=text("source module"))
 
 
 @frozen(kw_only=True)
 class LayerCost:
     """The cost model's result for one layer at its mapping: cycles and energy."""
 
-    compute_cycles: int = field(converter=int, validator=_check_nonneg)
-    stall_cycles: int = field(converter=int, validator=_check_nonneg)
-    energy_nJ: float = field(converter=float, validator=_check_nonneg)
+    compute_cycles: int = field(converter=integer("compute_cycles", 0, maximum=None))
+    stall_cycles: int = field(converter=integer("stall_cycles", 0, maximum=None))
+    energy_nJ: float = field(converter=real("energy_nJ", 0.0))
 
     @property
     def total_cycles(self) -> int:

@@ -75,6 +75,8 @@ def _layer_problems(graph: LayerGraph, layer: Layer) -> list[str]:
         problems.append(f"output shape {layer.output_shape} does not match {layer.kind.value} rule {expected}")
     if layer.kind in (LayerKind.RESHAPE, LayerKind.FLATTEN) and layer.output_shape.numel() != layer.input_shape.numel():
         problems.append(f"{layer.kind.value} changes the element count: {layer.input_shape} -> {layer.output_shape}")
+    if problems:  # the checks below read channels and extents from the shapes, which are not consistent
+        return problems
     for key, shape in _weight_shapes(layer).items():
         if key in layer.weights and tuple(layer.weights[key].shape) != shape:
             problems.append(f"weight {key!r} has shape {list(layer.weights[key].shape)}, expected {list(shape)}")

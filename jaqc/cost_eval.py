@@ -26,6 +26,7 @@ from typing import Any
 from jaqc.ir import AcceleratorConfig, Mapping
 from jaqc.ir.errors import IRError, JaqcError
 from jaqc.ir.fileio import read_json
+from jaqc.ir.values import expect_object, to_int, to_list, to_real, to_text
 
 
 def _cost_json(mapping: Mapping, record: Any) -> dict[str, Any]:
@@ -50,20 +51,64 @@ def _compare(evaluation: dict[str, Any], reference: MappingABC[str, Any]) -> dic
     return {"cycles_match": cycles_ok, "access_bits_match": access_ok, "energy_rel_error": rel}
 
 
+#: The simulator figures a reference record carries (all three or none).
+REFERENCE_FIELDS: tuple[str, ...] = ("cycles", "access_bits", "energy_nJ")
+
+
+def _check_reference(record: MappingABC[str, Any], where: str) -> None:
+    """A record's reference numbers are all there and well typed, so comparing with them cannot fail."""
+    from jaqc.hw.records import ACCESS_NAMES
+
+    given = [k for k in REFERENCE_FIELDS if k in record]
+    if not given:
+        return
+    missing = [k for k in REFERENCE_FIELDS if k not in record]
+    if missing:
+        raise IRError(f"{where}: reference numbers need {', '.join(REFERENCE_FIELDS)}; missing {', '.join(missing)}")
+    cycles = expect_object(record["cycles"], f"{where}.cycles")
+    for key in ("total", "stall", "compute"):
+        if key not in cycles:
+            raise IRError(f"{where}.cycles: missing field {key!r}")
+        to_int(cycles[key], f"{where}.cycles.{key}", 0, maximum=None)
+    access = expect_object(record["access_bits"], f"{where}.access_bits")
+    unknown = sorted(set(access) - set(ACCESS_NAMES))
+    if unknown:
+        raise IRError(f"{where}.access_bits: unknown field(s) {', '.join(map(str, unknown))}")
+    for key, value in access.items():
+        to_int(value, f"{where}.access_bits.{key}", 0, maximum=None)
+    energy = expect_object(record["energy_nJ"], f"{where}.energy_nJ")
+    if "total" not in energy:
+        raise IRError(f"{where}.energy_nJ: missing field 'total'")
+    to_real(energy["total"], f"{where}.energy_nJ.total", 0.0)
+
+
 def _reference_records(case: MappingABC[str, Any]) -> list[tuple[str, MappingABC[str, Any]]]:
+    """The case's evaluations: ``optimized``, each of ``fixed_mappings`` and a given ``mapping``, checked."""
     records: list[tuple[str, MappingABC[str, Any]]] = []
-    if isinstance(case.get("optimized"), MappingABC):
-        records.append(("optimized", case["optimized"]))
-    for record in case.get("fixed_mappings", []):
-        records.append((record.get("kind", "fixed"), record))
+    if case.get("optimized") is not None:
+        records.append(("optimized", expect_object(case["optimized"], "optimized")))
+    for i, record in enumerate(to_list(case.get("fixed_mappings", []), "fixed_mappings")):
+        record = expect_object(record, f"fixed_mappings[{i}]")
+        records.append((to_text(record.get("kind", "fixed"), f"fixed_mappings[{i}].kind"), record))
     if "mapping" in case:
         records.append(("given", {"mapping": case["mapping"]}))
+    for kind, record in records:
+        if "mapping" not in record:
+            raise IRError(f"{kind}: missing field 'mapping'")
+        _check_reference(record, kind)
     return records
 
 
 def carries_reference(cases: list[MappingABC[str, Any]]) -> bool:
     """Whether any case carries the simulator's reference numbers (an evaluation with ``cycles``)."""
-    return any("cycles" in record for case in cases for _, record in _reference_records(case))
+    return any(_carries(case) for case in cases)
+
+
+def _carries(case: MappingABC[str, Any]) -> bool:
+    try:
+        return any("cycles" in record for _, record in _reference_records(case))
+    except IRError:
+        return False  # reported with the case's id when the case is parsed
 
 
 def _parse_case(case: MappingABC[str, Any], own_sram: bool) -> tuple[str, Any, AcceleratorConfig, Any, list, list]:
@@ -79,7 +124,7 @@ def _parse_case(case: MappingABC[str, Any], own_sram: bool) -> tuple[str, Any, A
         mappings = [Mapping.from_json(r["mapping"]) for _, r in records]
     except KeyError as exc:
         raise JaqcError(f"case {case_id}: missing field {exc.args[0]!r}") from None
-    except (IRError, TypeError, ValueError) as exc:
+    except (JaqcError, TypeError, ValueError) as exc:
         raise JaqcError(f"case {case_id}: {exc}") from None
     return case_id, problem, accelerator, units, records, mappings
 

@@ -39,6 +39,12 @@ ACCEL = {
 }
 
 
+MAPPING = {"tile": {"B": 1, "OW": 1, "OH": 1, "IC": 1, "OC": 1}, "loop_order": ["B", "OW", "OH", "IC", "OC"]}
+CASE = {"layer": LAYER, "accelerator": ACCEL}
+CYCLES = {"total": 10, "stall": 2, "compute": 8}
+REFERENCE = {"mapping": MAPPING, "cycles": CYCLES, "access_bits": {"dram_read": 8}, "energy_nJ": {"total": 1.0}}
+
+
 @needs_public
 def test_public_reference_file_as_is(capsys) -> None:
     assert main(["cost", str(PUBLIC), "--json"]) == 0
@@ -118,7 +124,41 @@ def test_plain_case_list_with_search(tmp_path: Path, capsys) -> None:
         (json.dumps([{"id": "c1", "accelerator": ACCEL}]), "error: case c1: missing field 'layer'"),
         (
             json.dumps([{"id": "c2", "layer": LAYER, "accelerator": {**ACCEL, "pe_rows": 0}}]),
-            "error: case c2: accelerator: accelerator field pe_rows must be > 0",
+            "error: case c2: accelerator: accelerator field pe_rows must be >= 1",
+        ),
+        (
+            json.dumps([{"id": "c3", **CASE, "fixed_mappings": [None]}]),
+            "error: case c3: fixed_mappings[0] must be an object",
+        ),
+        (json.dumps([{"id": "c4", **CASE, "fixed_mappings": 2.0}]), "error: case c4: fixed_mappings must be a list"),
+        (
+            json.dumps([{"id": "c5", **CASE, "optimized": {"mapping": MAPPING, "cycles": CYCLES}}]),
+            "error: case c5: optimized: reference numbers need cycles, access_bits, energy_nJ; missing access_bits, "
+            "energy_nJ",
+        ),
+        (
+            json.dumps([{"id": "c6", **CASE, "optimized": {**REFERENCE, "cycles": {"total": 5}}}]),
+            "error: case c6: optimized.cycles: missing field 'stall'",
+        ),
+        (
+            json.dumps([{"id": "c7", **CASE, "optimized": {**REFERENCE, "energy_nJ": {"total": "WS"}}}]),
+            "error: case c7: optimized.energy_nJ.total must be a number, got 'WS'",
+        ),
+        (
+            json.dumps([{"id": "c8", **CASE, "optimized": {**REFERENCE, "access_bits": {"a": 1}}}]),
+            "error: case c8: optimized.access_bits: unknown field(s) a",
+        ),
+        (
+            json.dumps([{"id": "c9", **CASE, "optimized": {**REFERENCE, "access_bits": None}}]),
+            "error: case c9: optimized.access_bits must be an object, got NoneType None",
+        ),
+        (
+            json.dumps([{"id": "c10", "layer": {**LAYER, "wbits": 2.5}, "accelerator": ACCEL}]),
+            "error: case c10: conv problem field w_bits must be an integer, got 2.5",
+        ),
+        (
+            json.dumps([{"id": "c11", "layer": 5, "accelerator": ACCEL}]),
+            "error: case c11: reference layer record must be an object, got int 5",
         ),
     ],
 )

@@ -39,7 +39,7 @@ def test_accelerator_files(tmp_path: Path) -> None:
         load_accelerator(str(tmp_path / "none.toml"))
     bad = tmp_path / "bad.toml"
     bad.write_text("pe_rows = 8\npe_cols = 0\nwbuf_kb = 1\nibuf_kb = 1\nobuf_kb = 1\n")
-    with pytest.raises(JaqcError, match=r"bad.toml: accelerator field pe_cols must be > 0, got 0"):
+    with pytest.raises(JaqcError, match=r"bad.toml: accelerator field pe_cols must be >= 1, got 0"):
         load_accelerator(str(bad))
     bad.write_text("pe_rows = 8\npe_typo = 3\n")
     with pytest.raises(JaqcError, match=r"unknown field\(s\) pe_typo"):

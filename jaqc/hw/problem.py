@@ -7,6 +7,9 @@ from typing import Any
 
 from attrs import evolve, field, frozen
 
+from jaqc.ir.errors import IRError
+from jaqc.ir.values import to_flag, to_int
+
 from .constants import PMAX_BITS, PMIN_BITS
 from .errors import HardwareError
 
@@ -39,10 +42,21 @@ def _out_bits(_inst: object, attribute: Any, value: int) -> None:
         raise HardwareError(f"conv problem field {attribute.name} must be one of {OUTPUT_WIDTHS}, got {value}")
 
 
-def _strict_int(value: Any) -> int:
-    if isinstance(value, bool) or int(value) != value:
-        raise HardwareError(f"conv problem fields must be integers, got {value!r}")
-    return int(value)
+def _strict_int(name: str):  # type: ignore[no-untyped-def]
+    def convert(value: Any) -> int:
+        try:
+            return to_int(value, f"conv problem field {name}", maximum=None)
+        except IRError as exc:
+            raise HardwareError(str(exc)) from None
+
+    return convert
+
+
+def _flag(value: Any) -> bool:
+    try:
+        return to_flag(value, "conv problem field im2col")
+    except IRError as exc:
+        raise HardwareError(str(exc)) from None
 
 
 @frozen(kw_only=True)
@@ -55,19 +69,19 @@ class ConvProblem:
     given width, for the network output); the simulator model ignores it (32-bit outputs).
     """
 
-    batch: int = field(converter=_strict_int, validator=_int_at_least(1))
-    in_channels: int = field(converter=_strict_int, validator=_int_at_least(1))
-    out_channels: int = field(converter=_strict_int, validator=_int_at_least(1))
-    in_h: int = field(converter=_strict_int, validator=_int_at_least(1))
-    in_w: int = field(converter=_strict_int, validator=_int_at_least(1))
-    kernel: int = field(converter=_strict_int, validator=_int_at_least(1))
-    stride: int = field(default=1, converter=_strict_int, validator=_int_at_least(1))
-    pad: int = field(default=0, converter=_strict_int, validator=_int_at_least(0))
-    groups: int = field(default=1, converter=_strict_int, validator=_int_at_least(1))
-    w_bits: int = field(default=8, converter=_strict_int, validator=_bits)
-    a_bits: int = field(default=8, converter=_strict_int, validator=_bits)
-    im2col: bool = field(default=False, converter=bool)
-    out_bits: int = field(default=8, converter=_strict_int, validator=_out_bits)
+    batch: int = field(converter=_strict_int("batch"), validator=_int_at_least(1))
+    in_channels: int = field(converter=_strict_int("in_channels"), validator=_int_at_least(1))
+    out_channels: int = field(converter=_strict_int("out_channels"), validator=_int_at_least(1))
+    in_h: int = field(converter=_strict_int("in_h"), validator=_int_at_least(1))
+    in_w: int = field(converter=_strict_int("in_w"), validator=_int_at_least(1))
+    kernel: int = field(converter=_strict_int("kernel"), validator=_int_at_least(1))
+    stride: int = field(default=1, converter=_strict_int("stride"), validator=_int_at_least(1))
+    pad: int = field(default=0, converter=_strict_int("pad"), validator=_int_at_least(0))
+    groups: int = field(default=1, converter=_strict_int("groups"), validator=_int_at_least(1))
+    w_bits: int = field(default=8, converter=_strict_int("w_bits"), validator=_bits)
+    a_bits: int = field(default=8, converter=_strict_int("a_bits"), validator=_bits)
+    im2col: bool = field(default=False, converter=_flag)
+    out_bits: int = field(default=8, converter=_strict_int("out_bits"), validator=_out_bits)
     name: str = field(default="", converter=str)
 
     def __attrs_post_init__(self) -> None:
@@ -155,6 +169,8 @@ class ConvProblem:
         """Read a reference-data ``layer`` record (keys name, batch, ic, oc, ih, iw, k, stride, pad, groups,
         wbits, abits, im2col; optional obits)."""
         keys = ("batch", "ic", "oc", "ih", "iw", "k", "stride", "pad", "groups", "wbits", "abits", "im2col")
+        if not isinstance(layer, MappingABC):
+            raise HardwareError(f"reference layer record must be an object, got {type(layer).__name__} {layer!r}")
         # ``obits`` (the deployment model's output width) is optional: the simulator's records lack it.
         missing = [k for k in keys if k not in layer]
         if missing:

@@ -95,7 +95,7 @@ def _broken(s: dict, edit) -> dict:  # type: ignore[no-untyped-def]
         (lambda s: s["layers"][1]["bits"].update(w=3), r"layers\[1\].bits.w: must be 2, 4 or 8"),
         (lambda s: s["layers"][1]["cycles"].update(total=1), r"layers\[1\].cycles.total: 1 != compute \+ stall"),
         (lambda s: s["layers"][4].update(name=s["layers"][3]["name"]), r"layers\[4\].name: duplicate layer name"),
-        (lambda s: s["accelerator"].update(pe_rows=0), "accelerator field pe_rows must be > 0"),
+        (lambda s: s["accelerator"].update(pe_rows=0), "accelerator field pe_rows must be >= 1"),
         (lambda s: s["layers"][0]["cycles"].update(stall="x"), r"layers\[0\].cycles.stall: expected int, got str"),
     ],
 )

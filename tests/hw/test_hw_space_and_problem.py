@@ -122,7 +122,7 @@ def test_problem_geometry() -> None:
         ({"groups": 3}, "groups=3 must divide"),
         ({"kernel": 9}, "kernel=9 is larger"),
         ({"pad": -1}, "pad must be >= 0"),
-        ({"stride": 1.5}, "must be integers"),
+        ({"stride": 1.5}, "stride must be an integer, got 1.5"),
     ],
 )
 def test_invalid_problems_name_the_field(fields: dict, message: str) -> None:

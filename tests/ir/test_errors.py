@@ -49,7 +49,7 @@ def test_mapping_validation() -> None:
 
 
 def test_accelerator_validation() -> None:
-    with pytest.raises(IRError, match="pe_rows must be > 0"):
+    with pytest.raises(IRError, match="pe_rows must be >= 1"):
         AcceleratorConfig(pe_rows=0, pe_cols=4, wbuf_kb=1, ibuf_kb=1, obuf_kb=1)
     with pytest.raises(IRError, match="dataflow must be one of"):
         AcceleratorConfig(pe_rows=1, pe_cols=4, wbuf_kb=1, ibuf_kb=1, obuf_kb=1, dataflow="XS")
