@@ -8,7 +8,8 @@ batch-norm scales every ``csq_update_every`` training forward passes (Eq. 8).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -198,6 +199,23 @@ class Supernet(nn.Module):
                 block.set_csq_channels(omega.tolist())
                 for op in block.ops():
                     op.update_internal_csq(k_percent)
+
+    def csq_state(self) -> dict[str, Any]:
+        """The CSQ state that ``state_dict`` lacks: every conv's Ω and the forward counter that schedules its
+        refresh. Ω is computed from α and γ *before* the last training step, so it cannot be re-derived from the
+        final weights; a checkpoint carries it so that an evaluation after resuming sees the same Ω."""
+        channels = {n: list(m._csq_list) for n, m in self.named_modules() if isinstance(m, SearchConv2d)}
+        return {"forward_count": self.csq_forward_count, "channels": channels}
+
+    def load_csq_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`csq_state` output."""
+        convs = {n: m for n, m in self.named_modules() if isinstance(m, SearchConv2d)}
+        unknown = sorted(set(state["channels"]) - set(convs))
+        if unknown:
+            raise NNStateError(f"CSQ state names convs this supernet lacks: {', '.join(unknown[:3])}")
+        for name, indices in state["channels"].items():
+            convs[name].set_csq_channels(indices)
+        self.csq_forward_count = int(state["forward_count"])
 
     def set_csq_channels(
         self,

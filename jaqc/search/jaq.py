@@ -202,6 +202,7 @@ class JaqSearch:
         """Everything needed to continue the search exactly (with the runner's RNG and loop position)."""
         return {
             "supernet": self.supernet.state_dict(),
+            "csq": self.supernet.csq_state(),
             "weight_opt": self.weight_opt.state_dict(),
             "schedule": self.schedule.state_dict(),
             "arch_opt": self.arch_opt.state_dict(),
@@ -214,6 +215,8 @@ class JaqSearch:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output."""
         self.supernet.load_state_dict(state["supernet"])
+        if "csq" in state:  # (older checkpoints lack it: Ω is then recomputed at the next training step)
+            self.supernet.load_csq_state(state["csq"])
         self.weight_opt.load_state_dict(state["weight_opt"])
         self.schedule.load_state_dict(state["schedule"])
         self.arch_opt.load_state_dict(state["arch_opt"])
