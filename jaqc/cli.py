@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jaqc import __version__
-from jaqc.ir import graph_to_json, print_graph, save_graph
+from jaqc.ir import graph_to_json, print_graph, save_graph, verify
 from jaqc.ir.errors import JaqcError
 
 _state = {"debug": False}
@@ -45,12 +45,25 @@ def cli(debug: bool) -> None:
     help="Dump the FBNet supernet of a preset (cifar10, cifar100, imagenet, tiny) with its choice layers.",
 )
 @click.option("--input-shape", default=None, help="Input shape for torch models, e.g. 1,3,32,32 (default 1,3,32,32).")
-@click.option("--format", "fmt", type=click.Choice(["text", "table", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "table", "json"]),
+    default=None,
+    help="text (the IR's text form; the default), table or json; with --mappings: table (default) or json.",
+)
 @click.option(
     "--passes", default="", help="Pass pipeline to run first, e.g. 'fold-batchnorm,annotate-quant{w_bits=4}'."
 )
 @click.option("--verify-each", is_flag=True, help="Verify the IR after every pass.")
-@click.option("--weights/--no-weights", default=False, help="Include weights in JSON printed to stdout.")
+@click.option(
+    "--verify/--no-verify",
+    "verify_ir",
+    default=True,
+    show_default=True,
+    help="Verify the IR as loaded (shapes, operands, weights, mappings) before anything else.",
+)
+@click.option("--weights/--no-weights", default=None, help="Include weights in JSON printed to stdout (--format json).")
 @click.option(
     "-o",
     "--output",
@@ -67,10 +80,11 @@ def dump(
     model: str | None,
     supernet: str | None,
     input_shape: str | None,
-    fmt: str,
+    fmt: str | None,
     passes: str,
     verify_each: bool,
-    weights: bool,
+    verify_ir: bool,
+    weights: bool | None,
     output: str | None,
     mappings: bool,
 ) -> None:
@@ -85,10 +99,26 @@ def dump(
     if mappings:
         if model is None or not model.endswith(".onnx"):
             raise JaqcError("--mappings reads an exported ONNX model (MODEL.onnx from jaqc export)")
-        from jaqc.export.embedded import read_export
+        unused = {"--passes": passes or None, "-o": output, "--input-shape": input_shape, "--weights": weights,
+                  "--verify-each": verify_each or None}  # fmt: skip
+        given = [flag for flag, value in unused.items() if value is not None]
+        if given:
+            verb = "does" if len(given) == 1 else "do"
+            raise JaqcError(f"{', '.join(given)} {verb} not apply to --mappings (it prints the embedded schedule)")
+        if fmt == "text":
+            raise JaqcError("--mappings prints a table (--format table, the default) or JSON (--format json)")
+        from jaqc.export.embedded import check_export_files, read_export
 
-        _print_schedule_table(model, read_export(model)[1])
+        schedule = read_export(model)[1]
+        check_export_files(model)
+        if fmt == "json":
+            click.echo(json.dumps(schedule, indent=1))
+        else:
+            _print_schedule_table(model, schedule)
         return
+    fmt = fmt or "text"
+    if weights is not None and fmt != "json":
+        raise JaqcError(f"--weights/--no-weights apply to --format json, not {fmt} (-o FILE.json saves weights)")
     shape = parse_shape(input_shape) if input_shape is not None else None
     pipeline = parse_pipeline(passes) if passes else []
     if supernet is not None:
@@ -99,6 +129,8 @@ def dump(
         graph = trace_supernet(Supernet(supernet_preset(supernet)).eval())
     else:
         graph = load_graph_spec(model, shape)
+    if verify_ir:
+        verify(graph)
     if pipeline:
         graph = PassManager(pipeline, verify_each=verify_each).run(graph, PassContext()).graph
     if output:
@@ -106,7 +138,7 @@ def dump(
     if fmt == "text":
         click.echo(print_graph(graph), nl=False)
     elif fmt == "json":
-        click.echo(json.dumps(graph_to_json(graph, weights=weights), indent=1))
+        click.echo(json.dumps(graph_to_json(graph, weights=bool(weights)), indent=1))
     else:
         _print_table(graph)
 
@@ -279,6 +311,7 @@ def export_cmd(source: str, fmt: str, opset: str, accel: str | None, output: str
     out.print(table)
     out.print(f"model: {result.model_path}")
     out.print(f"schedule: {result.schedule_path} (also embedded in the model's metadata_props)")
+    out.print(f"manifest: {result.model_path.parent / 'export.json'} (SHA-256 of both, written last)")
     from jaqc.export.schedule import read_schedule
 
     out.print(f"hardware model: {read_schedule(result.schedule_path)['hw_model']}")
@@ -388,9 +421,24 @@ def quantize_cmd(
 @click.option("--input-shape", default=None, help="Input shape for torch models, e.g. 1,3,32,32.")
 @click.option("--passes", default="", help="Pass pipeline to run before mapping (e.g. annotate-quant{w_bits=4}).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--verify/--no-verify",
+    "verify_ir",
+    default=True,
+    show_default=True,
+    help="Verify the IR as loaded (shapes, operands, weights, mappings) before mapping it.",
+)
 @hw_model_option()
 def map_cmd(
-    model: str, accel: str, objective: str, space: str, input_shape: str | None, passes: str, fmt: str, hw_model: str
+    model: str,
+    accel: str,
+    objective: str,
+    space: str,
+    input_shape: str | None,
+    passes: str,
+    fmt: str,
+    verify_ir: bool,
+    hw_model: str,
 ) -> None:
     """Map every conv/linear layer of MODEL onto an accelerator with BatchTile and report its cost."""
     from jaqc.accelerators import load_accelerator
@@ -401,6 +449,8 @@ def map_cmd(
     accelerator = load_accelerator(accel)
     pipeline = parse_pipeline(passes) if passes else []
     graph = load_graph_spec(model, parse_shape(input_shape) if input_shape is not None else None, with_weights=False)
+    if verify_ir:
+        verify(graph)
     graph.accelerator = accelerator
     pipeline.append(make_pass("batchtile", {"objective": objective, "space": space, "hw_model": hw_model}))
     status = Console(stderr=True).status(f"mapping {len(graph)} layers on {accelerator.name or 'the accelerator'}")
@@ -517,6 +567,12 @@ def cost_cmd(
 @click.option("--run-dir", default=None, help="Where to write the run (default runs/<preset>); must be new or empty.")
 @click.option("--resume", "resume", default=None, metavar="RUN_DIR", help="Continue an interrupted run exactly.")
 @click.option(
+    "--force",
+    is_flag=True,
+    help="With --resume of a finished run: redo its final phase (derivation, mapping, outputs) from the last "
+    "checkpoint; the outputs equal the first ones but for the timings.",
+)
+@click.option(
     "--epochs", type=click.IntRange(min=1), default=None, help="Search epochs (preset default: 90 CIFAR, 45 ImageNet)."
 )
 @click.option("--lam", type=float, default=None, help="λ weighting the normalised hardware cost E_HW.")
@@ -569,6 +625,7 @@ def search_cmd(
     lifelong_epochs: int | None,
     threads: int,
     hw_model: str | None,
+    force: bool,
 ) -> None:
     """Jointly search architecture, bits and accelerator (JAQ, or a baseline method); write a run directory."""
     import torch
@@ -578,6 +635,7 @@ def search_cmd(
     from jaqc.search.distributed import shutdown
     from jaqc.search.methods import resume_run, start_run
     from jaqc.search.presets import search_preset
+    from jaqc.search.rundir import claimed_run
 
     options = _method_options(
         method, accelerator=accelerator, network=network, budget=budget, budget_kind=budget_kind,
@@ -589,12 +647,14 @@ def search_cmd(
             raise JaqcError(f"--resume continues a run with its own options; drop {', '.join(given)}")
         from pathlib import Path
 
-        if (Path(resume) / "summary.json").is_file():
+        if (Path(resume) / "summary.json").is_file() and not force:
             raise JaqcError(
                 f"{resume}: the search finished already (summary.json); nothing to resume and nothing was changed "
-                "(retrain or export it, or delete summary.json to redo the final phase)"
+                "(retrain or export it, or add --force to redo its final phase from the last checkpoint)"
             )
-        run = resume_run(resume, data_root)
+        run_path = resume
+    elif force:
+        raise JaqcError("--force applies to --resume (redo a finished run's final phase)")
     else:
         overrides: dict = {
             k: v for k, v in (("epochs", epochs), ("lam", lam), ("seed", seed), ("hw_model", hw_model)) if v is not None
@@ -608,9 +668,15 @@ def search_cmd(
             )
         chosen = search_preset(preset, data_root, **overrides)
         recipe = {"preset": preset, "data_root": data_root, "overrides": _jsonable(overrides)}
-        run = start_run(method, chosen, run_dir or f"runs/{preset}", recipe=recipe, options=options)
+        run_path = run_dir or f"runs/{preset}"
+    # a run that fails before its first checkpoint (bad data, a bad option found late) leaves nothing behind
     try:
-        outcome = run.run()
+        with claimed_run(run_path):
+            if resume is not None:
+                run = resume_run(resume, data_root)
+            else:
+                run = start_run(method, chosen, run_path, recipe=recipe, options=options)
+            outcome = run.run()
     finally:
         shutdown()
     assert outcome is not None
@@ -885,6 +951,13 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         else:
             click.echo(f"error: {exc}", err=True)
+        return 2
+    except OSError as exc:  # an environment failure no loader caught (a full disk, a vanished file): one line too
+        if _state["debug"]:
+            traceback.print_exc()
+        else:
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
         return 2
     except click.ClickException as exc:
         exc.show()

@@ -17,6 +17,7 @@ from typing import Any
 import onnx
 
 from jaqc.ir import LayerGraph, LayerKind
+from jaqc.ir.fileio import atomic_write_text, read_json, sha256_file
 from jaqc.ir.metrics import target_bits
 from jaqc.ir.verify import loop_extents
 
@@ -33,6 +34,9 @@ SCHEDULE_KEY = "jaqc.schedule"
 SCHEMA_VERSION_KEY = "jaqc.schema_version"
 #: The hardware model the embedded schedule's cycles and energy come from (also the schedule's ``hw_model``).
 HW_MODEL_KEY = "jaqc.hw_model"
+#: The manifest of an export folder: the SHA-256 of each file, written after them.
+MANIFEST_FILE = "export.json"
+MANIFEST_FORMAT = "jaqc-export"
 
 
 def check_schedule_against(graph: LayerGraph, schedule: Mapping[str, Any], where: str = "schedule") -> None:
@@ -81,3 +85,36 @@ def read_export(path: str | os.PathLike[str]) -> tuple[LayerGraph, dict[str, Any
     schedule = embedded_schedule(model, str(path))
     check_schedule_against(graph, schedule, where=f"{path}: schedule")
     return graph, schedule
+
+
+def write_manifest(folder: Path, files: tuple[Path, ...]) -> Path:
+    """Write ``folder/export.json`` naming ``files`` with their SHA-256 and size (atomically, after them)."""
+    entries = {f.name: {"sha256": sha256_file(f), "bytes": f.stat().st_size} for f in files}
+    document = {"format": MANIFEST_FORMAT, "version": 1, "files": entries}
+    return atomic_write_text(folder / MANIFEST_FILE, json.dumps(document, indent=1) + "\n")
+
+
+def check_export_files(model_path: str | os.PathLike[str]) -> None:
+    """The files of ``model_path``'s export folder are the ones its manifest (``export.json``) names: an export
+    killed between its files leaves a new model beside an older schedule, which this reports. Without a
+    manifest (a model copied alone, or exported by an older jaqc) there is nothing to check."""
+    folder = Path(model_path).parent
+    manifest = folder / MANIFEST_FILE
+    if not manifest.is_file():
+        return
+    document = read_json(manifest, ScheduleError)
+    files = document.get("files") if isinstance(document, dict) else None
+    if not isinstance(document, dict) or document.get("format") != MANIFEST_FORMAT or not isinstance(files, dict):
+        raise ScheduleError(f"{manifest}: not a jaqc export manifest (expected format {MANIFEST_FORMAT!r})")
+    if Path(model_path).name not in files:
+        return  # a model saved under another name in the folder: the manifest does not describe it
+    for name, entry in files.items():
+        path = folder / str(name)
+        expected = entry.get("sha256") if isinstance(entry, dict) else None
+        if not path.is_file():
+            raise ScheduleError(f"{manifest}: lists {name}, which is missing; export again")
+        if expected != sha256_file(path):
+            raise ScheduleError(
+                f"{path}: not the file {manifest.name} lists (its SHA-256 differs): the export's files are not from "
+                "one export (an interrupted jaqc export?); export again"
+            )

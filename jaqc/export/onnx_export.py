@@ -26,7 +26,7 @@ from jaqc.hw.hw_models import DEFAULT_HW_MODEL
 from jaqc.ir import AcceleratorConfig, LayerGraph, LayerKind
 from jaqc.ir.fileio import atomic_write_bytes
 
-from .embedded import check_schedule_against
+from .embedded import check_schedule_against, write_manifest
 from .onnx_lowering import FORMATS, OPSETS, ExportedLayer, ExportError, lower
 from .schedule import SCHEMA_VERSION, build_schedule, schedule_to_text, validate_schedule, write_schedule
 
@@ -178,10 +178,13 @@ def write_export(
     format: str,
     opset: int,
 ) -> ExportResult:
-    """Write ``out_dir/model.onnx`` and ``out_dir/schedule.json`` atomically."""
+    """Write ``out_dir/model.onnx`` and ``out_dir/schedule.json`` atomically, then ``out_dir/export.json`` (their
+    SHA-256s): the manifest is written last, so files of an interrupted export do not match it and
+    :func:`~jaqc.export.embedded.check_export_files` (``jaqc dump --mappings``) says so."""
     out = Path(out_dir)
     model_path = atomic_write_bytes(out / MODEL_FILE, model_bytes(model))
     schedule_path = write_schedule(out / SCHEDULE_FILE, schedule)
+    write_manifest(out, (model_path, schedule_path))
     return ExportResult(model_path, schedule_path, format, opset, tuple(layers))
 
 

@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from jaqc.ir import LayerGraph, load_graph
 from jaqc.ir.errors import JaqcError
+from jaqc.ir.values import to_int, to_list
 
 from .errors import ModelLoadError
 from .importer import import_model
@@ -83,16 +84,35 @@ def load_module(spec: str) -> nn.Module:
     return model
 
 
+def _example_shape(model: nn.Module, spec: str) -> tuple[int, ...]:
+    """The model's ``example_input_shape`` (default 1,3,32,32), checked: a sequence of positive integers."""
+    value = getattr(model, "example_input_shape", (1, 3, 32, 32))
+    try:
+        dims = tuple(to_int(d, "dimension", 1) for d in to_list(value, "shape"))
+    except JaqcError:
+        dims = ()
+    if not dims:
+        raise ModelLoadError(
+            f"MODEL {spec!r}: example_input_shape must be a sequence of positive integers such as (1, 3, 32, 32), "
+            f"got {value!r}; or give --input-shape"
+        )
+    return dims
+
+
 def load_graph_spec(spec: str, input_shape: Sequence[int] | None = None, with_weights: bool = True) -> LayerGraph:
-    """The LayerGraph for any MODEL argument (saved IR is read; a torch model is traced)."""
+    """The LayerGraph for any MODEL argument (saved IR is read; an ONNX model is imported; a torch model is
+    traced). A file that exists is read as a file even when its name holds ':' (``run:3.json``)."""
     path = Path(spec)
-    if path.suffix in IR_SUFFIXES and ":" not in path.name:
+    file_like = ":" not in spec or path.exists()  # 'pkg.mod:factory' and 'file.py:factory' name factories
+    if path.suffix in (*IR_SUFFIXES, ".onnx") and file_like and path.is_dir():
+        raise ModelLoadError(f"MODEL {spec!r}: is a directory, not a {path.suffix} file")
+    if path.suffix in IR_SUFFIXES and file_like:
         return load_graph(path)
-    if path.suffix == ".onnx" and ":" not in path.name:  # an ONNX CNN (jaqc.frontend.onnx_import)
+    if path.suffix == ".onnx" and file_like:  # an ONNX CNN (jaqc.frontend.onnx_import)
         from .onnx_import import import_onnx
 
         return import_onnx(path, input_shape=input_shape, with_weights=with_weights)
     model = load_module(spec)
-    shape = tuple(input_shape) if input_shape else tuple(getattr(model, "example_input_shape", (1, 3, 32, 32)))
+    shape = tuple(input_shape) if input_shape else _example_shape(model, spec)
     name = spec.rpartition(":")[2]
     return import_model(model, shape, name=name, with_weights=with_weights)

@@ -40,8 +40,8 @@ from .tensors import HardwareTensors, MappingTensors, ProblemTensors
 
 
 def _nonneg(_inst: object, attribute: object, value: float) -> None:
-    if value < 0:
-        raise HardwareError(f"hardware weight {attribute.name} must be >= 0, got {value}")  # type: ignore[attr-defined]
+    if not 0 <= value < float("inf"):  # (NaN compares false)
+        raise HardwareError(f"hardware weight {attribute.name} must be a finite number >= 0, got {value}")  # type: ignore[attr-defined]
 
 
 def _form(_inst: object, _attr: object, value: str) -> None:

@@ -33,13 +33,13 @@ from .hw_binding import ExpectedHardwareCost, derived_problems
 
 
 def _positive(_inst: object, attribute: Any, value: float) -> None:
-    if not value > 0:
-        raise JaqcError(f"search setting {attribute.name} must be > 0, got {value!r}")
+    if not value > 0 or value == float("inf"):  # (NaN compares false)
+        raise JaqcError(f"search setting {attribute.name} must be a finite number > 0, got {value!r}")
 
 
 def _nonneg(_inst: object, attribute: Any, value: float) -> None:
-    if value < 0:
-        raise JaqcError(f"search setting {attribute.name} must be >= 0, got {value!r}")
+    if not value >= 0 or value == float("inf"):  # (NaN compares false)
+        raise JaqcError(f"search setting {attribute.name} must be a finite number >= 0, got {value!r}")
 
 
 def _hw_model(_inst: object, attribute: Any, value: str) -> None:

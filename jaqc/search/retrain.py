@@ -27,7 +27,7 @@ from jaqc.ir.fileio import atomic_write_text
 from jaqc.progress import Progress
 
 from .outputs import accuracy, hardware_figures, mapped_subnet, write_subnet
-from .rundir import RunDir
+from .rundir import RunDir, claimed_run
 
 #: Gradients are clipped to this global L2 norm. Low-bit subnets (2-bit activations everywhere, narrow grouped
 #: convs) leave batch-norm channels with near-zero variance, whose backward amplifies the gradient layer after
@@ -48,17 +48,32 @@ def retrain(
 ) -> dict[str, Any]:
     """QAT of the subnet ``graph`` on ``data``; writes ``out_dir`` and returns the summary, whose hardware
     figures come from ``hw_model`` (default: the model the subnet was mapped with, else deployment)."""
-    from jaqc.nn.subnet import build_subnet
-
-    from .plots import plot_training
-
     if graph.accelerator is None:
         raise JaqcError(f"subnet {graph.name!r} has no accelerator: retrain the output of a search (subnet.json)")
     if epochs < 1:
         raise JaqcError(f"retrain epochs must be >= 1, got {epochs}")
     hw_model = hw_model or graph.hw_model or "deployment"
     out = Path(out_dir)
-    rundir = RunDir.create(out)
+    with claimed_run(out):  # a retraining that fails leaves no half-written directory (it has no checkpoints)
+        return _retrain(graph, data, out, RunDir.create(out), epochs, lr, batch_size, seed, progress, hw_model)
+
+
+def _retrain(
+    graph: LayerGraph,
+    data: DataConfig,
+    out: Path,
+    rundir: RunDir,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    progress: bool | None,
+    hw_model: str,
+) -> dict[str, Any]:
+    from jaqc.nn.subnet import build_subnet
+
+    from .plots import plot_training
+
     torch.manual_seed(seed)
     model = build_subnet(graph)
     splits = load_splits(data)

@@ -19,15 +19,16 @@ An exactly reproducible resume stores, with the model and optimizer state, ``cap
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import enum
-import hashlib
 import json
 import os
 import random
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from attrs import field, frozen
 
 from jaqc import __version__
 from jaqc.ir.errors import JaqcError
-from jaqc.ir.fileio import atomic_write, atomic_write_text
+from jaqc.ir.fileio import atomic_write, atomic_write_text, read_json, sha256_file
 
 RUN_FORMAT = "jaqc-run"
 RUN_VERSION = 1
@@ -212,11 +213,7 @@ def _checksum_path(checkpoint: Path) -> Path:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def _cut_torn_tail(handle: Any) -> None:
@@ -286,7 +283,147 @@ def load_checkpoint(path: str | os.PathLike[str], *, weights_only: bool = True) 
     return Checkpoint(path=path, step=content["step"], epoch=content["epoch"], state=content["state"])
 
 
+# --- the exclusive claim of a run directory -------------------------------------------------------------------
+
+#: The lock file a process holds while it writes a run directory.
+LOCK_FILE = ".lock"
+
+
+@attrs.define
+class _Claim:
+    """This process's claim of one run directory: the open lock file (flock-ed) and whether it made the run."""
+
+    folder: Path
+    fd: int
+    created: bool  # this process started the run (its files go if it fails before its first checkpoint)
+    made_folder: bool = False  # ... and made the folder itself (which then goes too)
+
+
+#: The claims this process holds, by resolved folder (released at exit; a killed process leaves a stale file).
+_CLAIMS: dict[Path, _Claim] = {}
+
+
+def _lock_owner(fd: int) -> dict[str, Any]:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        owner = json.loads(os.read(fd, 4096).decode("utf-8"))
+        return owner if isinstance(owner, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _describe_owner(owner: Mapping[str, Any]) -> str:
+    pid, host, since = owner.get("pid", "?"), owner.get("host", "?"), owner.get("started")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if isinstance(since, (int, float)) else "?"
+    return f"pid {pid} on {host} (since {when})"
+
+
+def _claim(folder: Path, created: bool, made_folder: bool = False) -> _Claim:
+    """Take the exclusive claim of ``folder``: create ``.lock`` with O_EXCL and hold an flock on it for the
+    process's life. A lock file whose flock is free belongs to a process that died without releasing it: it is
+    named on stderr and taken over. A live holder (another process) is an error naming it."""
+    import fcntl
+    import socket
+
+    key = folder.resolve()
+    if key in _CLAIMS:  # this process claimed it already (a run object replaced by another, e.g. in tests)
+        return _CLAIMS[key]
+    path = folder / LOCK_FILE
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            stale = None
+        except FileExistsError:
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:  # released between our two opens: try again
+                continue
+            stale = _lock_owner(fd)
+        except OSError as error:
+            raise RunDirError(f"{folder}: cannot create the run's lock file {LOCK_FILE}: {error.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner = _lock_owner(fd)
+            os.close(fd)
+            raise RunDirError(
+                f"{folder}: in use by {_describe_owner(owner)}; wait for that run to end or stop it "
+                f"(its lock is {path})"
+            ) from None
+        try:  # the file we locked must still be the one at the path (not one released and removed meanwhile)
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            os.close(fd)
+            continue
+        break
+    if stale is not None:
+        sys.stderr.write(
+            f"warning: {path}: stale lock of {_describe_owner(stale)}, which is no longer running; "
+            "taking the run over\n"
+        )
+    owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": round(time.time(), 3)}
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, (json.dumps(owner) + "\n").encode("utf-8"))
+    claim = _Claim(folder=folder, fd=fd, created=created, made_folder=made_folder)
+    _CLAIMS[key] = claim
+    return claim
+
+
+def release_run(folder: str | os.PathLike[str], *, failed: bool = False) -> None:
+    """End this process's claim of ``folder`` (no-op without one). ``failed``: the work on it failed; a run this
+    process created that holds no checkpoint yet is removed, so that the corrected command can use the folder."""
+    import shutil
+
+    claim = _CLAIMS.pop(Path(folder).resolve(), None)
+    if claim is None:
+        return
+    checkpoints = claim.folder / CHECKPOINT_DIR
+    started = checkpoints.is_dir() and any(_CHECKPOINT_NAME.fullmatch(p.name) for p in checkpoints.iterdir())
+    if failed and claim.created and not started:
+        for child in claim.folder.iterdir():
+            if child.name != LOCK_FILE:
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink(missing_ok=True)
+    (claim.folder / LOCK_FILE).unlink(missing_ok=True)  # while still holding the flock
+    os.close(claim.fd)
+    if failed and claim.made_folder and not started:
+        try:
+            claim.folder.rmdir()  # a folder this process made (an empty one given to it stays)
+        except OSError:
+            pass
+
+
+@contextlib.contextmanager
+def claimed_run(folder: str | os.PathLike[str]) -> Iterator[None]:
+    """The scope of one command's work on a run directory that it creates or resumes inside the block: on an
+    exception the claim is released with ``failed=True`` (a run this process started that wrote no checkpoint
+    is removed), otherwise released normally."""
+    try:
+        yield
+    except BaseException:
+        release_run(folder, failed=True)
+        raise
+    release_run(folder)
+
+
+def _release_all() -> None:
+    for folder in list(_CLAIMS):
+        release_run(folder)
+
+
+atexit.register(_release_all)
+
+
 # --- the run directory ------------------------------------------------------------------------------------------
+
+
+def _os_reason(error: OSError, folder: Path) -> str:
+    for parent in [folder, *folder.parents]:
+        if parent.exists() and not parent.is_dir():
+            return f"{parent} is a file, not a folder"
+    return error.strerror or str(error)
 
 
 def _checkpoint_key(path: Path) -> tuple[int, int, int]:
@@ -306,25 +443,48 @@ class RunDir:
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, rank: int = 0, retention: RetentionPolicy | None = None) -> RunDir:
-        """A new run in ``path``, which must not exist or be empty (checked and created by rank 0 only)."""
+        """A new run in ``path``, which must not exist or be empty (checked and created by rank 0 only, under the
+        run's exclusive claim: two processes cannot both create it; see :func:`release_run`)."""
         run = cls(path, rank=rank, retention=retention or RetentionPolicy())
         if not run.is_writer:  # rank 0 checks and creates; the others may see its folder already made
             return run
-        if run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
-            raise RunDirError(f"{run.path}: exists and is not an empty directory; pick a new RUN_DIR or resume")
-        (run.path / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+        folder = run.path
+        if folder.exists() and not folder.is_dir():
+            raise RunDirError(f"{folder}: exists and is not a directory; pick a new RUN_DIR")
+        made = not folder.exists()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunDirError(f"{folder}: cannot create the run directory: {_os_reason(error, folder)}") from None
+        _claim(folder, created=True, made_folder=made)
+        if any(p.name != LOCK_FILE for p in folder.iterdir()):
+            release_run(folder)
+            raise RunDirError(f"{folder}: exists and is not an empty directory; pick a new RUN_DIR or resume")
+        try:
+            (folder / CHECKPOINT_DIR).mkdir(exist_ok=True)
+        except OSError as error:
+            release_run(folder, failed=True)
+            raise RunDirError(f"{folder}: cannot write in the run directory: {_os_reason(error, folder)}") from None
         return run
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, rank: int = 0, retention: RetentionPolicy | None = None) -> RunDir:
-        """An existing run, to resume or inspect: checks its config's version; rank 0 removes temporary files a
-        killed writer left behind."""
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        rank: int = 0,
+        retention: RetentionPolicy | None = None,
+        claim: bool = False,
+    ) -> RunDir:
+        """An existing run, to resume (``claim=True``: take its exclusive claim, rank 0) or inspect: checks its
+        config's version; a claiming rank 0 removes temporary files a killed writer left behind."""
         run = cls(path, rank=rank, retention=retention or RetentionPolicy())
         if not run.path.is_dir():
             raise RunDirError(f"{run.path}: no such run directory")
         if run.config_path.exists():
             run.read_config()
-        if run.is_writer:
+        if claim and run.is_writer:
+            _claim(run.path, created=False)
             for folder in (run.path, run.checkpoint_dir):
                 for stale in folder.glob(".*.tmp"):
                     stale.unlink(missing_ok=True)
@@ -365,12 +525,9 @@ class RunDir:
     def read_config(self) -> Any:
         """The config ``write_config`` stored; an error when missing, corrupt or of another format version."""
         path = self.config_path
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RunDirError(f"{path}: missing; {self.path} is not a jaqc run directory") from None
-        except json.JSONDecodeError as error:
-            raise RunDirError(f"{path}: not valid JSON ({error})") from None
+        if not path.exists():
+            raise RunDirError(f"{path}: missing; {self.path} is not a jaqc run directory")
+        document = read_json(path, RunDirError)  # (not a file, not UTF-8, bad JSON: one line naming the file)
         if not isinstance(document, dict) or document.get("format") != RUN_FORMAT or "config" not in document:
             raise RunDirError(f"{path}: not a jaqc run config (expected format {RUN_FORMAT!r})")
         if document.get("version") != RUN_VERSION:

@@ -133,8 +133,10 @@ class SearchRun:
         self.options = self._parse_options(options)  # checked before anything is written
         self.run_dir = Path(run_dir)
         self.rank, self.world = init_from_env()
-        opener = RunDir.open if resume else RunDir.create
-        self.rundir = opener(self.run_dir, rank=self.rank)
+        if resume:
+            self.rundir = RunDir.open(self.run_dir, rank=self.rank, claim=True)
+        else:
+            self.rundir = RunDir.create(self.run_dir, rank=self.rank)
         if resume:
             self.options = self._resumed_options(self.rundir.read_config(), options)
         self.preset = self._search_preset(preset)

@@ -200,7 +200,8 @@ def test_files_are_deterministic_and_match(torch_export_memo, tmp_path: Path, mo
     second = export_onnx(graph.clone(), tmp_path / "b")
     for a, b in ((first.model_path, second.model_path), (first.schedule_path, second.schedule_path)):
         assert a.read_bytes() == b.read_bytes()
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["model.onnx", "schedule.json"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["export.json", "model.onnx", "schedule.json"]
+    assert (tmp_path / "a" / "export.json").read_bytes() == (tmp_path / "b" / "export.json").read_bytes()
     model = onnx.load(str(first.model_path))
     embedded = next(p.value for p in model.metadata_props if p.key == SCHEDULE_KEY)
     assert embedded == first.schedule_path.read_text()
@@ -340,6 +341,25 @@ def test_cli_export_and_dump_mappings(torch_export_memo, tmp_path: Path, capsys)
     for layer in ("stem", "dw", "pw", "fc"):
         assert f" {layer} " in table
     assert "w2a2" in table and "latency" in table and "EDAP" in table
+    # --format is honoured with --mappings: json prints the embedded schedule; text is refused
+    assert main(["dump", str(out / "model.onnx"), "--mappings", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads((out / "schedule.json").read_text())
+    assert main(["dump", str(out / "model.onnx"), "--mappings", "--format", "text"]) == 2
+    assert "--mappings prints a table (--format table, the default) or JSON" in capsys.readouterr().err
+    assert main(["dump", str(out / "model.onnx"), "--mappings", "--passes", "fold-batchnorm", "-o", "x.json"]) == 2
+    assert "--passes, -o do not apply to --mappings" in capsys.readouterr().err
+    # the manifest, written last, names both files: a schedule.json from another export is reported
+    manifest = json.loads((out / "export.json").read_text())
+    assert sorted(manifest["files"]) == ["model.onnx", "schedule.json"]
+    assert manifest["files"]["model.onnx"]["bytes"] == (out / "model.onnx").stat().st_size
+    (out / "schedule.json").write_text((out / "schedule.json").read_text().replace('"w2a2"', '"w2a2" '))
+    assert main(["dump", str(out / "model.onnx"), "--mappings"]) == 2
+    err = capsys.readouterr().err
+    assert "schedule.json: not the file export.json lists (its SHA-256 differs)" in err and "export again" in err
+    assert main(["export", str(subnet), "--opset", "25", "-o", str(out)]) == 0  # exporting again repairs it
+    assert main(["dump", str(out / "model.onnx"), "--mappings"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "model.onnx", "schedule.json"]
+    capsys.readouterr()
     run = tmp_path / "run"
     run.mkdir()
     assert main(["export", str(run), "-o", str(out)]) == 2

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from jaqc.ir.errors import JaqcError
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -30,6 +31,7 @@ from jaqc.search import (
     restore_rng_state,
     without_time,
 )
+from jaqc.search.rundir import release_run
 
 REPO = Path(__file__).parents[2]
 
@@ -76,8 +78,17 @@ def test_open_errors_name_the_path(tmp_path: Path) -> None:
     ):
         RunDir.open(run.path)
     run.config_path.write_text("{")
-    with pytest.raises(RunDirError, match=r"config\.json: not valid JSON"):
+    with pytest.raises(RunDirError, match=r"config\.json:1: invalid JSON"):
         RunDir.open(run.path)
+    run.config_path.write_bytes(b'{"format": "jaqc-run\xff"}')
+    with pytest.raises(RunDirError, match=r"config\.json: not UTF-8 text \(byte 20 is 0xff\)"):
+        RunDir.open(run.path)
+    run.config_path.unlink()
+    run.config_path.mkdir()
+    with pytest.raises(RunDirError, match=r"config\.json: is a directory, not a file"):
+        RunDir.open(run.path)
+    run.config_path.rmdir()
+    run.config_path.write_text("{")
     with pytest.raises(RunDirError, match=f"{re.escape(str(run.path))}: exists and is not an empty directory"):
         RunDir.create(run.path)
     with pytest.raises(RunDirError, match=f"{re.escape(str(run.checkpoint_dir))}: no checkpoint to resume from"):
@@ -97,11 +108,12 @@ def test_failed_replace_leaves_old_files_and_no_temporaries(tmp_path: Path, monk
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(JaqcError, match=r"step000000002\.pt: cannot write: disk full"):
         run.save_checkpoint({"x": torch.tensor([2.0])}, step=2)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(JaqcError, match=r"config\.json: cannot write: disk full"):
         run.write_config({"version": "new"})
     monkeypatch.undo()
+    release_run(run.path)  # (its lock file)
     assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == ["step000000001.pt", "step000000001.pt.sha256"]
     assert sorted(p.name for p in run.path.iterdir()) == ["checkpoints", "config.json"]
     assert run.read_config() == {"version": "old"}
@@ -135,8 +147,11 @@ def test_writer_killed_mid_checkpoint(tmp_path: Path) -> None:
     (run.path / ".config.json.x1y2.tmp").write_text("{")  # an interrupted write_config
     RunDir.open(run.path, rank=1)  # other ranks do not clean up
     assert len(list(run.checkpoint_dir.iterdir())) == 3 and (run.path / ".config.json.x1y2.tmp").exists()
-    reopened = RunDir.open(run.path)
+    RunDir.open(run.path)  # an inspection (no claim) does not touch a writer's temporaries either
+    assert len(list(run.checkpoint_dir.iterdir())) == 3
+    reopened = RunDir.open(run.path, claim=True)  # the resuming writer removes them
     assert sorted(p.name for p in reopened.checkpoint_dir.iterdir()) == ["step000000001.pt", "step000000001.pt.sha256"]
+    release_run(run.path)
     assert sorted(p.name for p in run.path.iterdir()) == ["checkpoints"]
     assert torch.equal(reopened.load_checkpoint().state["x"], torch.tensor([1.0]))
 

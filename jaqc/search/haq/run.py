@@ -245,7 +245,7 @@ class HaqRun:
         self.run_dir = Path(run_dir)
         self.rank = 0
         if resume:
-            self.rundir = RunDir.open(self.run_dir)
+            self.rundir = RunDir.open(self.run_dir, claim=True)
             config = self.rundir.read_config()
             method = config.get("method") if isinstance(config, dict) else None
             if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT or method != self.method:

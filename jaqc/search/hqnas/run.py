@@ -183,7 +183,7 @@ class HqnasRun:
             self.epochs = settings.epochs
         else:
             self.epochs = self.options["lifelong_epochs"] or max(1, settings.epochs // 4)
-        self.rundir = RunDir.open(self.run_dir) if resume else RunDir.create(self.run_dir)
+        self.rundir = RunDir.open(self.run_dir, claim=True) if resume else RunDir.create(self.run_dir)
         if not resume:
             given = {k: v for k, v in dict(options or {}).items() if v is not None}
             options_json = {k: str(v) if isinstance(v, os.PathLike) else v for k, v in given.items()}
