@@ -22,6 +22,13 @@ from jaqc.ir.errors import JaqcError
 _state = {"debug": False}
 
 
+def _nonempty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an empty path (``-o ''`` would otherwise mean the current folder)."""
+    if value is not None and not str(value).strip():
+        raise click.BadParameter("an empty path; give a file or folder name", ctx=ctx, param=param)
+    return value
+
+
 def console() -> Console:
     """A rich console: full width on a terminal, 200 columns when writing to a pipe or file."""
     return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
@@ -69,6 +76,7 @@ def cli(debug: bool) -> None:
     "--output",
     type=click.Path(dir_okay=False),
     default=None,
+    callback=_nonempty,
     help="Also save the IR: .json (with weights) or .jaqc (text).",
 )
 @click.option(
@@ -256,7 +264,9 @@ def _print_schedule_table(source: str, schedule: dict) -> None:  # type: ignore[
     help="Accelerator (preset or .toml/.json). Default: a RUN_DIR's accelerator.json; a SUBNET.json's own, else "
     "bitfusion-eyeriss. Given, it overrides both (the subnet is mapped on it).",
 )
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(file_okay=False), help="Output directory.", callback=_nonempty
+)
 @hw_model_option(None, "Default: the model the subnet was mapped with, else deployment.")
 def export_cmd(source: str, fmt: str, opset: str, accel: str | None, output: str, hw_model: str | None) -> None:
     """Export RUN_DIR (its retrained subnet if there is one) or SUBNET.json (an IR with weights) as low-bit ONNX
@@ -353,7 +363,14 @@ def export_cmd(source: str, fmt: str, opset: str, accel: str | None, output: str
     show_default=True,
     help="Whether the first and the last conv/linear layer follow --bits or stay in floating point.",
 )
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The quantized IR (.json).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The quantized IR (.json).",
+    callback=_nonempty,
+)
 def quantize_cmd(
     model: str,
     bits: str,
@@ -563,9 +580,27 @@ def cost_cmd(
 
 @cli.command("search")
 @click.option("--preset", default="tiny", show_default=True, help="tiny (digits), cifar10, cifar100, imagenet.")
-@click.option("--data", "data_root", default=None, help="CIFAR / ImageNet directory (tiny uses the built-in digits).")
-@click.option("--run-dir", default=None, help="Where to write the run (default runs/<preset>); must be new or empty.")
-@click.option("--resume", "resume", default=None, metavar="RUN_DIR", help="Continue an interrupted run exactly.")
+@click.option(
+    "--data",
+    "data_root",
+    default=None,
+    help="CIFAR / ImageNet directory (tiny uses the built-in digits).",
+    callback=_nonempty,
+)
+@click.option(
+    "--run-dir",
+    default=None,
+    help="Where to write the run (default runs/<preset>); must be new or empty.",
+    callback=_nonempty,
+)
+@click.option(
+    "--resume",
+    "resume",
+    default=None,
+    metavar="RUN_DIR",
+    help="Continue an interrupted run exactly.",
+    callback=_nonempty,
+)
 @click.option(
     "--force",
     is_flag=True,
@@ -588,11 +623,22 @@ def cost_cmd(
     help="jaq | autonba (Auto-NBA) | haq (HAQ, bits of a fixed network) | hqnas (HQNAS). See docs/search.md.",
 )
 @click.option("--accelerator", default=None, help="[haq, hqnas] fixed accelerator: preset name or TOML/JSON file.")
-@click.option("--network", default=None, help="[haq] the fixed network: a run directory or an IR .json with weights.")
+@click.option(
+    "--network",
+    default=None,
+    help="[haq] the fixed network: a run directory or an IR .json with weights.",
+    callback=_nonempty,
+)
 @click.option("--budget", type=float, default=None, help="[haq] resource budget, a fraction of the 8-bit design.")
 @click.option("--budget-kind", type=click.Choice(["latency", "energy", "edap"]), default=None, help="[haq]")
 @click.option("--episodes", type=click.IntRange(min=1), default=None, help="[haq] DDPG episodes (warm-up included).")
-@click.option("--lifelong", default=None, metavar="RUN_DIR", help="[hqnas] re-search from a previous hqnas run.")
+@click.option(
+    "--lifelong",
+    default=None,
+    metavar="RUN_DIR",
+    help="[hqnas] re-search from a previous hqnas run.",
+    callback=_nonempty,
+)
 @click.option(
     "--lifelong-epochs", type=click.IntRange(min=1), default=None, help="[hqnas] epochs of a --lifelong re-search."
 )
@@ -766,7 +812,9 @@ def _print_summary(summary: dict, run_dir) -> None:  # type: ignore[no-untyped-d
 @click.option(
     "--epochs", type=click.IntRange(min=1), default=None, help="QAT epochs (run: the preset's, 600 CIFAR; IR: 10)."
 )
-@click.option("--data", "data_root", default=None, help="CIFAR / ImageNet directory (a run's, if it moved).")
+@click.option(
+    "--data", "data_root", default=None, help="CIFAR / ImageNet directory (a run's, if it moved).", callback=_nonempty
+)
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch intra-op threads.")
 @hw_model_option(None, "Default: the search run's (an IR's own, else deployment).")
 @click.option(
@@ -777,7 +825,14 @@ def _print_summary(summary: dict, run_dir) -> None:  # type: ignore[no-untyped-d
 )
 @click.option("--accel", default=None, help="[IR.json] accelerator for the hardware figures (default: the IR's own).")
 @click.option("--lr", type=float, default=0.01, show_default=True, help="[IR.json] learning rate.")
-@click.option("-o", "--output", default=None, type=click.Path(file_okay=False), help="[IR.json] output directory.")
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="[IR.json] output directory.",
+    callback=_nonempty,
+)
 def retrain_cmd(
     source: str,
     epochs: int | None,
@@ -852,7 +907,13 @@ def _retrain_ir(
 
 @cli.command("compare")
 @click.option("--preset", default="tiny", show_default=True, help="Search preset shared by every method.")
-@click.option("--data", "data_root", default=None, help="CIFAR / ImageNet directory (tiny uses the built-in digits).")
+@click.option(
+    "--data",
+    "data_root",
+    default=None,
+    help="CIFAR / ImageNet directory (tiny uses the built-in digits).",
+    callback=_nonempty,
+)
 @click.option(
     "--methods",
     default="jaq,autonba,haq,hqnas,uniform8,uniform4",
@@ -873,7 +934,9 @@ def _retrain_ir(
 @click.option("--ablation/--no-ablation", default=True, show_default=True, help="Also run the Table 7 ablation.")
 @click.option("--ablation-seeds", default=None, help="Seeds of the ablation searches, e.g. 0,1,2 (default: --seed).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Any integer in 0..2^63-1.")
-@click.option("-o", "--out", "out_dir", default="runs/compare", show_default=True, help="Output directory.")
+@click.option(
+    "-o", "--out", "out_dir", default="runs/compare", show_default=True, help="Output directory.", callback=_nonempty
+)
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch intra-op threads.")
 @hw_model_option()
 def compare_cmd(

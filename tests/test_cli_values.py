@@ -128,3 +128,26 @@ def test_an_os_error_no_loader_caught_is_one_line(tmp_path, capsys, monkeypatch)
     (tmp_path / "g.jaqc").write_text(GRAPH)
     assert main(["dump", str(tmp_path / "g.jaqc")]) == 2
     assert capsys.readouterr().err == "error: /data/gone.json: No such file or directory\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compare", "-o", ""],
+        ["search", "--run-dir", " "],
+        ["search", "--resume", ""],
+        ["search", "--data", ""],
+        ["dump", "x.jaqc", "-o", ""],
+        ["export", "x.json", "-o", ""],
+        ["retrain", "x.json", "-o", ""],
+    ],
+)
+def test_an_empty_path_is_refused_not_the_current_folder(args: list[str], capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(args) == 2
+    assert "an empty path; give a file or folder name" in capsys.readouterr().err
+
+
+def test_input_shape_does_not_apply_to_a_saved_ir(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "g.jaqc").write_text(GRAPH)
+    assert main(["dump", str(tmp_path / "g.jaqc"), "--input-shape", "1,3,16,16"]) == 2
+    assert "--input-shape applies to torch and ONNX models; a saved IR has its own" in capsys.readouterr().err

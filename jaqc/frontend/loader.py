@@ -107,6 +107,10 @@ def load_graph_spec(spec: str, input_shape: Sequence[int] | None = None, with_we
     if path.suffix in (*IR_SUFFIXES, ".onnx") and file_like and path.is_dir():
         raise ModelLoadError(f"MODEL {spec!r}: is a directory, not a {path.suffix} file")
     if path.suffix in IR_SUFFIXES and file_like:
+        if input_shape is not None:
+            raise ModelLoadError(
+                f"MODEL {spec!r}: --input-shape applies to torch and ONNX models; a saved IR has its own"
+            )
         return load_graph(path)
     if path.suffix == ".onnx" and file_like:  # an ONNX CNN (jaqc.frontend.onnx_import)
         from .onnx_import import import_onnx
