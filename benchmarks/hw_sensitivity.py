@@ -71,7 +71,7 @@ from jaqc.hw.space import AcceleratorSpace, HardwarePoint
 from jaqc.hw.unit_costs import area_for
 from jaqc.hw.workloads import chain_out_bits, fbnet_cifar_subnet
 from jaqc.nn.config import SupernetConfig, supernet_preset
-from jaqc.search.hw_binding import candidate_problems, derived_problems
+from jaqc.search.space_costs import SpaceCosts
 
 MODELS: tuple[str, ...] = ("simulator", "deployment")
 ACCELERATORS: tuple[str, ...] = ("jaq-table2", "bitfusion-eyeriss")
@@ -185,14 +185,14 @@ def coordinate_descent(
 def k3_e6_network(config: SupernetConfig) -> list[ConvProblem]:
     """The all-``k3_e6`` network of the supernet (fixed layers at their config bits, 8 when floating point)."""
     blocks = config.num_blocks
-    return chain_out_bits(derived_problems(config, ["k3_e6"] * blocks, [(8, 8)] * blocks))
+    return chain_out_bits(SpaceCosts.from_config(config).derived_problems(["k3_e6"] * blocks, [(8, 8)] * blocks))
 
 
 def op_layers(config: SupernetConfig, op: str, bits: tuple[int, int]) -> list[ConvProblem]:
     """The layers of candidate ``op`` in every block at ``bits`` (out_bits chained inside each block)."""
     layers: list[ConvProblem] = []
     for block in range(config.num_blocks):
-        problems = candidate_problems(config, block, op, bits)
+        problems = SpaceCosts.from_config(config).candidate_problems(block, op, bits)
         if problems:  # a skip op has no layers where the block keeps its shape
             layers += with_uniform_bits(problems, bits, bits[1])
     return layers
@@ -201,7 +201,7 @@ def op_layers(config: SupernetConfig, op: str, bits: tuple[int, int]) -> list[Co
 def fixed8_network(config: SupernetConfig, bits: tuple[int, int]) -> list[ConvProblem]:
     """The all-``k3_e6`` network with the searchable blocks at ``bits`` and the fixed layers at 8 bits."""
     blocks = config.num_blocks
-    return chain_out_bits(derived_problems(config, ["k3_e6"] * blocks, [bits] * blocks))
+    return chain_out_bits(SpaceCosts.from_config(config).derived_problems(["k3_e6"] * blocks, [bits] * blocks))
 
 
 # --- evaluation -------------------------------------------------------------------------------------------

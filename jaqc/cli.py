@@ -578,15 +578,19 @@ def cost_cmd(
         out.print(f"BatchTile search: {result['search_seconds_total']:.3f} s in total")
 
 
-@cli.command("search")
-@click.option("--preset", default="tiny", show_default=True, help="tiny (digits), cifar10, cifar100, imagenet.")
-@click.option(
+#: ``--data`` of search and compare.
+data_option = click.option(
     "--data",
     "data_root",
     default=None,
     help="CIFAR / ImageNet directory (tiny uses the built-in digits).",
     callback=_nonempty,
 )
+
+
+@cli.command("search")
+@click.option("--preset", default="tiny", show_default=True, help="tiny (digits), cifar10, cifar100, imagenet.")
+@data_option
 @click.option(
     "--run-dir",
     default=None,
@@ -758,17 +762,6 @@ def _jsonable(overrides: dict) -> dict:  # type: ignore[type-arg]
     return {k: attrs.asdict(v) if attrs.has(type(v)) else v for k, v in overrides.items()}
 
 
-def _identity_blocks(preset: str | None, ops: list[str]) -> list[bool]:
-    """Which blocks of a derived FBNet subnet are identity skips (no layers, so no bits)."""
-    from jaqc.nn.config import PRESET_NAMES, supernet_preset
-    from jaqc.search.hw_binding import identity_blocks
-
-    config = supernet_preset(preset) if preset in PRESET_NAMES else None
-    if config is None or config.num_blocks != len(ops):
-        return [False] * len(ops)
-    return identity_blocks(config, ops)
-
-
 def _print_summary(summary: dict, run_dir) -> None:  # type: ignore[no-untyped-def, type-arg]
     from jaqc.mapping_report import dataflow_note
 
@@ -783,7 +776,7 @@ def _print_summary(summary: dict, run_dir) -> None:  # type: ignore[no-untyped-d
     else:
         for col in ("block", "op", "w bits", "a bits"):
             table.add_column(col)
-        identity = _identity_blocks(summary.get("preset"), list(arch["ops"]))
+        identity = summary.get("identity_blocks") or [False] * len(arch["ops"])  # (older runs: not recorded)
         for i, (op, (w, a)) in enumerate(zip(arch["ops"], arch["bits"], strict=True)):
             if identity[i]:
                 table.add_row(str(i), "skip (identity)", "–", "–")
@@ -865,7 +858,7 @@ def retrain_cmd(
     arch = json.loads((path / "architecture.json").read_text())
     search = path / "summary.json"
     origin = json.loads(search.read_text()) if search.is_file() else {}
-    context = {k: origin[k] for k in ("method", "preset") if k in origin}
+    context = {k: origin[k] for k in ("method", "preset", "identity_blocks") if k in origin}
     _print_summary({**summary, **context, "architecture": arch}, path / "retrain")
 
 
@@ -907,13 +900,7 @@ def _retrain_ir(
 
 @cli.command("compare")
 @click.option("--preset", default="tiny", show_default=True, help="Search preset shared by every method.")
-@click.option(
-    "--data",
-    "data_root",
-    default=None,
-    help="CIFAR / ImageNet directory (tiny uses the built-in digits).",
-    callback=_nonempty,
-)
+@data_option
 @click.option(
     "--methods",
     default="jaq,autonba,haq,hqnas,uniform8,uniform4",

@@ -22,8 +22,6 @@ from typing import Any, ClassVar
 from attrs import field, frozen
 from jaqc.ir.accelerator import HW_MODELS
 from jaqc.ir.graph import LayerGraph
-from jaqc.ir.layer import Layer
-from jaqc.ir.metrics import consumer_a_bits, target_bits
 from jaqc.ir.types import LayerKind
 
 from .base import Pass, PassContext, PassError, PassResult
@@ -42,53 +40,6 @@ def _one_of(choices: tuple[str, ...]):  # type: ignore[no-untyped-def]
             raise PassError(f"batchtile: {attribute.name} must be one of {', '.join(choices)}, got {value!r}")
 
     return check
-
-
-def layer_problem(graph: LayerGraph, layer: Layer, im2col_first: bool = True, output_bits: int = 8) -> Any:
-    """The cost model's ``ConvProblem`` of a conv2d or linear layer (a linear layer is a 1x1 conv); its
-    ``out_bits`` are its consumers' activation bits (``output_bits`` for a network output)."""
-    from jaqc.hw.problem import ConvProblem
-
-    w_bits, a_bits = target_bits(layer)
-    out_bits = consumer_a_bits(graph, layer, output_bits)
-    first = im2col_first and all(p.kind is LayerKind.INPUT for p in graph.producers(layer.name))
-    if layer.kind is LayerKind.LINEAR:
-        batch = layer.output_shape.numel() // layer.out_channels
-        return ConvProblem(
-            batch=batch,
-            in_channels=layer.in_channels,
-            out_channels=layer.out_channels,
-            in_h=1,
-            in_w=1,
-            kernel=1,
-            w_bits=w_bits,
-            a_bits=a_bits,
-            out_bits=out_bits,
-            name=layer.name,
-        )
-    p = layer.params
-    if p.kernel[0] != p.kernel[1] or p.stride[0] != p.stride[1] or p.padding[0] != p.padding[1]:
-        raise PassError(
-            f"batchtile: layer %{layer.name} has a non-square kernel/stride/padding {p.kernel}/{p.stride}/"
-            f"{p.padding}; the BitFusion cost model is square-only"
-        )
-    x = layer.input_shape
-    return ConvProblem(
-        batch=x[0],
-        in_channels=x[1],
-        out_channels=layer.out_channels,
-        in_h=x[2],
-        in_w=x[3],
-        kernel=p.kernel[0],
-        stride=p.stride[0],
-        pad=p.padding[0],
-        groups=p.groups,
-        w_bits=w_bits,
-        a_bits=a_bits,
-        im2col=first,
-        out_bits=out_bits,
-        name=layer.name,
-    )
 
 
 @frozen
@@ -122,7 +73,14 @@ class BatchTile(Pass):
         layers = graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR)
         if not layers:
             return PassResult(graph, False)
-        problems = [layer_problem(graph, x, self.im2col_first, self.output_bits) for x in layers]
+        from jaqc.ir.errors import IRError
+
+        from jaqc.hw.lowering import layer_problem
+
+        try:
+            problems = [layer_problem(graph, x, self.im2col_first, self.output_bits) for x in layers]
+        except IRError as exc:
+            raise PassError(f"batchtile: {exc}") from None
         orders = [self.loop_order.split(">")] if self.loop_order else None
         results = map_layers(
             problems, graph.accelerator, self.space, self.objective, loop_orders=orders, hw_model=self.hw_model

@@ -52,8 +52,7 @@ class GenerateAccelerator(Pass):
         from jaqc.hw.generator_training import GeneratorTraining, train_generator
         from jaqc.hw.hw_objective import HardwareWeights
         from jaqc.hw.layer_cost import layer_costs
-
-        from .batchtile import layer_problem
+        from jaqc.hw.lowering import layer_problem
 
         layers = graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR)
         if not layers:

@@ -34,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the fuzz tests' documents and helpers (run this from a checkout)
+
+from test_fuzz_inputs import ACCEL, COST_FILE, json_paths, toml_value  # noqa: E402
 
 GOOD_TEXT = """graph net
 accelerator pe_rows=8 pe_cols=8 wbuf_kb=16 ibuf_kb=16 obuf_kb=16 dataflow=WS dram_bits_per_cycle=128 freq_mhz=500.0 name="a"
@@ -50,14 +53,6 @@ hw_model deployment
 %out = output(%fc) : [1,10]->[1,10]
 """  # noqa: E501
 
-ACCEL = {"pe_rows": 8, "pe_cols": 8, "wbuf_kb": 16, "ibuf_kb": 16, "obuf_kb": 16, "dataflow": "WS", "name": "a"}
-LAYER = {"name": "l", "batch": 1, "ic": 8, "oc": 8, "ih": 6, "iw": 6, "k": 3, "stride": 1, "pad": 1, "groups": 1,
-         "wbits": 4, "abits": 4, "im2col": False}  # fmt: skip
-MAPPING = {"tile": {"B": 1, "OW": 6, "OH": 6, "IC": 8, "OC": 4}, "loop_order": ["B", "OW", "OH", "IC", "OC"]}
-REFERENCE = {"cycles": {"total": 10, "stall": 2, "compute": 8}, "access_bits": {"dram_read": 8}, "energy_nJ": {"total": 1.0}}  # fmt: skip  # noqa: E501
-COST = {"cases": [{"id": "c", "layer": LAYER, "accelerator": ACCEL, "optimized": {"mapping": MAPPING, **REFERENCE},
-                   "fixed_mappings": [{"kind": "ws", "mapping": MAPPING}]}]}  # fmt: skip
-
 HOSTILE: list[Any] = [None, True, False, 0, -1, 1.5, 2.0, math.nan, math.inf, -math.inf, 10**30, 2**31, "abc", "",
                       [], {}, [1], {"a": 1}, [[1]], "WS", 3, "\u00e9", [1, 2, 3, 4, 5, 6], 1e23]  # fmt: skip
 TOKENS = ["1.5", "nan", "inf", "-1", "0", "abc", "1e23", "true", "99999999999999999999999", "[]", "{", "}", "=", "%",
@@ -67,22 +62,11 @@ TOKENS = ["1.5", "nan", "inf", "-1", "0", "abc", "1e23", "true", "99999999999999
 # --- corpus --------------------------------------------------------------------------------------------------------
 
 
-def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            out += _paths(value, (*prefix, key))
-    elif isinstance(doc, list):
-        for index, value in enumerate(doc):
-            out += _paths(value, (*prefix, index))
-    return out
-
-
 def mutate(doc: Any, rng: random.Random) -> Any:
     """``doc`` with one to three values replaced by hostile ones, deleted or given an unknown sibling."""
     doc = copy.deepcopy(doc)
     for _ in range(rng.randint(1, 3)):
-        path = rng.choice(_paths(doc))
+        path = rng.choice(json_paths(doc))
         if not path:
             return copy.deepcopy(rng.choice(HOSTILE))
         holder = doc
@@ -112,20 +96,6 @@ def mutate_text(text: str, rng: random.Random) -> str:
             parts[rng.randrange(len(parts))] = rng.choice(TOKENS)
             lines[i] = "".join(parts)
     return "\n".join(lines) + "\n"
-
-
-def _toml(value: Any) -> str:
-    if value is None:
-        return '""'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(value)
 
 
 def build_corpus(root: Path, rng: random.Random, per: int, base_run: Path | None) -> dict[str, list[list[str]]]:
@@ -193,7 +163,11 @@ def build_corpus(root: Path, rng: random.Random, per: int, base_run: Path | None
             path.write_text(json.dumps(doc))
         else:
             path = root / f"a{i}.toml"
-            body = "".join(f"{k} = {_toml(v)}\n" for k, v in doc.items()) if isinstance(doc, dict) else _toml(doc)
+            body = (
+                "".join(f"{k} = {toml_value(v)}\n" for k, v in doc.items())
+                if isinstance(doc, dict)
+                else toml_value(doc)
+            )
             path.write_text(body)
         corpus["accelerator files"].append(["map", str(good), "--accel", str(path)])
     for raw in (b"\xff", b"", b"pe_rows = [" * 5000):
@@ -205,7 +179,7 @@ def build_corpus(root: Path, rng: random.Random, per: int, base_run: Path | None
     # cost files
     for i in range(per):
         path = root / f"c{i}.json"
-        path.write_text(json.dumps(mutate(COST, rng)))
+        path.write_text(json.dumps(mutate(COST_FILE, rng)))
         corpus["cost files"].append(["cost", str(path), *(["--search"] if i % 5 == 0 else [])])
 
     # ONNX models: valid ones from the IR, then damaged bytes and mutated fields

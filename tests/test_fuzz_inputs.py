@@ -78,14 +78,15 @@ HOSTILE = st.one_of(
 DELETE = object()
 
 
-def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
+def json_paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every path into a JSON document (keys and indexes), the root first (scripts/hostile_inputs.py uses it too)."""
     out = [prefix]
     if isinstance(doc, dict):
         for key, value in doc.items():
-            out += _paths(value, (*prefix, key))
+            out += json_paths(value, (*prefix, key))
     elif isinstance(doc, list):
         for index, value in enumerate(doc):
-            out += _paths(value, (*prefix, index))
+            out += json_paths(value, (*prefix, index))
     return out
 
 
@@ -94,7 +95,7 @@ def mutated(draw: st.DrawFn, base: Any) -> Any:
     """``base`` with one to three values replaced by hostile ones (or deleted, for object fields)."""
     doc = copy.deepcopy(base)
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        path = draw(st.sampled_from(_paths(doc)))
+        path = draw(st.sampled_from(json_paths(doc)))
         if not path:
             return copy.deepcopy(draw(HOSTILE))
         *parents, last = path
@@ -135,7 +136,7 @@ def mutated_text(draw: st.DrawFn) -> str:
 
 def _use_graph(path: Path) -> None:
     """What ``jaqc dump`` and ``jaqc map`` do with a file: read, verify, print both forms, lower to the cost model."""
-    from jaqc.passes.batchtile import layer_problem
+    from jaqc.hw.lowering import layer_problem
 
     graph = verify(load_graph(path))
     text = print_graph(graph)
@@ -188,13 +189,14 @@ def test_fuzz_accelerator_files(tmp_path_factory: pytest.TempPathFactory, doc: A
     if suffix == ".json":
         path.write_text(json.dumps(doc))
     elif isinstance(doc, dict):
-        path.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in doc.items()))
+        path.write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in doc.items()))
     else:
-        path.write_text(_toml(doc))
+        path.write_text(toml_value(doc))
     _expect_project_error(lambda: load_accelerator(str(path)))
 
 
-def _toml(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """``value`` written as a TOML value (scripts/hostile_inputs.py uses it too)."""
     if value is None:
         return '""'
     if isinstance(value, bool):
@@ -202,9 +204,9 @@ def _toml(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return json.dumps(value)
 
 

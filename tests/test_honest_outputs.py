@@ -11,8 +11,8 @@ from pathlib import Path
 from jaqc.cli import _print_summary, main
 from jaqc.mapping_report import LOW_UTILIZATION, dataflow_note, design_notes
 from jaqc.nn.config import supernet_preset
-from jaqc.search.hw_binding import identity_blocks
 from jaqc.search.outputs import hardware_figures
+from jaqc.search.space_costs import SpaceCosts
 
 ROOT = Path(__file__).parents[1]
 ACCEL = {"pe_rows": 8, "pe_cols": 8, "wbuf_kb": 64, "ibuf_kb": 64, "obuf_kb": 64, "dataflow": "WS"}
@@ -22,11 +22,11 @@ FIGURES = {"latency_ms": 0.1, "energy_mJ": 0.1, "area_mm2": 1.0, "edap_mJ_ms_mm2
 def test_identity_skip_blocks_show_no_bits(capsys) -> None:  # type: ignore[no-untyped-def]
     config = supernet_preset("tiny")
     ops = ["skip", "skip", "k3_e1", "skip", "k5_e1"]
-    identity = identity_blocks(config, ops)
+    identity = SpaceCosts.from_config(config).identity_blocks(ops)
     # tiny: block 0 keeps 8 channels at stride 1 (an identity skip), block 1 changes shape (a 1x1 projection)
     assert identity == [True, False, False, False, False]
     summary = {"method": "jaq", "preset": "tiny", "architecture": {"ops": ops, "bits": [[2, 2]] * 5},
-               "accelerator": ACCEL, **FIGURES}  # fmt: skip
+               "identity_blocks": identity, "accelerator": ACCEL, **FIGURES}  # fmt: skip
     _print_summary(summary, "run")
     out = capsys.readouterr().out
     assert re.search(r"│ 0\s+│ skip \(identity\)\s+│ –\s+│ –\s+│", out)
@@ -110,7 +110,7 @@ def test_architecture_plot_has_no_bars_for_identity_skips(tmp_path: Path) -> Non
     from jaqc.search.plots import architecture_bars, plot_architecture
 
     ops, bits = ["skip", "k3_e1"], [(2, 2), (4, 8)]
-    identity = identity_blocks(supernet_preset("tiny"), [*ops, "k3_e1", "k3_e1", "k3_e1"])[:2]
+    identity = SpaceCosts.from_config(supernet_preset("tiny")).identity_blocks([*ops, "k3_e1", "k3_e1", "k3_e1"])[:2]
     weight, activation, labels = architecture_bars(ops, bits, identity)
     assert (weight, activation) == ([0, 4], [0, 8]) and labels == ["0\nskip\n(identity)", "1\nk3_e1"]
     path = plot_architecture(ops, bits, tmp_path / "a.png", "derived subnet", identity)

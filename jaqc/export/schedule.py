@@ -60,8 +60,8 @@ def _occupancy(graph: LayerGraph, layer: Any, problem: Any) -> dict[str, dict[st
 
 def build_schedule(graph: LayerGraph, model_name: str | None = None) -> dict[str, Any]:
     """The schedule of a mapped graph (after the ``batchtile`` pass)."""
+    from jaqc.hw.lowering import layer_problem
     from jaqc.hw.unit_costs import area_for
-    from jaqc.passes.batchtile import layer_problem
 
     if graph.accelerator is None:
         raise ScheduleError("schedule: the graph has no accelerator (run the batchtile pass on a mapped graph)")

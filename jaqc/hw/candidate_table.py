@@ -56,13 +56,15 @@ def candidate_cost_table(
     unit_costs: UnitCosts | None = None,
     hw_model: HardwareModel | str | None = None,
     out_bits: Sequence[int] | None = None,
+    writers: Sequence[Sequence[Sequence[bool]]] | None = None,
 ) -> CandidateCostTable:
     """Cost table of a supernet on one accelerator: ``blocks[b][o]`` is the layer list of op o of block b.
 
     An op's layers form a chain. Without ``out_bits`` each layer keeps its own ``out_bits`` (the width its
     outputs are written at in the deployment model); with ``out_bits`` the table has a leading axis over those
     widths: the op's inner layers write at the pair's activation bits (their consumer is the next layer of
-    the op) and its last layer at the width of that axis (the block output's consumers)."""
+    the op) and its last layer at the width of that axis (the block output's consumers). ``writers[b][o][i]``,
+    when given, says which layers write the block output instead of "the last one" (ops that are not chains)."""
     pairs = tuple((int(w), int(a)) for w, a in bit_pairs)
     if not pairs:
         raise HardwareError("candidate_cost_table: bit_pairs is empty")
@@ -82,7 +84,8 @@ def candidate_cost_table(
                 keyed = [(_shape_key(layer), layer) for layer in layers]
                 for p, (w, a) in enumerate(pairs):
                     for index, (layer_key, layer) in enumerate(keyed):
-                        width = layer.out_bits if out is None else (out if index == len(keyed) - 1 else a)
+                        writes = index == len(keyed) - 1 if writers is None else writers[b][o][index]
+                        width = layer.out_bits if out is None else (out if writes else a)
                         key = (*layer_key, w, a, width)
                         if key not in unique:
                             unique[key] = len(problems)

@@ -68,11 +68,12 @@ from jaqc.nn.supernet import Supernet
 
 from .ablation import share_of_2bit
 from .distributed import average_gradients, fingerprint, ranks_agree
-from .hw_binding import ExpectedHardwareCost, derived_problems
+from .hw_binding import ExpectedHardwareCost
 from .jaq import DerivedArchitecture, JaqSearchSettings, derive_architecture
 from .outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from .presets import SearchPreset
 from .runner import SearchOutcome, SearchRun
+from .space_costs import SpaceCosts
 
 #: Share of the training split the architecture steps use (Auto-NBA: 50/50; JAQ: 20%).
 ARCH_FRACTION = 0.5
@@ -312,7 +313,10 @@ class AutoNbaSearch:
             self.weight_opt, T_max=settings.epochs * steps_per_epoch
         )
         self.arch_opt = torch.optim.Adam(self.supernet.arch_parameters(), lr=settings.arch_lr, betas=(0.5, 0.999))
-        self.hw_cost = ExpectedHardwareCost(self.config, settings.hw, hw_model=settings.hw_model)
+        self.space = SpaceCosts.from_supernet(self.supernet)
+        self.hw_cost = ExpectedHardwareCost.for_supernet(
+            self.supernet, settings.hw, hw_model=settings.hw_model, space=self.space
+        )
         self.hw_generator = torch.Generator().manual_seed(settings.seed + HW_SEED_OFFSET)
         self.arch_steps = 0
         self.hw_searches = 0
@@ -445,7 +449,7 @@ class AutoNbaSearch:
     def search_hardware(self) -> HardwareSearchResult:
         """Best-of-N accelerator for the current subnet; the cost table follows it."""
         current = self.derived()
-        problems = derived_problems(self.config, current.ops, current.bits)
+        problems = self.space.derived_problems(current.ops, current.bits)
         result = best_of_n(
             problems, self.options.hw_samples, self.hw_generator, self.settings.hw, hw_model=self.settings.hw_model
         )
@@ -557,7 +561,6 @@ class AutoNbaRun(SearchRun):
 
     def finish(self) -> SearchOutcome:
         """The final subnet, its best-of-N accelerator, the outputs, the summary and the plots."""
-        from .hw_binding import identity_blocks
         from .plots import plot_architecture, plot_hardware, plot_training
 
         preset, engine, out = self.preset, self.engine, self.run_dir
@@ -580,6 +583,7 @@ class AutoNbaRun(SearchRun):
             "ranks": self.world,
             "ranks_agree": agree,
             "architecture": derived.to_json(),
+            "identity_blocks": self.engine.space.identity_blocks(derived.ops),
             "accelerator": search.accelerator.to_json(),
             **hardware_figures(schedule),
             "val_acc": val_acc,
@@ -600,6 +604,6 @@ class AutoNbaRun(SearchRun):
             plot_hardware(hardware, out / "plots" / "hardware.png", f"sampled-path hardware cost ({preset.name})")
             plot_architecture(
                 derived.ops, derived.bits, out / "plots" / "architecture.png", "derived subnet",
-                identity_blocks(preset.supernet, derived.ops),
+                summary["identity_blocks"],
             )  # fmt: skip
         return SearchOutcome(run_dir=out, summary=summary)

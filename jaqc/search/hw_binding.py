@@ -15,99 +15,20 @@ A table entry whose op cannot be mapped (no tiling fits) costs 10x the largest f
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-import attrs
 import torch
 from torch import Tensor
 
 from jaqc.hw.candidate_table import CandidateCostTable, candidate_cost_table
 from jaqc.hw.generator_training import REFERENCE_ACCELERATOR
 from jaqc.hw.hw_objective import HardwareTotals, HardwareWeights, mapped_totals
-from jaqc.hw.problem import ConvProblem
 from jaqc.hw.unit_costs import area_for
-from jaqc.hw.workloads import inverted_residual
 from jaqc.ir.accelerator import AcceleratorConfig
-from jaqc.nn.candidates import candidate_spec
-from jaqc.nn.config import SupernetConfig
+
+from .space_costs import SpaceCosts
 
 INFEASIBLE_FACTOR = 10.0
-
-
-def _bits(bits: object) -> tuple[int, int]:
-    """(w, a) a fixed layer runs at: floating point (None) runs at the target's 8 bits."""
-    if bits is None:
-        return (8, 8)
-    w, a = getattr(bits, "w_bits", 8), getattr(bits, "a_bits", 8)
-    return (w or 8, a or 8)
-
-
-def block_input_sizes(config: SupernetConfig) -> list[int]:
-    """The input resolution of every searchable block."""
-    size = (config.input_size + 2 - 3) // config.stem_stride + 1
-    sizes = []
-    for _cin, _cout, stride in config.block_specs():
-        sizes.append(size)
-        size = (size + 2 - 3) // stride + 1 if stride > 1 else size
-    return sizes
-
-
-def candidate_problems(
-    config: SupernetConfig, block: int, op: str, bits: tuple[int, int] = (8, 8), out_bits: int = 8
-) -> list[ConvProblem]:
-    """The conv layers of candidate ``op`` of block ``block`` (a skip op: none, or its 1x1 projection); layers
-    inside the op write their outputs at the op's activation bits, its last layer at ``out_bits`` (the
-    block output's consumers' bits)."""
-    cin, cout, stride = config.block_specs()[block]
-    size = block_input_sizes(config)[block]
-    spec = candidate_spec(op)
-    name = f"blocks.{block}.{op}"
-    if spec.is_skip:
-        if stride == 1 and cin == cout:
-            return []
-        return [
-            ConvProblem(name=f"{name}.proj", batch=1, in_channels=cin, out_channels=cout, in_h=size, in_w=size,
-                        kernel=1, stride=stride, w_bits=bits[0], a_bits=bits[1], out_bits=out_bits)
-        ]  # fmt: skip
-    layers = inverted_residual(name, cin, cout, size, spec.kernel, spec.expansion, stride, spec.groups, bits)
-    inner = [attrs.evolve(x, out_bits=bits[1]) for x in layers[:-1]]
-    return [*inner, attrs.evolve(layers[-1], out_bits=out_bits)]
-
-
-def residual_blocks(config: SupernetConfig) -> list[bool]:
-    """Whether each block passes its input on to its output (stride 1, same channels): through the residual
-    add of its inverted-residual ops, or as the identity skip."""
-    return [stride == 1 and cin == cout for cin, cout, stride in config.block_specs()]
-
-
-def identity_blocks(config: SupernetConfig, ops: Sequence[str]) -> list[bool]:
-    """Which blocks of a derived subnet are identity skips: no layers, so their bits mean nothing."""
-    return [op == "skip" and through for op, through in zip(ops, residual_blocks(config), strict=True)]
-
-
-def head_a_bits(config: SupernetConfig) -> int:
-    """The activation bits of the head conv, the consumer of the last block's output."""
-    return _bits(config.head_bits)[1]
-
-
-def fixed_problems(config: SupernetConfig, stem_out_bits: int = 8) -> list[ConvProblem]:
-    """Stem (im2col), head and classifier: the layers outside the search. The stem's outputs are written at
-    ``stem_out_bits`` (block 0's consumers), the head's at the classifier's activation bits, the classifier's
-    (the network output) at 8 bits."""
-    last_size = block_input_sizes(config)[-1]
-    _, _, last_stride = config.block_specs()[-1]
-    out_size = (last_size - 1) // last_stride + 1
-    w, a = _bits(config.stem_bits)
-    hw, ha = _bits(config.head_bits)
-    fw, fa = _bits(config.fc_bits)
-    return [
-        ConvProblem(name="stem", batch=1, in_channels=config.in_channels, out_channels=config.stem_channels,
-                    in_h=config.input_size, in_w=config.input_size, kernel=3, stride=config.stem_stride, pad=1,
-                    w_bits=w, a_bits=a, im2col=True, out_bits=stem_out_bits),
-        ConvProblem(name="head", batch=1, in_channels=config.stage_channels[-1], out_channels=config.head_channels,
-                    in_h=out_size, in_w=out_size, kernel=1, w_bits=hw, a_bits=ha, out_bits=fa),
-        ConvProblem(name="classifier", batch=1, in_channels=config.head_channels, out_channels=config.num_classes,
-                    in_h=1, in_w=1, kernel=1, w_bits=fw, a_bits=fa),
-    ]  # fmt: skip
 
 
 def priced_costs(table: CandidateCostTable) -> tuple[Tensor, Tensor]:
@@ -122,43 +43,15 @@ def priced_costs(table: CandidateCostTable) -> tuple[Tensor, Tensor]:
 
 
 def fixed_layer_costs(
-    config: SupernetConfig, accelerator: AcceleratorConfig, out_bits: Sequence[int], hw_model: str
+    space: SpaceCosts, accelerator: AcceleratorConfig, out_bits: Sequence[int], hw_model: str
 ) -> tuple[Tensor, Tensor, HardwareTotals]:
-    """The fixed layers on ``accelerator``: the stem's energy (nJ) and latency (s) for each width ``out_bits[i]``
-    it may write block 0's input at, and the head and classifier's totals."""
-    stems = [mapped_totals(fixed_problems(config, c)[:1], accelerator, hw_model=hw_model) for c in out_bits]
+    """The layers outside the search on ``accelerator``: those before the blocks (the stem), energy (nJ) and
+    latency (s) for each width ``out_bits[i]`` they may write block 0's input at, and the totals of those after."""
+    before = len(space.prefix)
+    stems = [mapped_totals(space.fixed_problems(c)[:before], accelerator, hw_model=hw_model) for c in out_bits]
     energy = torch.tensor([t.energy_nJ for t in stems], dtype=torch.float64)
     latency = torch.tensor([t.latency_s for t in stems], dtype=torch.float64)
-    return energy, latency, mapped_totals(fixed_problems(config)[1:], accelerator, hw_model=hw_model)
-
-
-def derived_consumer_bits(config: SupernetConfig, ops: Sequence[str], bits: Sequence[tuple[int, int]]) -> list[int]:
-    """The bits each block's output is requantized to, stem first (``len(ops) + 1`` values): the largest
-    ``a_bits`` of the convolutions reading it, through residual adds and identity skips (the IR's
-    :func:`~jaqc.ir.metrics.consumer_a_bits` on the derived subnet)."""
-    residual = residual_blocks(config)
-    consumer = [0] * (len(ops) + 1)
-    consumer[len(ops)] = head_a_bits(config)  # consumer[b + 1]: the consumers of block b's output
-    for n in range(len(ops) - 1, -1, -1):  # block n reads the output of block n - 1 (the stem for n = 0)
-        identity = not candidate_problems(config, n, ops[n])
-        if identity:
-            consumer[n] = consumer[n + 1]
-        elif residual[n]:
-            consumer[n] = max(bits[n][1], consumer[n + 1])
-        else:
-            consumer[n] = bits[n][1]
-    return consumer
-
-
-def derived_problems(config: SupernetConfig, ops: Sequence[str], bits: Sequence[tuple[int, int]]) -> list[ConvProblem]:
-    """All conv layers of a derived subnet: the fixed layers around the chosen op (with its bits) per block,
-    each writing its outputs at its consumers' bits (:func:`derived_consumer_bits`)."""
-    consumer = derived_consumer_bits(config, ops, bits)
-    stem, head, classifier = fixed_problems(config, stem_out_bits=consumer[0])
-    layers = [stem]
-    for block, (op, pair) in enumerate(zip(ops, bits, strict=True)):
-        layers += candidate_problems(config, block, op, pair, out_bits=consumer[block + 1])
-    return [*layers, head, classifier]
+    return energy, latency, mapped_totals(space.fixed_problems()[before:], accelerator, hw_model=hw_model)
 
 
 def consumer_distributions(
@@ -209,29 +102,28 @@ class ExpectedHardwareCost:
 
     def __init__(
         self,
-        config: SupernetConfig,
+        space: SpaceCosts,
+        bits: tuple[Sequence[int], Sequence[int]],
         weights: HardwareWeights,
         reference_accelerator: AcceleratorConfig = REFERENCE_ACCELERATOR,
         hw_model: str = "deployment",
     ) -> None:
-        self.config = config
+        self.space = space
         self.weights = weights
         self.hw_model = hw_model
-        self.w_bits = tuple(config.quant.weight_bits)
-        self.a_bits = tuple(config.quant.activation_bits)
+        self.w_bits, self.a_bits = tuple(bits[0]), tuple(bits[1])
         self.pairs = tuple((w, a) for w in self.w_bits for a in self.a_bits)
-        self.head_bits = head_a_bits(config)
+        self.head_bits = space.head_bits
         #: The widths a block output can be written at (ascending): the searchable bits and the head's.
         self.out_bits = tuple(sorted({*self.a_bits, self.head_bits}))
-        self.blocks = [
-            [candidate_problems(config, b, op) for op in config.candidates] for b in range(config.num_blocks)
-        ]
-        self.identity_ops = torch.tensor([[not layers for layers in ops] for ops in self.blocks])
-        self.residual = residual_blocks(config)
+        self.blocks = [[c.at() for c in ops] for ops in space.blocks]
+        self.identity_ops = torch.tensor([[c.identity for c in ops] for ops in space.blocks])
+        self.residual = list(space.residual)
         self.accelerator: AcceleratorConfig | None = None
         self.table: CandidateCostTable | None = None
         self.refresh(reference_accelerator)
-        uniform_alpha = torch.full((config.num_blocks, len(config.candidates)), 1.0 / len(config.candidates))
+        n_blocks, n_ops = len(space.blocks), len(space.ops)
+        uniform_alpha = torch.full((n_blocks, n_ops), 1.0 / n_ops)
         uniform_w = torch.full((*uniform_alpha.shape, len(self.w_bits)), 1.0 / len(self.w_bits))
         uniform_a = torch.full((*uniform_alpha.shape, len(self.a_bits)), 1.0 / len(self.a_bits))
         energy, latency = self.expected(uniform_alpha, uniform_w, uniform_a)
@@ -239,14 +131,24 @@ class ExpectedHardwareCost:
             energy_nJ=float(energy), latency_s=float(latency), area_mm2=area_for(reference_accelerator).total
         )
 
+    @classmethod
+    def for_supernet(
+        cls, supernet: Any, weights: HardwareWeights, hw_model: str = "deployment", space: SpaceCosts | None = None
+    ) -> ExpectedHardwareCost:
+        """E_HW of ``supernet`` (a :class:`~jaqc.nn.supernet.Supernet`), priced from its traced IR (or ``space``)."""
+        quant = supernet.config.quant
+        space = space or SpaceCosts.from_supernet(supernet)
+        return cls(space, (quant.weight_bits, quant.activation_bits), weights, hw_model=hw_model)
+
     def refresh(self, accelerator: AcceleratorConfig) -> None:
         """Rebuild the candidate cost table (and the fixed layers' cost) for ``accelerator``."""
         table = candidate_cost_table(
-            self.blocks, accelerator, self.pairs, space="jaq", hw_model=self.hw_model, out_bits=self.out_bits
-        )
+            self.blocks, accelerator, self.pairs, space="jaq", hw_model=self.hw_model, out_bits=self.out_bits,
+            writers=[[c.writes_output for c in ops] for ops in self.space.blocks],
+        )  # fmt: skip
         self.energy_table, self.latency_table = priced_costs(table)  # [out, block, op, pair]
         self.stem_energy, self.stem_latency, self.fixed_totals = fixed_layer_costs(
-            self.config, accelerator, self.out_bits, self.hw_model
+            self.space, accelerator, self.out_bits, self.hw_model
         )
         self.area_mm2 = area_for(accelerator).total
         self.accelerator, self.table = accelerator, table

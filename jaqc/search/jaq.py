@@ -29,7 +29,8 @@ from jaqc.nn.config import SearchStep, SupernetConfig
 from jaqc.nn.supernet import Supernet
 
 from .distributed import average_gradients
-from .hw_binding import ExpectedHardwareCost, derived_problems
+from .hw_binding import ExpectedHardwareCost
+from .space_costs import SpaceCosts
 
 
 def _positive(_inst: object, attribute: Any, value: float) -> None:
@@ -122,7 +123,11 @@ class JaqSearch:
             [{"params": self.supernet.arch_parameters()}, {"params": gammas}],
             lr=settings.arch_lr, betas=(0.5, 0.999),
         )  # fmt: skip
-        self.hw_cost = ExpectedHardwareCost(config, settings.hw, hw_model=settings.hw_model)
+        #: The space's hardware side, read from the supernet's IR (traced once).
+        self.space = SpaceCosts.from_supernet(self.supernet)
+        self.hw_cost = ExpectedHardwareCost.for_supernet(
+            self.supernet, settings.hw, hw_model=settings.hw_model, space=self.space
+        )
         self.generator = HardwareGenerator()
         self.design: GeneratedDesign | None = None
         self.arch_steps = 0
@@ -179,7 +184,7 @@ class JaqSearch:
     def refresh_hardware(self, steps: int | None = None) -> GeneratedDesign:
         """Train the generator on the current subnet and rebuild the cost table for its accelerator."""
         current = self.derived()
-        problems = derived_problems(self.config, current.ops, current.bits)
+        problems = self.space.derived_problems(current.ops, current.bits)
         training = GeneratorTraining(
             steps=steps or self.settings.generator_steps, seed=self.settings.seed + self.refreshes
         )

@@ -258,7 +258,6 @@ class SearchRun:
         """Derive the subnet and its accelerator, write the outputs and plots."""
         from jaqc.nn.subnet import DerivedSubnet
 
-        from .hw_binding import identity_blocks
         from .plots import plot_architecture, plot_hardware, plot_training
 
         preset, engine, out = self.preset, self.engine, self.run_dir
@@ -282,6 +281,7 @@ class SearchRun:
             "ranks": self.world,
             "ranks_agree": agree,
             "architecture": derived.to_json(),
+            "identity_blocks": engine.space.identity_blocks(derived.ops),
             "accelerator": design.accelerator.to_json(),
             "generator_loop_order": ">".join(d.value for d in design.loop_order),
             **hardware_figures(schedule),
@@ -300,6 +300,6 @@ class SearchRun:
             )  # fmt: skip
             plot_architecture(
                 derived.ops, derived.bits, out / "plots" / "architecture.png", "derived subnet",
-                identity_blocks(preset.supernet, derived.ops),
+                summary["identity_blocks"],
             )  # fmt: skip
         return SearchOutcome(run_dir=out, summary=summary)

@@ -6,11 +6,12 @@ import pytest
 import zoo_models
 from jaqc.ir import LayerKind, parse, print_graph, verify
 from jaqc.passes import PassContext, PassError, PassManager, make_pass, parse_pipeline
-from jaqc.passes.batchtile import BatchTile, layer_problem
+from jaqc.passes.batchtile import BatchTile
 
 from jaqc.accelerators import PRESETS
 from jaqc.frontend import import_model
 from jaqc.hw.batchtile import map_layer
+from jaqc.hw.lowering import layer_problem
 
 
 @pytest.fixture(scope="module")

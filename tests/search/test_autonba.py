@@ -34,9 +34,9 @@ from jaqc.search.autonba import (
     pair_probs,
     parse_options,
 )
-from jaqc.search.hw_binding import derived_problems
 from jaqc.search.presets import search_preset
 from jaqc.search.rundir import RunDir, without_time
+from jaqc.search.space_costs import SpaceCosts
 
 CANDIDATES = ("k3_e1", "k5_e1", "k3_e3", "skip")
 
@@ -160,7 +160,7 @@ def test_hardware_estimate_is_the_sampled_paths_cost() -> None:
     config = engine.config
     names = [config.candidates[o] for o in ops]
     bits = [(config.quant.weight_bits[w], config.quant.activation_bits[a]) for w, a in bit_index]
-    exact = mapped_totals(derived_problems(config, names, bits), engine.accelerator)
+    exact = mapped_totals(SpaceCosts.from_config(config).derived_problems(names, bits), engine.accelerator)
     assert parts["energy_nJ"] == pytest.approx(exact.energy_nJ, rel=1e-12)
     assert parts["latency_s"] == pytest.approx(exact.latency_s, rel=1e-12)
     assert parts["area_mm2"] == pytest.approx(exact.area_mm2, rel=1e-12)
@@ -213,8 +213,8 @@ def test_arch_step_keeps_pair_mass_and_buffers_and_searches_hardware_on_schedule
 
 def test_best_of_n_is_the_best_of_its_samples() -> None:
     config = supernet_preset("tiny", candidates=CANDIDATES)
-    problems = derived_problems(
-        config, ["k3_e1", "k5_e1", "skip", "k3_e3", "skip"], [(4, 4), (2, 8), (8, 8), (4, 2), (8, 4)]
+    problems = SpaceCosts.from_config(config).derived_problems(
+        ["k3_e1", "k5_e1", "skip", "k3_e3", "skip"], [(4, 4), (2, 8), (8, 8), (4, 2), (8, 4)]
     )
     weights = HardwareWeights()
     result = best_of_n(problems, 6, 11, weights)

@@ -29,9 +29,9 @@ from jaqc.search.hqnas.superkernel import (
     derived_subnet,
     ladder_select,
 )
-from jaqc.search.hw_binding import derived_problems
 from jaqc.search.presets import search_preset
 from jaqc.search.rundir import RunDir, without_time
+from jaqc.search.space_costs import SpaceCosts
 
 OFF, ON = 100.0, -100.0  # thresholds far above / below every norm: the indicator is off / on, the sigmoid saturated
 
@@ -195,11 +195,11 @@ def test_latency_term_matches_the_cost_table_at_the_derived_choices() -> None:
     assert arch.ops == ("skip", "k5_e3", "k3_e6", "k5_e6", "k3_e3")
     assert arch.bits == ((8, 8), (4, 8), (2, 4), (8, 2), (4, 4))
     latency, energy = (value.detach() for value in table.expected(net.decide()))
-    exact = mapped_totals(derived_problems(config, arch.ops, arch.bits), _accelerator())
+    exact = mapped_totals(SpaceCosts.from_config(config).derived_problems(arch.ops, arch.bits), _accelerator())
     assert float(latency) == pytest.approx(exact.latency_s, rel=1e-12)
     assert float(energy) == pytest.approx(exact.energy_nJ, rel=1e-12)
     assert table.at(arch.ops, arch.bits) == pytest.approx((exact.latency_s, exact.energy_nJ), rel=1e-12)
-    full = mapped_totals(derived_problems(config, ["k5_e6"] * 5, [(8, 8)] * 5), _accelerator())
+    full = mapped_totals(SpaceCosts.from_config(config).derived_problems(["k5_e6"] * 5, [(8, 8)] * 5), _accelerator())
     assert table.reference_latency_s == pytest.approx(full.latency_s, rel=1e-12)
 
 

@@ -2,7 +2,7 @@
 
 * :func:`consumer_distributions` equals the distribution obtained by enumerating every joint choice of ops
   and activation bits (independent per block) and applying the derived-subnet rule
-  (:func:`derived_consumer_bits`) to each;
+  (:meth:`SpaceCosts.derived_consumer_bits`) to each;
 * the derived-subnet rule equals the IR's :func:`~jaqc.ir.metrics.consumer_a_bits` on the traced subnet;
 * at one-hot α/β the expected cost equals the exact cost of that subnet (BatchTile on each layer, with its
   real consumer), so by linearity the expectation is exact.
@@ -19,17 +19,12 @@ from jaqc.ir.metrics import consumer_a_bits
 
 from jaqc.hw.hw_objective import HardwareWeights, mapped_totals
 from jaqc.nn.config import supernet_preset
-from jaqc.search.hw_binding import (
-    ExpectedHardwareCost,
-    candidate_problems,
-    consumer_distributions,
-    derived_consumer_bits,
-    derived_problems,
-    head_a_bits,
-    residual_blocks,
-)
+from jaqc.search.hw_binding import ExpectedHardwareCost, consumer_distributions
+from jaqc.search.space_costs import SpaceCosts
 
 CONFIG = supernet_preset("tiny")
+SPACE = SpaceCosts.from_config(CONFIG)
+BITS = (CONFIG.quant.weight_bits, CONFIG.quant.activation_bits)
 A_BITS = (2, 4, 8)
 
 
@@ -43,16 +38,16 @@ def test_consumer_distributions_equal_enumeration() -> None:
     generator = torch.Generator().manual_seed(3)
     alpha = _random_probs((blocks, len(ops)), generator)
     beta_a = _random_probs((blocks, len(ops), len(A_BITS)), generator)
-    identity = torch.tensor([[not candidate_problems(CONFIG, b, op) for op in ops] for b in range(blocks)])
+    identity = torch.tensor([[SPACE.candidate(b, op).identity for op in ops] for b in range(blocks)])
     assert bool(identity.any()) and not bool(identity.all())  # the tiny preset has identity skips and others
-    got = consumer_distributions(A_BITS, alpha, beta_a, identity, residual_blocks(CONFIG), head_a_bits(CONFIG))
+    got = consumer_distributions(A_BITS, alpha, beta_a, identity, SPACE.residual, SPACE.head_bits)
     expected = torch.zeros(blocks + 1, len(A_BITS), dtype=torch.float64)
     for choice in itertools.product(range(len(ops)), repeat=blocks):
         for bits in itertools.product(range(len(A_BITS)), repeat=blocks):
             p = 1.0
             for b in range(blocks):
                 p *= float(alpha[b, choice[b]] * beta_a[b, choice[b], bits[b]])
-            consumers = derived_consumer_bits(CONFIG, [ops[c] for c in choice], [(8, A_BITS[i]) for i in bits])
+            consumers = SPACE.derived_consumer_bits([ops[c] for c in choice], [(8, A_BITS[i]) for i in bits])
             for row, width in enumerate(consumers):
                 expected[row, A_BITS.index(width)] += p
     assert torch.allclose(got, expected, rtol=0, atol=1e-12)
@@ -72,14 +67,14 @@ def test_derived_consumer_bits_equal_the_ir(ops: list[str]) -> None:
     graph = trace_model(model, model.example_input_shape)
     weighted = graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR)
     from_ir = {layer.name: consumer_a_bits(graph, layer) for layer in weighted}
-    problems = derived_problems(CONFIG, ops, bits)
+    problems = SPACE.derived_problems(ops, bits)
     assert len(problems) == len(weighted)
     # Same layers in the same order: compare the widths the outputs are written at.
     assert [p.out_bits for p in problems] == [from_ir[layer.name] for layer in weighted]
 
 
 def test_expected_cost_at_one_hot_choices_equals_the_subnet() -> None:
-    cost = ExpectedHardwareCost(CONFIG, HardwareWeights())
+    cost = ExpectedHardwareCost(SPACE, BITS, HardwareWeights())
     names = list(CONFIG.candidates)
     blocks = CONFIG.num_blocks
     generator = torch.Generator().manual_seed(5)
@@ -96,14 +91,14 @@ def test_expected_cost_at_one_hot_choices_equals_the_subnet() -> None:
         energy, latency = cost.expected(alpha, beta_w, beta_a)
         ops = [names[c] for c in choice]
         bits = [(cost.w_bits[w], cost.a_bits[a]) for w, a in zip(w_index, a_index, strict=True)]
-        exact = mapped_totals(derived_problems(CONFIG, ops, bits), cost.accelerator)
+        exact = mapped_totals(SPACE.derived_problems(ops, bits), cost.accelerator)
         assert float(energy) == pytest.approx(exact.energy_nJ, rel=1e-12), trial
         assert float(latency) == pytest.approx(exact.latency_s, rel=1e-12), trial
 
 
 def test_consumer_bits_change_the_expected_cost() -> None:
     """Lowering the next block's activation bits lowers this block's output traffic, hence its cost."""
-    cost = ExpectedHardwareCost(CONFIG, HardwareWeights())
+    cost = ExpectedHardwareCost(SPACE, BITS, HardwareWeights())
     names = list(CONFIG.candidates)
     blocks = CONFIG.num_blocks
     alpha = torch.zeros(blocks, len(names), dtype=torch.float64)

@@ -53,6 +53,17 @@ def _outputs(run_dir: Path) -> dict:
     }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():  # type: ignore[no-untyped-def]
+    """Every search here at 1 thread: the outcome depends on the thread count (float sums), the golden is at 1."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     run_dir = tmp_path_factory.mktemp("search") / "straight"
@@ -82,6 +93,22 @@ def test_resumed_run_equals_uninterrupted(tmp_path: Path, straight_run) -> None:
     config = json.loads((straight.run_dir / "config.json").read_text())
     assert "deployment" in json.dumps(config)
     assert subnet.hw_model == "deployment"
+
+
+def test_search_outcome_is_pinned(straight_run) -> None:  # type: ignore[no-untyped-def]
+    """Guard (issue #11, item 6): the search that prices its space from the traced IR derives the architecture,
+    accelerator and mappings that the config-derived pricing derived (pinned before the change, at 1 thread)."""
+    golden = json.loads((Path(__file__).parents[1] / "golden" / "small_search_outcome.json").read_text())
+    summary = straight_run.summary
+    assert summary["architecture"] == golden["architecture"]
+    assert summary["accelerator"] == golden["accelerator"]
+    schedule = json.loads((straight_run.run_dir / "schedule.json").read_text())
+    layers = [{k: x[k] for k in ("name", "tile", "loop_order", "cycles", "energy_nJ")} for x in schedule["layers"]]
+    assert layers == golden["schedule_layers"]
+    from jaqc.search.space_costs import SpaceCosts
+
+    identity = SpaceCosts.from_config(small_preset().supernet).identity_blocks(golden["architecture"]["ops"])
+    assert summary["identity_blocks"] == identity and identity[0] and not identity[-1]
 
 
 def test_hardware_plot_ends_at_the_final_design(tmp_path: Path, straight_run) -> None:  # type: ignore[no-untyped-def]

@@ -120,9 +120,9 @@ class LayerCostTable:
         hw_model: str = "deployment",
     ) -> None:
         from jaqc.hw.batchtile import map_layers
+        from jaqc.hw.lowering import layer_problem
         from jaqc.hw.unit_costs import area_for
         from jaqc.ir.metrics import FLOAT_AS_BITS, weighted_consumers
-        from jaqc.passes.batchtile import layer_problem
 
         layers = quantizable_layers(graph)
         if not layers:

@@ -3,7 +3,7 @@
 The table holds, for every block, op of :data:`~jaqc.search.hqnas.superkernel.HQNAS_OPS` and ``(w_bits, a_bits)``
 pair, the latency of the op's layers at their BatchTile-optimal mappings (jaq space, latency objective): the
 same :func:`~jaqc.hw.candidate_table.candidate_cost_table` and layer lists
-(:func:`~jaqc.search.hw_binding.candidate_problems`) JAQ's expected hardware cost uses, built once because
+(:class:`~jaqc.search.space_costs.SpaceCosts`, read from the IR) JAQ's expected hardware cost uses, built once because
 the accelerator does not change. The expected latency is
 
 ``L = Σ_blocks Σ_ops p(op) Σ_(w,a) p(w) p(a) Σ_c p_b(c) · latency(block, op, w, a, c) + L(stem, head, classifier)``
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
 import torch
 from torch import Tensor
 
@@ -28,15 +29,8 @@ from jaqc.hw.unit_costs import area_for
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.nn.config import SupernetConfig
 
-from ..hw_binding import (
-    candidate_problems,
-    consumer_distributions,
-    derived_consumer_bits,
-    fixed_layer_costs,
-    head_a_bits,
-    priced_costs,
-    residual_blocks,
-)
+from ..hw_binding import consumer_distributions, fixed_layer_costs, priced_costs
+from ..space_costs import SpaceCosts
 from .superkernel import HQNAS_OPS, BlockDecisions, ladder_probabilities
 
 
@@ -50,15 +44,19 @@ class LatencyTable:
         self.w_bits = tuple(config.quant.weight_bits)
         self.a_bits = tuple(config.quant.activation_bits)
         self.pairs = tuple((w, a) for w in self.w_bits for a in self.a_bits)
-        self.head_bits = head_a_bits(config)
+        #: The layers of HQNAS's ops, read from the IR of a supernet of the same config over HQNAS_OPS (the
+        #: super-kernel shares weights between ops, not shapes); skip is only offered where it is an identity.
+        self.space = SpaceCosts.from_config(attrs.evolve(config, candidates=HQNAS_OPS))
+        self.head_bits = self.space.head_bits
         self.out_bits = tuple(sorted({*self.a_bits, self.head_bits}))
-        self.residual = residual_blocks(config)
-        blocks = []
-        for b, (cin, cout, stride) in enumerate(config.block_specs()):
-            skippable = stride == 1 and cin == cout
-            blocks.append(
-                [[] if op == "skip" and not skippable else candidate_problems(config, b, op) for op in HQNAS_OPS]
-            )
+        self.residual = list(self.space.residual)
+        blocks = [
+            [
+                [] if op == "skip" and not self.space.residual[b] else self.space.candidate_problems(b, op)
+                for op in HQNAS_OPS
+            ]
+            for b in range(len(self.space.blocks))
+        ]
         self.identity_ops = torch.tensor([[not layers for layers in ops] for ops in blocks])
         table = candidate_cost_table(
             blocks, accelerator, self.pairs, space="jaq", hw_model=hw_model, out_bits=self.out_bits
@@ -68,7 +66,7 @@ class LatencyTable:
         self.latency_s = latency.reshape(shape)  # [out, block, op, w, a]
         self.energy_nj = energy.reshape(shape)
         self.feasible = table.feasible.reshape(shape)
-        stem_and_fixed = fixed_layer_costs(config, accelerator, self.out_bits, hw_model)
+        stem_and_fixed = fixed_layer_costs(self.space, accelerator, self.out_bits, hw_model)
         self.stem_energy_nj, self.stem_latency_s, fixed = stem_and_fixed
         self.fixed_latency_s = fixed.latency_s  # head, classifier
         self.fixed_energy_nj = fixed.energy_nJ
@@ -105,7 +103,7 @@ class LatencyTable:
 
     def at(self, ops: Sequence[str], bits: Sequence[tuple[int, int]]) -> tuple[float, float]:
         """Latency (s) and energy (nJ) of one derived path, from the table."""
-        consumer = [self.out_bits.index(c) for c in derived_consumer_bits(self.config, ops, bits)]
+        consumer = [self.out_bits.index(c) for c in self.space.derived_consumer_bits(ops, bits)]
         latency = self.fixed_latency_s + float(self.stem_latency_s[consumer[0]])
         energy = self.fixed_energy_nj + float(self.stem_energy_nj[consumer[0]])
         for block, (op, (w, a)) in enumerate(zip(ops, bits, strict=True)):

@@ -329,7 +329,6 @@ class HqnasRun:
 
     def finish(self) -> SearchOutcome:
         """Derive the subnet, map it on the accelerator, write the outputs and plots."""
-        from ..hw_binding import identity_blocks
         from ..plots import plot_architecture, plot_hardware, plot_training
 
         preset, out = self.preset, self.run_dir
@@ -346,6 +345,7 @@ class HqnasRun:
             "method": self.method,
             "preset": preset.name,
             "architecture": arch.to_json(),
+            "identity_blocks": self.table.space.identity_blocks(arch.ops),
             "accelerator": self.accelerator.to_json(),
             **hardware_figures(schedule),
             "val_acc": val_acc,
@@ -374,6 +374,6 @@ class HqnasRun:
         plot_hardware(records, out / "plots" / "hardware.png", f"expected latency, HQNAS ({preset.name})")
         plot_architecture(
             arch.ops, arch.bits, out / "plots" / "architecture.png", "derived subnet (HQNAS)",
-            identity_blocks(preset.supernet, arch.ops),
+            summary["identity_blocks"],
         )  # fmt: skip
         return SearchOutcome(run_dir=out, summary=summary)
