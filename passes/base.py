@@ -8,6 +8,18 @@ from typing import Any, ClassVar
 from attrs import define, field, fields, frozen
 from jaqc.ir.errors import JaqcError
 from jaqc.ir.graph import LayerGraph
+from jaqc.ir.types import LayerKind
+
+#: The conditions passes require and provide: name -> (its description, the test on a graph).
+CONDITIONS: dict[str, tuple[str, Callable[[LayerGraph], bool]]] = {
+    "accelerator": ("an accelerator", lambda g: g.accelerator is not None),
+    "plain": ("a plain network (no choice layers)", lambda g: not g.layers_of(LayerKind.CHOICE)),
+    "supernet": ("choice layers (a supernet)", lambda g: bool(g.layers_of(LayerKind.CHOICE))),
+    "mappings": (
+        "a mapping on every conv2d/linear layer",
+        lambda g: all(x.mapping is not None for x in g.layers_of(LayerKind.CONV2D, LayerKind.LINEAR)),
+    ),
+}
 
 
 class PassError(JaqcError):
@@ -45,6 +57,11 @@ class Pass:
 
     name: ClassVar[str] = ""
     in_place: ClassVar[bool] = True
+    #: What the pass needs of its input graph (see :data:`CONDITIONS`); the manager checks it before running
+    #: anything, naming the pass that could provide what is missing.
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: What the pass's output graph has, whatever its input had.
+    provides: ClassVar[tuple[str, ...]] = ()
 
     def run(self, graph: LayerGraph, ctx: PassContext) -> PassResult:  # pragma: no cover - interface
         raise NotImplementedError

@@ -47,6 +47,8 @@ class BatchTile(Pass):
     """Annotate every conv2d and linear layer with its best mapping on the graph's accelerator."""
 
     name: ClassVar[str] = "batchtile"
+    requires: ClassVar[tuple[str, ...]] = ("accelerator", "plain")
+    provides: ClassVar[tuple[str, ...]] = ("mappings",)
     objective: str = field(default="latency", validator=_one_of(OBJECTIVES))
     space: str = field(default="jaq", validator=_one_of(SPACES))
     im2col_first: bool = True

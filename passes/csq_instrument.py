@@ -88,6 +88,7 @@ class CsqInstrument(Pass):
     """Write each choice layer's CSQ channel set Ω (top ``k_percent`` % of input channels by Γ)."""
 
     name: ClassVar[str] = "csq-instrument"
+    requires: ClassVar[tuple[str, ...]] = ("supernet",)
     k_percent: float = field(default=3.0, converter=float, validator=_check_percent)
 
     def run(self, graph: LayerGraph, ctx: PassContext) -> PassResult:

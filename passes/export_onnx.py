@@ -40,6 +40,7 @@ class ExportOnnx(Pass):
     """Export low-bit ONNX (Q/DQ or QONNX) with the mapping schedule embedded."""
 
     name: ClassVar[str] = "export-onnx"
+    requires: ClassVar[tuple[str, ...]] = ("plain",)
     in_place: ClassVar[bool] = False
     path: str = ""
     format: str = field(default="qdq", validator=_one_of(FORMATS))

@@ -21,6 +21,7 @@ class ExportSchedule(Pass):
     """Build (and optionally write) the BitFusion mapping schedule."""
 
     name: ClassVar[str] = "export-schedule"
+    requires: ClassVar[tuple[str, ...]] = ("accelerator", "mappings")
     in_place: ClassVar[bool] = False
     path: str = ""
 

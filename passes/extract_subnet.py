@@ -80,6 +80,7 @@ class ExtractSubnet(Pass):
     """Replace every choice layer by its most probable candidate with its most probable bits."""
 
     name: ClassVar[str] = "extract-subnet"
+    provides: ClassVar[tuple[str, ...]] = ("plain",)
 
     def run(self, graph: LayerGraph, ctx: PassContext) -> PassResult:
         choices = graph.layers_of(LayerKind.CHOICE)

@@ -34,6 +34,8 @@ class GenerateAccelerator(Pass):
     """Generate the accelerator of the graph's network with the hardware generation network."""
 
     name: ClassVar[str] = "generate-accelerator"
+    requires: ClassVar[tuple[str, ...]] = ("plain",)
+    provides: ClassVar[tuple[str, ...]] = ("accelerator",)
     steps: int = field(default=100, validator=_positive)
     lambda_e: float = field(default=0.33, validator=_positive)
     lambda_l: float = field(default=0.33, validator=_positive)

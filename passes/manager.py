@@ -11,7 +11,10 @@ from jaqc.ir.graph import LayerGraph
 from jaqc.ir.printer import print_graph
 from jaqc.ir.verify import verify
 
-from .base import Pass, PassContext, PassError, PassResult
+from .base import CONDITIONS, Pass, PassContext, PassError, PassResult
+
+#: Conditions that exclude each other: a pass providing the value ends the key.
+_EXCLUSIVE = {"supernet": "plain", "plain": "supernet"}
 
 
 @define
@@ -44,8 +47,28 @@ class PassManager:
     printer: Callable[[str], None] = print
     timings: list[PassTiming] = field(factory=list)
 
+    def check(self, graph: LayerGraph) -> None:
+        """Check, before running anything, that each pass gets what it requires: from the input graph, or from a
+        pass before it that provides it. The error names the pass and the pass that would provide the condition."""
+        from .registry import providers
+
+        held = {name for name, (_, test) in CONDITIONS.items() if test(graph)}
+        for index, p in enumerate(self.passes):
+            for condition in p.requires:
+                if condition not in CONDITIONS:
+                    raise PassError(f"pass {p.spec()} requires an unknown condition {condition!r}")
+                if condition not in held:
+                    what = CONDITIONS[condition][0]
+                    after = f" (after {self._names(index)})" if index else ""
+                    names = providers(condition)
+                    hint = f"; run {' or '.join(names)} before {p.name}" if names else ""
+                    raise PassError(f"pass {p.name} requires {what}, which the graph{after} lacks{hint}")
+            held |= set(p.provides)
+            held -= {c for c in CONDITIONS if c in _EXCLUSIVE and _EXCLUSIVE[c] in p.provides}
+
     def run(self, graph: LayerGraph, ctx: PassContext | None = None) -> PassResult:
-        """Run the pipeline; returns the final graph and whether any pass changed it."""
+        """Run the pipeline (after :meth:`check`); returns the final graph and whether any pass changed it."""
+        self.check(graph)
         ctx = ctx or PassContext()
         changed_any = False
         for _iteration in range(self.max_iterations if self.fixed_point else 1):

@@ -147,3 +147,16 @@ def parse_pipeline(text: str) -> list[Pass]:
                 options[key.strip()] = value.strip()
         passes.append(make_pass(name.strip(), options))
     return passes
+
+
+def providers(condition: str) -> list[str]:
+    """The built-in and registered passes that provide ``condition`` (for the manager's hints), sorted."""
+    names = []
+    for name in sorted(set(BUILTIN_PASSES) | set(_extra)):
+        try:
+            cls = get_pass_class(name)
+        except PassError:
+            continue
+        if condition in getattr(cls, "provides", ()):
+            names.append(name)
+    return names

@@ -133,5 +133,5 @@ def test_map_saved_ir_onnx_and_supernet(tmp_path: Path, capsys) -> None:
     assert main(["dump", "--supernet", "tiny", "-o", str(tmp_path / "super.json")]) == 0
     capsys.readouterr()
     assert main(["map", str(tmp_path / "super.json"), "--accel", "jaq-table2"]) == 2
-    assert "choice layers (a supernet); run extract-subnet first" in capsys.readouterr().err
+    assert "pass batchtile requires a plain network (no choice layers), which the graph lacks; run extract-subnet before batchtile" in capsys.readouterr().err
     assert main(["map", str(tmp_path / "super.json"), "--accel", "jaq-table2", "--passes", "extract-subnet"]) == 0
