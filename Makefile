@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then echo torch; else echo torch==2.13.0; fi)
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test bench lint clean gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The checks that need a GPU (scripts/gpu_check.sh): run on a machine with one; not part of `make test`.
+gpu-check:
+	bash scripts/gpu_check.sh $(if $(wildcard $(PY)),$(PY),$(PYTHON))
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -618,6 +618,12 @@ data_option = click.option(
 @click.option("--lambda-e", type=float, default=None, help="λE of E_HW (energy).")
 @click.option("--lambda-l", type=float, default=None, help="λL of E_HW (latency).")
 @click.option("--lambda-a", type=float, default=None, help="λA of E_HW (area).")
+@click.option(
+    "--passes",
+    default=None,
+    help="[jaq] pass pipeline run on the traced supernet before it is priced: passes that remove a choice layer's "
+    "candidates or narrow its bits restrict that block (docs/search.md, 'Search passes').",
+)
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Any integer in 0..2^63-1.")
 @click.option(
     "--method",
@@ -676,6 +682,7 @@ def search_cmd(
     threads: int,
     hw_model: str | None,
     force: bool,
+    passes: str | None,
 ) -> None:
     """Jointly search architecture, bits and accelerator (JAQ, or a baseline method); write a run directory."""
     import torch
@@ -692,8 +699,9 @@ def search_cmd(
         episodes=episodes, lifelong=lifelong, lifelong_epochs=lifelong_epochs,
     )  # fmt: skip
     if resume is not None:
-        if options or hw_model is not None:
-            given = sorted([*options, *(["hw_model"] if hw_model is not None else [])])
+        if options or hw_model is not None or passes is not None:
+            extra = [*(["hw_model"] if hw_model is not None else []), *(["passes"] if passes is not None else [])]
+            given = sorted([*options, *extra])
             raise JaqcError(f"--resume continues a run with its own options; drop {', '.join(given)}")
         from pathlib import Path
 
@@ -706,9 +714,10 @@ def search_cmd(
     elif force:
         raise JaqcError("--force applies to --resume (redo a finished run's final phase)")
     else:
-        overrides: dict = {
-            k: v for k, v in (("epochs", epochs), ("lam", lam), ("seed", seed), ("hw_model", hw_model)) if v is not None
-        }
+        if passes is not None and method != "jaq":
+            raise JaqcError(f"--passes applies to --method jaq, not {method}")
+        given = (("epochs", epochs), ("lam", lam), ("seed", seed), ("hw_model", hw_model), ("passes", passes))
+        overrides: dict = {k: v for k, v in given if v is not None}
         if any(v is not None for v in (lambda_e, lambda_l, lambda_a)):
             base = HardwareWeights()
             overrides["hw"] = HardwareWeights(

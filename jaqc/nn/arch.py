@@ -49,6 +49,31 @@ class ArchParameters(nn.Module):
         self.temperature = self.gumbel.temperature.temperature(0)
         self.generator = torch.Generator()
         self.generator.manual_seed(self.gumbel.seed)
+        # Which ops and bits each block may choose (all, unless a search pass restricted them; see restrict()).
+        # Not in the state_dict: a run derives them from its settings again when it resumes.
+        self.register_buffer("op_mask", torch.ones(num_blocks, num_ops, dtype=torch.bool), persistent=False)
+        self.register_buffer("w_mask", torch.ones(num_blocks, num_ops, weight_bits, dtype=torch.bool), persistent=False)
+        self.register_buffer(
+            "a_mask", torch.ones(num_blocks, num_ops, activation_bits, dtype=torch.bool), persistent=False
+        )
+
+    def restrict(self, op_mask: Tensor, w_mask: Tensor, a_mask: Tensor) -> None:
+        """Let block b choose op o only where ``op_mask[b, o]``, and its bits only where ``w_mask[b, o, i]`` /
+        ``a_mask[b, o, i]``: the others get probability 0 in sampling, in the ``*_probs`` and so in E_HW and the
+        derivation. Every block keeps at least one op and every op at least one width."""
+        for name, mask, current in (("op", op_mask, self.op_mask), ("w", w_mask, self.w_mask),
+                                    ("a", a_mask, self.a_mask)):  # fmt: skip
+            if tuple(mask.shape) != tuple(current.shape):
+                raise NNConfigError(f"{name} mask has shape {tuple(mask.shape)}, expected {tuple(current.shape)}")
+            if not bool(mask.to(torch.bool).any(-1).all()):
+                raise NNConfigError(f"{name} mask leaves a block (or an op) with nothing to choose")
+        self.op_mask.copy_(op_mask.to(torch.bool))
+        self.w_mask.copy_(w_mask.to(torch.bool))
+        self.a_mask.copy_(a_mask.to(torch.bool))
+
+    @staticmethod
+    def _masked(logits: Tensor, mask: Tensor) -> Tensor:
+        return logits if bool(mask.all()) else logits.masked_fill(~mask, float("-inf"))
 
     def reseed(self, seed: int) -> None:
         """Restart the Gumbel noise sequence from ``seed``."""
@@ -68,9 +93,9 @@ class ArchParameters(nn.Module):
         """Gumbel-softmax weights for every block (``hard`` defaults to the config's setting)."""
         use_hard = self.gumbel.hard if hard is None else hard
         return ArchSample(
-            alpha=self._draw(self.alpha, use_hard),
-            beta_w=self._draw(self.beta_w, use_hard),
-            beta_a=self._draw(self.beta_a, use_hard),
+            alpha=self._draw(self._masked(self.alpha, self.op_mask), use_hard),
+            beta_w=self._draw(self._masked(self.beta_w, self.w_mask), use_hard),
+            beta_a=self._draw(self._masked(self.beta_a, self.a_mask), use_hard),
         )
 
     def forward(self) -> ArchSample:
@@ -79,15 +104,15 @@ class ArchParameters(nn.Module):
 
     def alpha_probs(self) -> Tensor:
         """``softmax(α)`` per block, ``[blocks, ops]``, without noise (chooses the derived subnet)."""
-        return torch.softmax(self.alpha, dim=-1)
+        return torch.softmax(self._masked(self.alpha, self.op_mask), dim=-1)
 
     def beta_w_probs(self) -> Tensor:
         """``softmax(β_w)`` per block and op, ``[blocks, ops, weight_bits]``."""
-        return torch.softmax(self.beta_w, dim=-1)
+        return torch.softmax(self._masked(self.beta_w, self.w_mask), dim=-1)
 
     def beta_a_probs(self) -> Tensor:
         """``softmax(β_a)`` per block and op, ``[blocks, ops, activation_bits]``."""
-        return torch.softmax(self.beta_a, dim=-1)
+        return torch.softmax(self._masked(self.beta_a, self.a_mask), dim=-1)
 
     def extra_repr(self) -> str:
         shapes = f"alpha={tuple(self.alpha.shape)}, beta_w={tuple(self.beta_w.shape)}"

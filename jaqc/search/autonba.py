@@ -300,6 +300,8 @@ class AutoNbaSearch:
     ) -> None:
         if steps_per_epoch < 1:
             raise JaqcError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+        if settings.passes:
+            raise JaqcError("search passes apply to JAQ; Auto-NBA samples its paths from the raw α and β")
         torch.manual_seed(settings.seed)
         self.config = hetero_config(config)
         self.settings = settings

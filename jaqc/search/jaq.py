@@ -27,10 +27,11 @@ from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.errors import JaqcError
 from jaqc.nn.config import SearchStep, SupernetConfig
 from jaqc.nn.supernet import Supernet
+from jaqc.nn.supernet_ir import trace_supernet
 
 from .distributed import average_gradients
 from .hw_binding import ExpectedHardwareCost
-from .space_costs import SpaceCosts
+from .space_costs import SearchChoices, SpaceCosts, shape_space
 
 
 def _positive(_inst: object, attribute: Any, value: float) -> None:
@@ -41,6 +42,15 @@ def _positive(_inst: object, attribute: Any, value: float) -> None:
 def _nonneg(_inst: object, attribute: Any, value: float) -> None:
     if not value >= 0 or value == float("inf"):  # (NaN compares false)
         raise JaqcError(f"search setting {attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def _pipeline(_inst: object, attribute: Any, value: str) -> None:
+    if not isinstance(value, str):
+        raise JaqcError(f"search setting {attribute.name} must be a pass pipeline string, got {value!r}")
+    if value:
+        from jaqc.passes import parse_pipeline
+
+        parse_pipeline(value)  # unknown passes and bad options fail before anything runs
 
 
 def _hw_model(_inst: object, attribute: Any, value: str) -> None:
@@ -71,6 +81,9 @@ class JaqSearchSettings:
     seed: int = 0
     #: The hardware cost model every hardware figure of the run comes from (docs/cost_model.md).
     hw_model: str = field(default="deployment", validator=_hw_model)
+    #: A pass pipeline run on the traced supernet before the search prices it: passes that remove candidates of
+    #: a choice layer or narrow its bits restrict what that block may choose (docs/search.md, "Search passes").
+    passes: str = field(default="", validator=_pipeline)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the run directory's config snapshot)."""
@@ -123,8 +136,16 @@ class JaqSearch:
             [{"params": self.supernet.arch_parameters()}, {"params": gammas}],
             lr=settings.arch_lr, betas=(0.5, 0.999),
         )  # fmt: skip
-        #: The space's hardware side, read from the supernet's IR (traced once).
-        self.space = SpaceCosts.from_supernet(self.supernet)
+        #: The space's hardware side, read from the supernet's IR (traced once); search passes narrow the choices.
+        traced = trace_supernet(self.supernet, with_weights=False)
+        self.space = SpaceCosts.from_graph(traced)
+        self.choices: SearchChoices | None = None
+        if settings.passes:
+            quant = config.quant
+            self.choices = shape_space(traced, settings.passes, quant.weight_bits)
+            self.supernet.arch.restrict(
+                *self.choices.masks(config.candidates, quant.weight_bits, quant.activation_bits)
+            )
         self.hw_cost = ExpectedHardwareCost.for_supernet(
             self.supernet, settings.hw, hw_model=settings.hw_model, space=self.space
         )

@@ -61,6 +61,11 @@ def start_run(
 ) -> MethodRun:
     """A new run of ``method`` in ``run_dir`` (which must be new or empty)."""
     cls = method_class(method)
+    if preset.settings.passes and method != "jaq":
+        raise JaqcError(
+            f"search passes ({preset.settings.passes!r}) apply to --method jaq; {method} does not read its space "
+            "through the pass pipeline yet"
+        )
     return cls(preset, run_dir, resume=False, recipe=recipe, options=options or None)
 
 

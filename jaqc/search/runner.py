@@ -244,6 +244,15 @@ class SearchRun:
                 self._checkpoint(LoopPosition(epoch=epoch + 1, batch=0, step=step), epoch=epoch)
         return self.finish()
 
+    def _choices_record(self) -> dict[str, Any]:
+        """The search passes and the choices they narrowed (nothing when no passes ran)."""
+        choices = getattr(self.engine, "choices", None)
+        if choices is None:
+            return {}
+        config = self.preset.supernet
+        narrowed = choices.describe(config.candidates, config.quant.weight_bits)
+        return {"search_passes": self.preset.settings.passes, "narrowed_choices": narrowed}
+
     def final_hardware_point(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """The expected hardware cost of the final α, β on the final accelerator (after the last generator
         refresh), as a metrics-like record one step after the last: where ``hardware.png`` ends."""
@@ -282,6 +291,7 @@ class SearchRun:
             "ranks_agree": agree,
             "architecture": derived.to_json(),
             "identity_blocks": engine.space.identity_blocks(derived.ops),
+            **self._choices_record(),
             "accelerator": design.accelerator.to_json(),
             "generator_loop_order": ">".join(d.value for d in design.loop_order),
             **hardware_figures(schedule),

@@ -217,3 +217,90 @@ def _space_of_config(config: Any) -> SpaceCosts:
 
     with torch.random.fork_rng():  # building a supernet draws its initial weights: leave the caller's RNG alone
         return SpaceCosts.from_supernet(Supernet(config))
+
+
+# --- search passes: the user's pipeline shapes what each block may choose ------------------------------------------
+
+
+@frozen
+class SearchChoices:
+    """What each block may choose after the search passes ran: op names and widths (the IR's ``choice.bits``,
+    one set for weights and activations)."""
+
+    ops: tuple[tuple[str, ...], ...]
+    bits: tuple[tuple[int, ...], ...]
+
+    def masks(self, all_ops: Sequence[str], w_bits: Sequence[int], a_bits: Sequence[int]) -> tuple[Any, Any, Any]:
+        """Boolean masks ``[blocks, ops]``, ``[blocks, ops, len(w_bits)]``, ``[blocks, ops, len(a_bits)]`` for
+        :meth:`jaqc.nn.arch.ArchParameters.restrict`."""
+        import torch
+
+        op_mask = torch.tensor([[op in allowed for op in all_ops] for allowed in self.ops])
+        w_mask = torch.tensor([[[w in bits for w in w_bits] for _ in all_ops] for bits in self.bits])
+        a_mask = torch.tensor([[[a in bits for a in a_bits] for _ in all_ops] for bits in self.bits])
+        return op_mask, w_mask, a_mask
+
+    def describe(self, all_ops: Sequence[str], all_bits: Sequence[int]) -> list[str]:
+        """One line per block whose choices the passes narrowed, e.g. ``block 0: bits 8`` (for logs, summaries)."""
+        lines = []
+        for b, (ops, bits) in enumerate(zip(self.ops, self.bits, strict=True)):
+            parts = []
+            if tuple(ops) != tuple(all_ops):
+                parts.append("ops " + ",".join(ops))
+            if tuple(bits) != tuple(all_bits):
+                parts.append("bits " + ",".join(map(str, bits)))
+            if parts:
+                lines.append(f"block {b}: " + "; ".join(parts))
+        return lines
+
+
+def shape_space(graph: LayerGraph, pipeline: str, quant_bits: Sequence[int]) -> SearchChoices:
+    """Run the user's search passes (a pipeline string) on a copy of the traced space and read which ops and
+    bits each choice layer still offers. A pass may remove candidates of a choice layer and narrow its ``bits``;
+    any other change (a layer added or altered, a candidate's layers edited) is an error naming the layer, since
+    the supernet that trains could not follow it."""
+    from jaqc.ir.printer import format_layer, print_graph
+    from jaqc.passes import PassContext, PassManager, parse_pipeline
+
+    shaped = PassManager(parse_pipeline(pipeline), verify_each=True).run(graph.clone(), PassContext()).graph
+    where = f"search passes {pipeline!r}"
+    before = {x.name: x for x in graph.topo_order()}
+    after = {x.name: x for x in shaped.topo_order()}
+    for name in sorted(set(before) ^ set(after)):
+        change = "added" if name in after else "removed"
+        raise SpaceError(f"{where}: layer %{name} was {change}; a search pass may only narrow choice layers")
+    ops: list[tuple[str, ...]] = []
+    bits: list[tuple[int, ...]] = []
+    for layer in graph.topo_order():
+        new = after[layer.name]
+        if layer.kind is not LayerKind.CHOICE:
+            if format_layer(new) != format_layer(layer):
+                raise SpaceError(
+                    f"{where}: layer %{layer.name} changed ({format_layer(layer)!r} -> {format_layer(new)!r}); "
+                    "a search pass may only narrow choice layers (their candidates and bits)"
+                )
+            continue
+        if new.kind is not LayerKind.CHOICE or (new.inputs, new.input_shapes, new.output_shape) != (
+            layer.inputs, layer.input_shapes, layer.output_shape,
+        ):  # fmt: skip
+            raise SpaceError(f"{where}: choice layer %{layer.name} changed its kind, inputs or shapes")
+        offered = {c.op: c for c in layer.choice.candidates}
+        kept = []
+        for candidate in new.choice.candidates:
+            if candidate.op not in offered:
+                raise SpaceError(
+                    f"{where}: choice layer %{layer.name} has a new candidate {candidate.op!r}; the supernet offers "
+                    f"{', '.join(offered)}"
+                )
+            if print_graph(candidate.graph) != print_graph(offered[candidate.op].graph):
+                raise SpaceError(f"{where}: choice layer %{layer.name}: the layers of candidate {candidate.op} changed")
+            kept.append(candidate.op)
+        widths = tuple(new.choice.bits)
+        if not set(widths) <= set(quant_bits):
+            raise SpaceError(
+                f"{where}: choice layer %{layer.name} offers bits {list(widths)}; the supernet searches "
+                f"{list(quant_bits)}"
+            )
+        ops.append(tuple(op for op in offered if op in kept))
+        bits.append(widths)
+    return SearchChoices(ops=tuple(ops), bits=tuple(bits))
