@@ -151,3 +151,17 @@ def test_input_shape_does_not_apply_to_a_saved_ir(tmp_path, capsys) -> None:  # 
     (tmp_path / "g.jaqc").write_text(GRAPH)
     assert main(["dump", str(tmp_path / "g.jaqc"), "--input-shape", "1,3,16,16"]) == 2
     assert "--input-shape applies to torch and ONNX models; a saved IR has its own" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--passes", "no-such-pass"], "unknown pass 'no-such-pass'"),
+        (["--passes", "annotate-quant", "--method", "haq"], "--passes applies to --method jaq, not haq"),
+        (["--resume", "somewhere", "--passes", "annotate-quant"], "drop passes"),
+    ],
+)
+def test_search_passes_are_checked_before_anything_is_made(tmp_path, capsys, args, message) -> None:  # type: ignore[no-untyped-def]
+    assert main(["search", "--run-dir", str(tmp_path / "run"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
