@@ -18,6 +18,8 @@ from jaqc.search.presets import search_preset
 from jaqc.search.rundir import RunDir, without_time
 from jaqc.search.runner import SearchRun, preset_from_run
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # searches at 1 thread (conftest.one_thread)
+
 
 def small_preset():  # type: ignore[no-untyped-def]
     """tiny on native 8x8 digits with 3 candidates and 2 epochs: a search of 32 steps."""
@@ -51,17 +53,6 @@ def _outputs(run_dir: Path) -> dict:
         name: json.loads((run_dir / name).read_text())
         for name in ("architecture.json", "accelerator.json", "schedule.json")
     }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():  # type: ignore[no-untyped-def]
-    """Every search here at 1 thread: the outcome depends on the thread count (float sums), the golden is at 1."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

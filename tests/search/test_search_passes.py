@@ -21,6 +21,8 @@ from jaqc.search.space_costs import SpaceError, shape_space
 
 from .test_jaq_runner import small_preset
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # searches at 1 thread (conftest.one_thread)
+
 
 @frozen
 class PinEnds(Pass):
@@ -69,14 +71,6 @@ class WidenStem(Pass):
 
 for _cls in (PinEnds, NoSkipFirst, WidenStem):
     register(_cls)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():  # type: ignore[no-untyped-def]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _search(tmp_path, passes: str):  # type: ignore[no-untyped-def]
