@@ -446,7 +446,7 @@ class AutoNbaSearch:
     # --- hardware -------------------------------------------------------------------------------------------------
     def derived(self) -> DerivedArchitecture:
         """argmax α per block; argmax β_w, β_a of the chosen op (ties: the first), as JAQ derives it."""
-        return derive_architecture(self.supernet, self.config)
+        return derive_architecture(self.space, self.supernet)
 
     def search_hardware(self) -> HardwareSearchResult:
         """Best-of-N accelerator for the current subnet; the cost table follows it."""

@@ -102,16 +102,14 @@ class DerivedArchitecture:
         return {"ops": list(self.ops), "bits": [list(b) for b in self.bits]}
 
 
-def derive_architecture(supernet: Supernet, config: SupernetConfig) -> DerivedArchitecture:
-    """The subnet a supernet's architecture parameters select: argmax α per block; argmax β_w, β_a of the
-    chosen op (ties: the first)."""
+def derive_architecture(space: SpaceCosts, supernet: Supernet) -> DerivedArchitecture:
+    """The subnet a supernet's architecture parameters select, through the one selection rule of the
+    ``extract-subnet`` pass applied to the traced space (:meth:`SpaceCosts.derive`): argmax α per block; argmax
+    β_w, β_a of the chosen op (ties: the first)."""
     arch = supernet.arch
     with torch.no_grad():
-        op_index = arch.alpha_probs().argmax(dim=-1).tolist()
-        bw, ba = arch.beta_w_probs(), arch.beta_a_probs()
-        w_bits, a_bits = config.quant.weight_bits, config.quant.activation_bits
-        bits = tuple((w_bits[int(bw[b, o].argmax())], a_bits[int(ba[b, o].argmax())]) for b, o in enumerate(op_index))
-    return DerivedArchitecture(ops=tuple(config.candidates[o] for o in op_index), bits=bits)
+        ops, bits = space.derive(arch.alpha_probs(), arch.beta_w_probs(), arch.beta_a_probs())
+    return DerivedArchitecture(ops=ops, bits=bits)
 
 
 class JaqSearch:
@@ -200,7 +198,7 @@ class JaqSearch:
     # --- hardware ------------------------------------------------------------------------------------
     def derived(self) -> DerivedArchitecture:
         """argmax α per block; argmax β_w, β_a of the chosen op (ties: the first)."""
-        return derive_architecture(self.supernet, self.config)
+        return derive_architecture(self.space, self.supernet)
 
     def refresh_hardware(self, steps: int | None = None) -> GeneratedDesign:
         """Train the generator on the current subnet and rebuild the cost table for its accelerator."""

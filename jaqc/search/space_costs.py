@@ -28,7 +28,7 @@ from attrs import frozen
 
 from jaqc.hw.lowering import PRICED_KINDS, layer_problem
 from jaqc.hw.problem import ConvProblem
-from jaqc.ir import Layer, LayerGraph, LayerKind
+from jaqc.ir import Choice, Layer, LayerGraph, LayerKind
 from jaqc.ir.errors import JaqcError
 from jaqc.ir.metrics import target_bits, weighted_consumers
 
@@ -69,6 +69,8 @@ class SpaceCosts:
     prefix: tuple[ConvProblem, ...]
     suffix: tuple[ConvProblem, ...]
     head_bits: int
+    #: The traced space itself: what :meth:`derive` annotates with probabilities and selects from.
+    graph: LayerGraph | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def ops(self) -> tuple[str, ...]:
@@ -127,6 +129,28 @@ class SpaceCosts:
             layers += self.candidate_problems(block, op, pair, out_bits=consumer[block + 1])
         return [*layers, *fixed[len(self.prefix) :]]
 
+    def derive(self, alpha: Any, beta_w: Any, beta_a: Any) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
+        """The subnet ``extract-subnet`` selects from the space annotated with probabilities α ``[blocks, ops]``,
+        β ``[blocks, ops, bits]``: per choice layer the candidate with the highest α and its argmax β_w, β_a
+        (the first on ties), as ``(ops, (w, a) bits)``. One selection rule for the search and the pass."""
+        from jaqc.passes.extract_subnet import chosen_candidate, chosen_quant
+
+        if self.graph is None:
+            raise SpaceError(f"space {self.name!r} was built without its graph; it cannot derive a subnet")
+        ops, bits = [], []
+        for b, layer in enumerate(self.graph.layers_of(LayerKind.CHOICE)):
+            candidates = [
+                attrs.evolve(c, alpha=float(alpha[b, o]), beta_w=beta_w[b, o].tolist(), beta_a=beta_a[b, o].tolist())
+                for o, c in enumerate(layer.choice.candidates)
+            ]
+            annotated = attrs.evolve(layer, choice=Choice(candidates=candidates, bits=layer.choice.bits))
+            chosen = chosen_candidate(annotated)
+            quant = chosen_quant(layer.choice.bits, chosen)
+            assert quant is not None  # (both β vectors were just set)
+            ops.append(chosen.op)
+            bits.append((int(quant.w_bits), int(quant.a_bits)))
+        return tuple(ops), tuple(bits)
+
     @classmethod
     def from_supernet(cls, supernet: Any) -> SpaceCosts:
         """Trace ``supernet`` (a :class:`~jaqc.nn.supernet.Supernet`, left unchanged) and lower its IR."""
@@ -179,7 +203,7 @@ class SpaceCosts:
         suffix = tuple(layer_problem(graph, x) for x in order[last + 1 :] if x.kind in PRICED_KINDS)
         consumers, _ = weighted_consumers(graph, choices[-1])
         head_bits = max((target_bits(c)[1] for c in consumers), default=8)
-        return cls(graph.name, tuple(blocks), tuple(residual), prefix, suffix, head_bits)
+        return cls(graph.name, tuple(blocks), tuple(residual), prefix, suffix, head_bits, graph=graph)
 
 
 def _feeds(graph: LayerGraph, before: Layer, after: Layer) -> bool:

@@ -89,3 +89,29 @@ def test_spaces_the_cost_model_cannot_price_are_named() -> None:
         SpaceCosts.from_graph(parse(_space_text(between, "%mid")))
     with pytest.raises(SpaceError, match="has no choice layers"):
         SpaceCosts.from_graph(parse("graph p\n%x = input : [1,4,8,8]\n"))
+
+
+def test_derivation_is_extract_subnets_selection() -> None:
+    """The search derives what the extract-subnet pass extracts from the supernet traced at the same α and β."""
+    import torch
+    from jaqc.ir import LayerKind
+    from jaqc.passes.extract_subnet import chosen_candidate, chosen_quant
+
+    from jaqc.nn.supernet import Supernet
+    from jaqc.nn.supernet_ir import trace_supernet
+    from jaqc.search.jaq import derive_architecture
+
+    net = Supernet(supernet_preset("tiny"))
+    space = SpaceCosts.from_supernet(net)
+    assert derive_architecture(space, net).ops == ("k3_e1",) * 5  # all α equal: the first op (ties: the first)
+    generator = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in net.arch.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator))
+    derived = derive_architecture(space, net)
+    traced = trace_supernet(net, with_weights=False)  # carries the live α and β
+    for b, layer in enumerate(traced.layers_of(LayerKind.CHOICE)):
+        chosen = chosen_candidate(layer)
+        quant = chosen_quant(layer.choice.bits, chosen)
+        assert (derived.ops[b], derived.bits[b]) == (chosen.op, (quant.w_bits, quant.a_bits))
+    assert len(set(derived.ops)) > 1  # the random α do not all pick one op
