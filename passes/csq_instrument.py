@@ -9,14 +9,14 @@ layer (e.g. the stem: conv → batchnorm → relu), Γ = |γ| of that batchnorm.
 identity) between the producer and the choice layer are looked through.
 
 Ω holds ``max(1, ceil(K/100 · C))`` channels: the largest Γ, ties to the lower channel index, stored
-sorted ascending in the choice layer's ``csq_channels``. ``top_k_channels`` is the torch-free selection the
-torch side uses too. Reads: choice layers, α, batchnorm ``weights["weight"]``. Writes: ``csq_channels``.
-A choice layer whose producer has no batchnorm scales is left unannotated (logged). In place.
+sorted ascending in the choice layer's ``csq_channels``. The selection is :mod:`jaqc.nn.csq_select` (numpy
+only), the one the torch supernet uses, so the pass and the search choose the same Ω.
+Reads: choice layers, α, batchnorm ``weights["weight"]``. Writes: ``csq_channels``. A choice layer whose
+producer has no batchnorm scales is left unannotated (logged). In place.
 """
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import numpy as np
@@ -25,31 +25,18 @@ from jaqc.ir.graph import LayerGraph
 from jaqc.ir.layer import Layer
 from jaqc.ir.types import ACTIVATION_KINDS, LayerKind
 
+from jaqc.nn.csq_select import channel_importance, top_k_channels  # numpy only: the torch side's own rule
+
 from .base import Pass, PassContext, PassError, PassResult
 
 _LOOK_THROUGH = ACTIVATION_KINDS | {LayerKind.IDENTITY}
 
 
-def csq_channel_count(channels: int, k_percent: float) -> int:
-    """How many channels CSQ quantizes: ``max(1, ceil(k_percent/100 · channels))``, at most ``channels``."""
-    return min(channels, max(1, math.ceil(k_percent / 100.0 * channels - 1e-9)))
-
-
-def top_k_channels(importance: np.ndarray, k_percent: float) -> tuple[int, ...]:
-    """Ω: indices of the ``csq_channel_count`` largest importances (ties: lower index), sorted ascending."""
-    imp = np.asarray(importance, dtype=np.float64).reshape(-1)
-    count = csq_channel_count(imp.size, k_percent)
-    order = np.lexsort((np.arange(imp.size), -imp))  # primary: importance descending; then index ascending
-    return tuple(sorted(int(i) for i in order[:count]))
-
-
-def channel_importance(alphas: list[float], gammas: list[np.ndarray | None], channels: int) -> np.ndarray:
-    """``Γ = Σ_i α_i · |γ_i|``; a candidate with ``γ_i is None`` contributes 0."""
-    total = np.zeros(channels, dtype=np.float64)
-    for alpha, gamma in zip(alphas, gammas):
-        if gamma is not None:
-            total += alpha * np.abs(gamma.astype(np.float64))
-    return total
+def _importance(alphas: list[float], gammas: list[np.ndarray | None], channels: int) -> np.ndarray:
+    """Γ (Eq. 8) with :func:`jaqc.nn.csq_select.channel_importance`, the torch supernet's own rule: a candidate
+    without an output batchnorm (``None``) has a zero row."""
+    rows = np.stack([np.zeros(channels) if g is None else g.astype(np.float64) for g in gammas])
+    return channel_importance(alphas, rows)
 
 
 def output_bn_scale(graph: LayerGraph, channels: int) -> np.ndarray | None:
@@ -72,7 +59,7 @@ def producer_importance(graph: LayerGraph, layer: Layer) -> np.ndarray | None:
         gammas = [output_bn_scale(c.graph, channels) for c in cands]
         if all(g is None for g in gammas):
             return None
-        return channel_importance(alphas, gammas, channels)
+        return _importance(alphas, gammas, channels)
     if cur.kind is LayerKind.BATCHNORM and "weight" in cur.weights:
         return np.abs(cur.weights["weight"].astype(np.float64))
     return None
@@ -99,7 +86,7 @@ class CsqInstrument(Pass):
             if importance is None:
                 skipped.append(layer.name)
                 continue
-            omega = top_k_channels(importance, self.k_percent)
+            omega = tuple(int(i) for i in top_k_channels(importance, self.k_percent))
             if layer.csq_channels != omega:
                 layer.csq_channels = omega
                 changed += 1
