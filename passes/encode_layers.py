@@ -1,8 +1,11 @@
 """``encode-layers``: write each conv2d/linear layer's operator encoding vector (JAQ Fig. 2).
 
 Reads: conv2d and linear layers (shapes, params, quant). Writes: ``op_vector`` (see
-:mod:`jaqc.ir.encoding` for the fields, the per-group input channels and the normalisation). Non-square
-kernels, strides or outputs are encoded by their height (the encoding has one field each). Options: none.
+:mod:`jaqc.ir.encoding` for the fields, the per-group input channels and the normalisation): the encoding of
+the layer's cost-model problem (:func:`jaqc.hw.lowering.operator_vector` of
+:func:`~jaqc.hw.lowering.layer_problem`), the same vectors the hardware generator reads during a search. A
+non-square kernel, stride or padding is an error naming the layer (the BitFusion cost model is square-only).
+Options: none.
 In place; changed when any vector changed. The hardware generation network reads the vectors in
 topological order (:func:`encoded_layers`).
 """
@@ -12,38 +15,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from attrs import frozen
-from jaqc.ir.encoding import OperatorVector
+from jaqc.ir.errors import IRError
 from jaqc.ir.graph import LayerGraph
 from jaqc.ir.layer import Layer
-from jaqc.ir.metrics import target_bits
 from jaqc.ir.types import LayerKind
 
-from .base import Pass, PassContext, PassResult
-
-
-def encode_layer(layer: Layer) -> OperatorVector:
-    """The operator vector of one conv2d or linear layer."""
-    w_bits, a_bits = target_bits(layer)
-    if layer.kind is LayerKind.CONV2D:
-        p = layer.params
-        return OperatorVector(
-            kernel=p.kernel[0],
-            stride=p.stride[0],
-            out_rows=layer.output_shape[2],
-            in_channels=layer.in_channels // p.groups,
-            out_channels=layer.out_channels,
-            a_bits=a_bits,
-            w_bits=w_bits,
-        )
-    return OperatorVector(
-        kernel=1,
-        stride=1,
-        out_rows=1,
-        in_channels=layer.in_channels,
-        out_channels=layer.out_channels,
-        a_bits=a_bits,
-        w_bits=w_bits,
-    )
+from .base import Pass, PassContext, PassError, PassResult
 
 
 def encoded_layers(graph: LayerGraph) -> list[Layer]:
@@ -58,9 +35,14 @@ class EncodeLayers(Pass):
     name: ClassVar[str] = "encode-layers"
 
     def run(self, graph: LayerGraph, ctx: PassContext) -> PassResult:
+        from jaqc.hw.lowering import layer_problem, operator_vector  # torch-free
+
         changed = 0
         for layer in graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR):
-            vector = encode_layer(layer)
+            try:
+                vector = operator_vector(layer_problem(graph, layer))
+            except IRError as exc:
+                raise PassError(f"encode-layers: {exc}") from None
             if layer.op_vector != vector:
                 layer.op_vector = vector
                 changed += 1

@@ -16,32 +16,19 @@ import torch
 from attrs import field, frozen
 
 from jaqc.ir.accelerator import AcceleratorConfig
-from jaqc.ir.encoding import OperatorVector
 from jaqc.ir.mapping import LoopDim, Mapping
 
 from .errors import HardwareError, InfeasibleMappingError
 from .generator import HardwareGenerator, op_vector_tensor
 from .hw_models import HardwareModel, parse_hw_model
 from .hw_objective import HardwareTotals, HardwareWeights, best_mappings, mapped_totals, relaxed_objective
+from .lowering import operator_vector
 from .problem import ConvProblem
 
 #: The default reference design that normalises E_HW: JAQ's Table 2 accelerator (16x16 PEs, 384 KB x3).
 REFERENCE_ACCELERATOR = AcceleratorConfig(
     pe_rows=16, pe_cols=16, wbuf_kb=384, ibuf_kb=384, obuf_kb=384, name="jaq-table2"
 )
-
-
-def problem_vector(problem: ConvProblem) -> OperatorVector:
-    """The operator encoding of a cost-model problem (the same fields as the ``encode-layers`` pass)."""
-    return OperatorVector(
-        kernel=problem.kernel,
-        stride=problem.stride,
-        out_rows=problem.out_h,
-        in_channels=problem.group_in_channels,
-        out_channels=problem.out_channels,
-        a_bits=problem.a_bits,
-        w_bits=problem.w_bits,
-    )
 
 
 def _positive(_inst: object, attribute: Any, value: float) -> None:
@@ -101,7 +88,7 @@ def train_generator(
         torch.manual_seed(training.seed)  # initial weights; sampling below uses its own generator
         generator = HardwareGenerator()
     reference = reference or mapped_totals(problems, REFERENCE_ACCELERATOR, hw_model=model)
-    inputs = op_vector_tensor([problem_vector(p).normalized() for p in problems])
+    inputs = op_vector_tensor([operator_vector(p).normalized() for p in problems])
     optimizer = torch.optim.Adam(generator.parameters(), lr=training.lr)
     rng = torch.Generator().manual_seed(training.seed)
     cache: dict[tuple[int, ...], tuple[Mapping, ...] | None] = {}

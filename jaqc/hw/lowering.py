@@ -1,4 +1,5 @@
-"""The one lowering from an IR layer to the cost model's problem (:class:`~jaqc.hw.problem.ConvProblem`).
+"""The one lowering from an IR layer to the cost model's problem (:class:`~jaqc.hw.problem.ConvProblem`), and
+the one operator encoding of such a problem (JAQ Fig. 2, :class:`~jaqc.ir.encoding.OperatorVector`).
 
 Every path that prices IR layers goes through :func:`layer_problem`: the ``batchtile`` and
 ``generate-accelerator`` passes, the export schedule, HAQ's network costs and the search's cost tables
@@ -8,6 +9,7 @@ Every path that prices IR layers goes through :func:`layer_problem`: the ``batch
 from __future__ import annotations
 
 from jaqc.ir import Layer, LayerGraph, LayerKind
+from jaqc.ir.encoding import OperatorVector
 from jaqc.ir.errors import IRError
 from jaqc.ir.metrics import consumer_a_bits, target_bits
 
@@ -56,4 +58,14 @@ def layer_problem(
         batch=x[0], in_channels=x[1], out_channels=layer.out_channels, in_h=x[2], in_w=x[3], kernel=p.kernel[0],
         stride=p.stride[0], pad=p.padding[0], groups=p.groups, w_bits=w_bits, a_bits=a_bits,
         im2col=im2col_first and is_first_layer(graph, layer), out_bits=out_bits, name=label,
+    )  # fmt: skip
+
+
+def operator_vector(problem: ConvProblem) -> OperatorVector:
+    """The operator encoding of a cost-model problem, the hardware generator's input: kernel, stride, output
+    rows, input channels per group, output channels, activation and weight bits. The ``encode-layers`` pass
+    writes ``operator_vector(layer_problem(graph, layer))`` on every conv2d/linear layer."""
+    return OperatorVector(
+        kernel=problem.kernel, stride=problem.stride, out_rows=problem.out_h, in_channels=problem.group_in_channels,
+        out_channels=problem.out_channels, a_bits=problem.a_bits, w_bits=problem.w_bits,
     )  # fmt: skip

@@ -10,7 +10,7 @@ from jaqc.ir import AcceleratorConfig
 from jaqc.ir.errors import JaqcError
 
 from jaqc.hw.generator import GeneratorConfig, HardwareGenerator, op_vector_tensor
-from jaqc.hw.generator_training import GeneratorTraining, problem_vector, train_generator
+from jaqc.hw.generator_training import GeneratorTraining, train_generator
 from jaqc.hw.hw_objective import (
     HardwareTotals,
     HardwareWeights,
@@ -18,6 +18,7 @@ from jaqc.hw.hw_objective import (
     relaxed_objective,
     subnet_totals,
 )
+from jaqc.hw.lowering import operator_vector
 from jaqc.hw.problem import ConvProblem
 from jaqc.hw.space import AcceleratorSpace
 
@@ -33,7 +34,7 @@ REF = AcceleratorConfig(pe_rows=8, pe_cols=8, wbuf_kb=64, ibuf_kb=64, obuf_kb=64
 
 
 def inputs() -> torch.Tensor:
-    return op_vector_tensor([problem_vector(p).normalized() for p in PROBLEMS])
+    return op_vector_tensor([operator_vector(p).normalized() for p in PROBLEMS])
 
 
 def test_sample_decodes_into_the_space_and_is_seeded() -> None:

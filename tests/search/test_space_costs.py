@@ -115,3 +115,24 @@ def test_derivation_is_extract_subnets_selection() -> None:
         quant = chosen_quant(layer.choice.bits, chosen)
         assert (derived.ops[b], derived.bits[b]) == (chosen.op, (quant.w_bits, quant.a_bits))
     assert len(set(derived.ops)) > 1  # the random α do not all pick one op
+
+
+def test_the_generator_reads_what_encode_layers_writes() -> None:
+    """The hardware generator's inputs during a search (the derived problems' operator vectors) are the vectors
+    the encode-layers pass writes on the derived subnet's IR, layer for layer."""
+    from jaqc.ir import LayerKind
+    from jaqc.passes import PassContext
+    from jaqc.passes.encode_layers import EncodeLayers
+
+    from jaqc.hw.lowering import operator_vector
+    from jaqc.nn.subnet import DerivedSubnet
+    from jaqc.nn.tracing import trace_model
+
+    config = supernet_preset("tiny")
+    ops, bits = ["k3_e3", "k5_e1_g2", "skip", "k5_e6", "k3_e1"], [(4, 2), (8, 4), (2, 8), (4, 4), (2, 2)]
+    model = DerivedSubnet(config, ops, bits).eval()
+    graph = trace_model(model, model.example_input_shape)
+    EncodeLayers().run(graph, PassContext())
+    from_pass = [x.op_vector for x in graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR)]
+    from_search = [operator_vector(p) for p in SpaceCosts.from_config(config).derived_problems(ops, bits)]
+    assert from_pass == from_search and len(from_pass) > 10
