@@ -21,7 +21,7 @@ from attrs import asdict, field, frozen
 from torch import Tensor, nn
 
 from jaqc.hw.generator import HardwareGenerator
-from jaqc.hw.generator_training import GeneratedDesign, GeneratorTraining, train_generator
+from jaqc.hw.generator_training import GeneratedDesign
 from jaqc.hw.hw_objective import HardwareWeights
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.errors import JaqcError
@@ -201,15 +201,22 @@ class JaqSearch:
         return derive_architecture(self.space, self.supernet)
 
     def refresh_hardware(self, steps: int | None = None) -> GeneratedDesign:
-        """Train the generator on the current subnet and rebuild the cost table for its accelerator."""
-        current = self.derived()
-        problems = self.space.derived_problems(current.ops, current.bits)
-        training = GeneratorTraining(
-            steps=steps or self.settings.generator_steps, seed=self.settings.seed + self.refreshes
-        )
-        self.generator, design = train_generator(
-            problems, self.settings.hw, training, generator=self.generator, hw_model=self.settings.hw_model
-        )
+        """Train the generator on the current subnet and rebuild the cost table for its accelerator: the
+        ``extract-subnet`` and ``generate-accelerator`` passes on the traced space at the current α and β (the
+        generator's state carried from refresh to refresh in the pass context)."""
+        from jaqc.passes import PassContext, PassManager
+        from jaqc.passes.generate_accelerator import GenerateAccelerator
+
+        arch, hw = self.supernet.arch, self.settings.hw
+        with torch.no_grad():
+            subnet = self.space.derived_subnet(arch.alpha_probs(), arch.beta_w_probs(), arch.beta_a_probs())
+        generate = GenerateAccelerator(
+            steps=steps or self.settings.generator_steps, lambda_e=hw.energy, lambda_l=hw.latency, lambda_a=hw.area,
+            form=hw.form, seed=self.settings.seed + self.refreshes, hw_model=self.settings.hw_model,
+        )  # fmt: skip
+        ctx = PassContext(data={"hardware_generator": self.generator})
+        PassManager([generate]).run(subnet, ctx)
+        self.generator, design = ctx.data["hardware_generator"], ctx.data["generated_design"]
         self.refreshes += 1
         if design.accelerator != self.hw_cost.accelerator:
             self.hw_cost.refresh(design.accelerator)

@@ -129,27 +129,50 @@ class SpaceCosts:
             layers += self.candidate_problems(block, op, pair, out_bits=consumer[block + 1])
         return [*layers, *fixed[len(self.prefix) :]]
 
+    def annotated(self, alpha: Any, beta_w: Any, beta_a: Any) -> LayerGraph:
+        """A copy of the traced space whose choice layers carry probabilities α ``[blocks, ops]`` and β
+        ``[blocks, ops, bits]`` (candidate sub-graphs are shared, not copied: passes replace, never edit, them)."""
+        if self.graph is None:
+            raise SpaceError(f"space {self.name!r} was built without its graph")
+        out = LayerGraph(self.graph.name, self.graph.accelerator, self.graph.hw_model)
+        block = 0
+        for layer in self.graph.topo_order():
+            if layer.kind is LayerKind.CHOICE:
+                candidates = [
+                    attrs.evolve(
+                        c,
+                        alpha=float(alpha[block, o]),
+                        beta_w=beta_w[block, o].tolist(),
+                        beta_a=beta_a[block, o].tolist(),
+                    )
+                    for o, c in enumerate(layer.choice.candidates)
+                ]
+                layer = attrs.evolve(layer, choice=Choice(candidates=candidates, bits=layer.choice.bits))
+                block += 1
+            out.add(attrs.evolve(layer, meta={}))
+        return out
+
     def derive(self, alpha: Any, beta_w: Any, beta_a: Any) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
-        """The subnet ``extract-subnet`` selects from the space annotated with probabilities α ``[blocks, ops]``,
-        β ``[blocks, ops, bits]``: per choice layer the candidate with the highest α and its argmax β_w, β_a
-        (the first on ties), as ``(ops, (w, a) bits)``. One selection rule for the search and the pass."""
+        """The subnet ``extract-subnet`` selects from the space annotated with probabilities α, β: per choice
+        layer the candidate with the highest α and its argmax β_w, β_a (the first on ties), as
+        ``(ops, (w, a) bits)``. One selection rule for the search and the pass."""
         from jaqc.passes.extract_subnet import chosen_candidate, chosen_quant
 
-        if self.graph is None:
-            raise SpaceError(f"space {self.name!r} was built without its graph; it cannot derive a subnet")
         ops, bits = [], []
-        for b, layer in enumerate(self.graph.layers_of(LayerKind.CHOICE)):
-            candidates = [
-                attrs.evolve(c, alpha=float(alpha[b, o]), beta_w=beta_w[b, o].tolist(), beta_a=beta_a[b, o].tolist())
-                for o, c in enumerate(layer.choice.candidates)
-            ]
-            annotated = attrs.evolve(layer, choice=Choice(candidates=candidates, bits=layer.choice.bits))
-            chosen = chosen_candidate(annotated)
+        for layer in self.annotated(alpha, beta_w, beta_a).layers_of(LayerKind.CHOICE):
+            chosen = chosen_candidate(layer)
             quant = chosen_quant(layer.choice.bits, chosen)
             assert quant is not None  # (both β vectors were just set)
             ops.append(chosen.op)
             bits.append((int(quant.w_bits), int(quant.a_bits)))
         return tuple(ops), tuple(bits)
+
+    def derived_subnet(self, alpha: Any, beta_w: Any, beta_a: Any) -> LayerGraph:
+        """The derived subnet's IR: the ``extract-subnet`` pass run on the space annotated with α and β."""
+        from jaqc.passes import PassContext
+        from jaqc.passes.extract_subnet import ExtractSubnet
+
+        return ExtractSubnet().run(self.annotated(alpha, beta_w, beta_a), PassContext()).graph
 
     @classmethod
     def from_supernet(cls, supernet: Any) -> SpaceCosts:
