@@ -865,8 +865,9 @@ def retrain_cmd(
 
     summary = retrain_run(source, epochs, data_root, hw_model=hw_model)
     arch = json.loads((path / "architecture.json").read_text())
-    search = path / "summary.json"
-    origin = json.loads(search.read_text()) if search.is_file() else {}
+    from jaqc.search.rundir import read_summary
+
+    origin = read_summary(path) or {}
     context = {k: origin[k] for k in ("method", "preset", "identity_blocks") if k in origin}
     _print_summary({**summary, **context, "architecture": arch}, path / "retrain")
 

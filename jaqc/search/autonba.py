@@ -40,7 +40,6 @@ Options (``options=`` / ``jaqc search --method autonba``): ``hw_every`` (int, de
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -61,7 +60,6 @@ from jaqc.hw.space import AcceleratorSpace
 from jaqc.hw.unit_costs import area_for
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.errors import JaqcError
-from jaqc.ir.fileio import atomic_write_text
 from jaqc.nn.config import QuantSearchMode, SearchStep, SupernetConfig
 from jaqc.nn.gumbel import sample_gumbel
 from jaqc.nn.supernet import Supernet
@@ -72,6 +70,7 @@ from .hw_binding import ExpectedHardwareCost
 from .jaq import DerivedArchitecture, JaqSearchSettings, derive_architecture
 from .outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from .presets import SearchPreset
+from .rundir import write_summary
 from .runner import SearchOutcome, SearchRun
 from .space_costs import SpaceCosts
 
@@ -597,7 +596,7 @@ class AutoNbaRun(SearchRun):
             "search_seconds": self.elapsed_seconds(),
         }
         if self.rundir.is_writer:
-            atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+            write_summary(out, summary)
             records = self.rundir.read_metrics()
             hardware = [
                 {**r, **{f"expected_{k[5:]}": v for k, v in r.items() if k.startswith("path_")}} for r in records

@@ -37,6 +37,7 @@ from jaqc.ir.errors import JaqcError
 from jaqc.ir.fileio import atomic_write_text
 
 from .ablation import share_of_2bit
+from .rundir import read_summary, write_summary
 
 #: What ``--methods`` accepts.
 COMPARE_METHODS: tuple[str, ...] = ("jaq", "autonba", "haq", "hqnas", "uniform8", "uniform4")
@@ -161,9 +162,9 @@ class Comparison:
         from .rundir import RunDir
 
         run_dir = self.out / "runs" / label
-        if (run_dir / "summary.json").exists():
+        if (finished := read_summary(run_dir)) is not None:
             self.log(f"{label}: finished earlier, read back from {run_dir}")
-            return self._same_model(json.loads((run_dir / "summary.json").read_text()), run_dir)
+            return self._same_model(finished, run_dir)
         if run_dir.exists() and RunDir.open(run_dir).latest_checkpoint() is not None:
             self.log(f"{label}: resuming {run_dir}")
             run = resume_run(run_dir, self.settings.data_root)
@@ -247,9 +248,9 @@ class Comparison:
         from .runner import write_run_config
 
         run_dir = self.out / "runs" / label
-        if (run_dir / "summary.json").exists():
+        if (finished := read_summary(run_dir)) is not None:
             self.log(f"{label}: finished earlier, read back from {run_dir}")
-            return self._same_model(json.loads((run_dir / "summary.json").read_text()), run_dir)
+            return self._same_model(finished, run_dir)
         if run_dir.exists():
             shutil.rmtree(run_dir)
         self.log(f"{label}: {UNIFORM_OP} everywhere at w{bits}a{bits}; generating its accelerator")
@@ -275,7 +276,7 @@ class Comparison:
             "accelerator": accelerator.to_json(), **hardware_figures(schedule),
             "search_seconds": time.perf_counter() - start,
         }  # fmt: skip
-        atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+        write_summary(run_dir, summary)
         return summary
 
     def retrain(self, label: str) -> dict[str, Any]:
@@ -283,9 +284,8 @@ class Comparison:
         from .retrain import retrain_run
 
         run_dir = self.out / "runs" / label
-        done = run_dir / "retrain" / "summary.json"
-        if done.exists():
-            return self._same_model(json.loads(done.read_text()), run_dir / "retrain")
+        if (done := read_summary(run_dir / "retrain")) is not None:
+            return self._same_model(done, run_dir / "retrain")
         if (run_dir / "retrain").exists():
             shutil.rmtree(run_dir / "retrain")  # an interrupted retraining restarts
         self.log(f"{label}: retraining")

@@ -12,7 +12,6 @@ the searched accelerator), ``summary.json`` (test accuracy with latency, energy,
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,10 @@ import torch.nn.functional as F
 from jaqc.data import DataConfig, load_splits, make_loader
 from jaqc.ir import LayerGraph, load_graph
 from jaqc.ir.errors import JaqcError
-from jaqc.ir.fileio import atomic_write_text
 from jaqc.progress import Progress
 
 from .outputs import accuracy, hardware_figures, mapped_subnet, write_subnet
-from .rundir import RunDir, claimed_run
+from .rundir import RunDir, claimed_run, write_summary
 
 #: Gradients are clipped to this global L2 norm. Low-bit subnets (2-bit activations everywhere, narrow grouped
 #: convs) leave batch-norm channels with near-zero variance, whose backward amplifies the gradient layer after
@@ -121,7 +119,7 @@ def _retrain(
     }
     if rundir.is_writer:
         write_subnet(out, trained, sched)
-        atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+        write_summary(out, summary)
         plot_training(rundir.read_metrics(), out / "plots" / "retrain.png", f"retraining {graph.name}")
     return summary
 

@@ -283,6 +283,29 @@ def load_checkpoint(path: str | os.PathLike[str], *, weights_only: bool = True) 
     return Checkpoint(path=path, step=content["step"], epoch=content["epoch"], state=content["state"])
 
 
+# --- the summary ----------------------------------------------------------------------------------------------
+
+#: The file a finished run (search, retraining, baseline) writes last: its figures, one JSON object.
+SUMMARY_FILE = "summary.json"
+
+
+def write_summary(folder: str | os.PathLike[str], summary: Mapping[str, Any]) -> Path:
+    """Write ``folder/summary.json`` atomically (one JSON object, indented); a run is finished once it exists."""
+    return atomic_write_text(Path(folder) / SUMMARY_FILE, json.dumps(dict(summary), indent=1) + "\n")
+
+
+def read_summary(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The summary of a finished run in ``folder``, ``None`` when it has none; a damaged one is an error naming
+    the file."""
+    path = Path(folder) / SUMMARY_FILE
+    if not path.exists():
+        return None
+    document = read_json(path, RunDirError)
+    if not isinstance(document, dict):
+        raise RunDirError(f"{path}: not a JSON object")
+    return document
+
+
 # --- the exclusive claim of a run directory -------------------------------------------------------------------
 
 #: The lock file a process holds while it writes a run directory.

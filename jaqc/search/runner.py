@@ -13,7 +13,6 @@ generator) and the loop position come from the latest checkpoint; each epoch's b
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,14 +25,13 @@ from attrs import frozen
 from jaqc import __version__
 from jaqc.data import batches_per_epoch, load_splits, make_loader, split_for_search
 from jaqc.ir.errors import JaqcError
-from jaqc.ir.fileio import atomic_write_text
 from jaqc.progress import Progress
 
 from .distributed import fingerprint, init_from_env, ranks_agree
 from .jaq import JaqSearch
 from .outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from .presets import SearchPreset
-from .rundir import LoopPosition, RunDir, capture_rng_state, restore_rng_state
+from .rundir import LoopPosition, RunDir, capture_rng_state, restore_rng_state, write_summary
 
 CONFIG_FORMAT = "jaqc.search-run"
 
@@ -301,7 +299,7 @@ class SearchRun:
             "search_seconds": self.elapsed_seconds(),
         }
         if self.rundir.is_writer:
-            atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+            write_summary(out, summary)
             records = self.rundir.read_metrics()
             plot_training(records, out / "plots" / "training.png", f"JAQ search ({preset.name})")
             plot_hardware(

@@ -396,3 +396,17 @@ def test_damaged_checkpoint_is_detected_and_the_previous_one_used(tmp_path: Path
         path.write_bytes(b"truncated")
     with pytest.raises(RunDirError, match="no intact checkpoint to resume from"):
         run.load_checkpoint()
+
+
+def test_summary_round_trip_and_errors(tmp_path: Path) -> None:
+    from jaqc.search.rundir import read_summary, write_summary
+
+    assert read_summary(tmp_path) is None  # not finished
+    write_summary(tmp_path, {"val_acc": 0.5, "method": "jaq"})
+    assert read_summary(tmp_path) == {"val_acc": 0.5, "method": "jaq"}
+    (tmp_path / "summary.json").write_text("[1, 2]")
+    with pytest.raises(RunDirError, match=r"summary\.json: not a JSON object"):
+        read_summary(tmp_path)
+    (tmp_path / "summary.json").write_bytes(b"\xff")
+    with pytest.raises(RunDirError, match=r"summary\.json: not UTF-8 text"):
+        read_summary(tmp_path)

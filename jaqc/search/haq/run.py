@@ -22,7 +22,6 @@ A resumed run continues from the latest checkpoint and ends exactly as an uninte
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -37,12 +36,11 @@ from jaqc.accelerators import load_accelerator
 from jaqc.data import load_splits, split_for_search
 from jaqc.ir import LayerGraph, load_graph, save_graph
 from jaqc.ir.errors import JaqcError
-from jaqc.ir.fileio import atomic_write_text
 from jaqc.progress import Progress
 from jaqc.search.distributed import require_single_process
 from jaqc.search.outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from jaqc.search.presets import SearchPreset
-from jaqc.search.rundir import RunDir, capture_rng_state, restore_rng_state
+from jaqc.search.rundir import RunDir, capture_rng_state, restore_rng_state, write_summary
 from jaqc.search.runner import CONFIG_FORMAT, SearchOutcome, write_run_config
 
 from .budget import BudgetBounds, ResourceBudget, resolve_budget, searched_layers
@@ -437,7 +435,7 @@ class HaqRun:
             "search_seconds": search_seconds,
             "settings": settings.to_json(),
         }
-        atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+        write_summary(out, summary)
         records = self.rundir.read_metrics()
         pretrain_records = [
             {"step": r["epoch"] + 1, "w_loss": r["w_loss"], "w_acc": r["w_acc"]}

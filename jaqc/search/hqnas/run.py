@@ -30,7 +30,6 @@ weights), ``accelerator.json``, ``schedule.json``, ``summary.json`` and ``plots/
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -44,13 +43,12 @@ import torch.nn.functional as F
 from jaqc.accelerators import load_accelerator
 from jaqc.data import batches_per_epoch, load_splits, make_loader
 from jaqc.ir.errors import JaqcError
-from jaqc.ir.fileio import atomic_write_text
 from jaqc.progress import Progress
 
 from ..distributed import require_single_process
 from ..outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from ..presets import SearchPreset
-from ..rundir import LoopPosition, RunDir, capture_rng_state, restore_rng_state
+from ..rundir import LoopPosition, RunDir, capture_rng_state, read_summary, restore_rng_state, write_summary
 from ..runner import SearchOutcome, write_run_config
 from .latency import LatencyTable
 from .superkernel import HqnasSupernet, derived_subnet
@@ -147,10 +145,10 @@ class _Previous:
         if not isinstance(config, dict) or config.get("method") != "hqnas":
             method = config.get("method", "jaq") if isinstance(config, dict) else None
             raise JaqcError(f"method hqnas: option lifelong: {self.path} is a {method} run, not an hqnas run")
-        summary = self.path / "summary.json"
-        if not summary.exists():
+        summary = read_summary(self.path)
+        if summary is None:
             raise JaqcError(f"method hqnas: option lifelong: {self.path} has not finished (no summary.json)")
-        self.summary = json.loads(summary.read_text(encoding="utf-8"))
+        self.summary = summary
         self.rundir = rundir
 
     def supernet_state(self) -> dict[str, torch.Tensor]:
@@ -368,7 +366,7 @@ class HqnasRun:
                 f"{previous_seconds:.1f} s, {summary['time_saved_seconds']:.1f} s saved"
             )
         summary["finish_seconds"] = time.perf_counter() - start
-        atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+        write_summary(out, summary)
         records = self.rundir.read_metrics()
         plot_training(records, out / "plots" / "training.png", f"HQNAS search ({preset.name})")
         plot_hardware(records, out / "plots" / "hardware.png", f"expected latency, HQNAS ({preset.name})")
