@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from attrs import field, fields, frozen
 
 from .errors import IRError
-from .values import MAX_INT, flag, integer, real, text, to_int, to_list
+from .values import MAX_INT, flag, integer, optional_integer, real, text, to_int, to_list
 
 #: The bitwidths a BitFusion fusion unit supports for weights and activations.
 LEGAL_BITS: tuple[int, ...] = (2, 4, 8)
@@ -114,16 +114,12 @@ def _check_bits(_inst: object, attribute: Any, value: int | None) -> None:
         raise IRError(f"{attribute.name} must be one of 2, 4, 8 or float (None), got {value!r}")
 
 
-def _opt_bits(what: str):  # type: ignore[no-untyped-def]
-    return lambda value: None if value is None else to_int(value, what)
-
-
 @frozen
 class QuantSpec:
     """Weight and activation bitwidths of a layer; ``None`` means floating point. Printed ``w4a8``/``wfa8``."""
 
-    w_bits: int | None = field(converter=_opt_bits("w_bits"), validator=_check_bits)
-    a_bits: int | None = field(converter=_opt_bits("a_bits"), validator=_check_bits)
+    w_bits: int | None = field(converter=optional_integer("w_bits"), validator=_check_bits)
+    a_bits: int | None = field(converter=optional_integer("a_bits"), validator=_check_bits)
 
     def __str__(self) -> str:
         w = "f" if self.w_bits is None else str(self.w_bits)

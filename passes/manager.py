@@ -13,7 +13,7 @@ from jaqc.ir.verify import verify
 
 from .base import CONDITIONS, Pass, PassContext, PassError, PassResult
 
-#: Conditions that exclude each other: a pass providing the value ends the key.
+#: Conditions that exclude each other: a pass providing the key ends the value.
 _EXCLUSIVE = {"supernet": "plain", "plain": "supernet"}
 
 
@@ -63,8 +63,9 @@ class PassManager:
                     names = providers(condition)
                     hint = f"; run {' or '.join(names)} before {p.name}" if names else ""
                     raise PassError(f"pass {p.name} requires {what}, which the graph{after} lacks{hint}")
-            held |= set(p.provides)
-            held -= {c for c in CONDITIONS if c in _EXCLUSIVE and _EXCLUSIVE[c] in p.provides}
+            for condition in p.provides:
+                held.add(condition)
+                held.discard(_EXCLUSIVE.get(condition, ""))  # a plain output is no longer a supernet
 
     def run(self, graph: LayerGraph, ctx: PassContext | None = None) -> PassResult:
         """Run the pipeline (after :meth:`check`); returns the final graph and whether any pass changed it."""

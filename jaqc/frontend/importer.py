@@ -530,6 +530,11 @@ class FxImporter:
         same = isinstance(other, fx.Node) and self.value.get(other.name, other) == self.value.get(arg.name, arg)
         return other is arg or same
 
+    def _clamp_call(self, node: fx.Node, bounds: Any, label: str) -> None:
+        """A clamp function or method: its bound arguments (named ``bounds``, after the operand) to :meth:`_clamp`."""
+        given = {b: _arg(node, i + 1, b) for i, b in enumerate(bounds)}
+        self._clamp(node, node.args[0], given.get("min"), given.get("max"), label)
+
     def _clamp(self, node: fx.Node, arg: Any, low: Any, high: Any, label: str) -> None:
         """``torch.clamp``/``clamp_min``/``clamp_max``/``F.hardtanh``/``nn.Hardtanh`` with constant bounds."""
         for bound in (low, high):
@@ -823,9 +828,7 @@ class FxImporter:
         elif fn in _NEG_FUNCTIONS:
             self.pend_neg(node, args[0])
         elif fn in _CLAMP_FUNCTIONS:
-            bounds = _CLAMP_FUNCTIONS[fn]
-            given = {b: _arg(node, i + 1, b) for i, b in enumerate(bounds)}
-            self._clamp(node, args[0], given.get("min"), given.get("max"), f"torch.{name}")
+            self._clamp_call(node, _CLAMP_FUNCTIONS[fn], f"torch.{name}")
         elif fn in _HARDTANH_FUNCTIONS:
             low, high = _arg(node, 1, "min_val", -1.0), _arg(node, 2, "max_val", 1.0)
             self._clamp(node, args[0], low, high, "F.hardtanh")
@@ -899,9 +902,7 @@ class FxImporter:
         elif name in _NEG_METHODS:
             self.pend_neg(node, args[0])
         elif name in _CLAMP_METHODS:
-            bounds = _CLAMP_METHODS[name]
-            given = {b: _arg(node, i + 1, b) for i, b in enumerate(bounds)}
-            self._clamp(node, args[0], given.get("min"), given.get("max"), name)
+            self._clamp_call(node, _CLAMP_METHODS[name], name)
         elif name in _TRANSPOSE_METHODS or name == "permute":
             raise self._transpose_error(node)
         else:

@@ -27,7 +27,6 @@ from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.errors import JaqcError
 from jaqc.nn.config import SearchStep, SupernetConfig
 from jaqc.nn.supernet import Supernet
-from jaqc.nn.supernet_ir import trace_supernet
 
 from .distributed import average_gradients
 from .hw_binding import ExpectedHardwareCost
@@ -135,12 +134,11 @@ class JaqSearch:
             lr=settings.arch_lr, betas=(0.5, 0.999),
         )  # fmt: skip
         #: The space's hardware side, read from the supernet's IR (traced once); search passes narrow the choices.
-        traced = trace_supernet(self.supernet, with_weights=False)
-        self.space = SpaceCosts.from_graph(traced)
+        self.space = SpaceCosts.from_supernet(self.supernet)
         self.choices: SearchChoices | None = None
         if settings.passes:
             quant = config.quant
-            self.choices = shape_space(traced, settings.passes, quant.weight_bits)
+            self.choices = shape_space(self.space.graph, settings.passes, quant.weight_bits)
             self.supernet.arch.restrict(
                 *self.choices.masks(config.candidates, quant.weight_bits, quant.activation_bits)
             )
