@@ -624,6 +624,14 @@ data_option = click.option(
     help="[jaq] pass pipeline run on the traced supernet before it is priced: passes that remove a choice layer's "
     "candidates or narrow its bits restrict that block (docs/search.md, 'Search passes').",
 )
+@click.option(
+    "--space",
+    default=None,
+    metavar="SPEC",
+    callback=_nonempty,
+    help="[jaq, autonba] your own search space instead of FBNet: 'module:attribute' or 'file.py:attribute', a "
+    "jaqc.nn.space.SearchSpace subclass (docs/search.md, 'Your own search space').",
+)
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Any integer in 0..2^63-1.")
 @click.option(
     "--method",
@@ -683,6 +691,7 @@ def search_cmd(
     hw_model: str | None,
     force: bool,
     passes: str | None,
+    space: str | None,
 ) -> None:
     """Jointly search architecture, bits and accelerator (JAQ, or a baseline method); write a run directory."""
     import torch
@@ -699,8 +708,9 @@ def search_cmd(
         episodes=episodes, lifelong=lifelong, lifelong_epochs=lifelong_epochs,
     )  # fmt: skip
     if resume is not None:
-        if options or hw_model is not None or passes is not None:
-            extra = [*(["hw_model"] if hw_model is not None else []), *(["passes"] if passes is not None else [])]
+        if options or hw_model is not None or passes is not None or space is not None:
+            own = (("hw_model", hw_model), ("passes", passes), ("space", space))
+            extra = [name for name, value in own if value is not None]
             given = sorted([*options, *extra])
             raise JaqcError(f"--resume continues a run with its own options; drop {', '.join(given)}")
         from pathlib import Path
@@ -716,7 +726,16 @@ def search_cmd(
     else:
         if passes is not None and method != "jaq":
             raise JaqcError(f"--passes applies to --method jaq, not {method}")
-        given = (("epochs", epochs), ("lam", lam), ("seed", seed), ("hw_model", hw_model), ("passes", passes))
+        if space is not None and method not in ("jaq", "autonba"):
+            raise JaqcError(f"--space applies to --method jaq / autonba, not {method} (its network is FBNet's)")
+        if space is not None:
+            from jaqc.nn.space import resolve_space_spec
+
+            space = resolve_space_spec(space)  # a file path made absolute: the recipe must work from anywhere
+        given = (
+            ("epochs", epochs), ("lam", lam), ("seed", seed), ("hw_model", hw_model), ("passes", passes),
+            ("space", space),
+        )  # fmt: skip
         overrides: dict = {k: v for k, v in given if v is not None}
         if any(v is not None for v in (lambda_e, lambda_l, lambda_a)):
             base = HardwareWeights()

@@ -32,3 +32,33 @@ def test_writing_passes_example_pass_runs(monkeypatch) -> None:
     assert dw and all(c.quant == QuantSpec(8, 8) for c in dw)
     assert any(c.quant == QuantSpec(4, 8) for c in convs)
     assert not cls().run(result.graph, PassContext()).changed
+
+
+def test_search_md_user_space_builds_and_is_priced_like_its_derived_subnets(tmp_path: Path) -> None:
+    """docs/search.md's MobileNetV3-style space (squeeze-excite, hardswish) builds a supernet, and the search's
+    cost of a derived subnet equals the cost model's lowering of that subnet traced on its own."""
+    import attrs
+    import torch
+
+    from jaqc.hw.lowering import PRICED_KINDS, layer_problem
+    from jaqc.nn.config import supernet_preset
+    from jaqc.nn.space import with_space
+    from jaqc.nn.subnet import DerivedSubnet
+    from jaqc.nn.supernet import Supernet
+    from jaqc.nn.tracing import trace_model
+    from jaqc.search.space_costs import SpaceCosts
+
+    (block,) = [b for b in _python_blocks("search.md") if "class MobileNetV3Space" in b]
+    (tmp_path / "mbv3_space.py").write_text(block)
+    config = with_space(supernet_preset("tiny"), f"{tmp_path / 'mbv3_space.py'}:MobileNetV3Space")
+    assert config.candidates == ("k3_e3", "k3_e6", "k5_e3", "k5_e6") and config.num_blocks == 4
+    assert Supernet(config)(torch.randn(2, 1, 16, 16)).shape == (2, 10)
+    space = SpaceCosts.from_config(config)
+    assert [p.name.rsplit(".", 1)[1] for p in space.candidate(1, "k5_e6").problems] == [
+        "expand", "dw", "se_reduce", "se_expand", "project",
+    ]  # fmt: skip
+    ops, bits = ("k3_e3", "k5_e6", "k3_e6", "k5_e3"), ((2, 2), (4, 8), (8, 4), (2, 4))
+    model = DerivedSubnet(config, ops, bits).eval()
+    graph = trace_model(model, model.example_input_shape)
+    traced = [attrs.evolve(layer_problem(graph, x), name="") for x in graph.topo_order() if x.kind in PRICED_KINDS]
+    assert [attrs.evolve(p, name="") for p in space.derived_problems(ops, bits)] == traced

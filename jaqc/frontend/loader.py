@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch.nn as nn
 
@@ -35,46 +36,53 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
-def _import_file(path: Path, spec: str):  # type: ignore[no-untyped-def]
+def _import_file(path: Path, spec: str, label: str):  # type: ignore[no-untyped-def]
     if not path.is_file():
-        raise ModelLoadError(f"MODEL {spec!r}: no such file {path}")
+        raise ModelLoadError(f"{label} {spec!r}: no such file {path}")
     name = f"_jaqc_model_{abs(hash(str(path.resolve())))}"
     module_spec = importlib.util.spec_from_file_location(name, path)
     if module_spec is None or module_spec.loader is None:
-        raise ModelLoadError(f"MODEL {spec!r}: cannot import {path}")
+        raise ModelLoadError(f"{label} {spec!r}: cannot import {path}")
     module = importlib.util.module_from_spec(module_spec)
     sys.path.insert(0, str(path.parent.resolve()))
     try:
         module_spec.loader.exec_module(module)
     except Exception as exc:
-        raise ModelLoadError(f"MODEL {spec!r}: importing {path} raised {type(exc).__name__}: {exc}") from exc
+        raise ModelLoadError(f"{label} {spec!r}: importing {path} raised {type(exc).__name__}: {exc}") from exc
     finally:
         sys.path.remove(str(path.parent.resolve()))
     return module
 
 
-def load_module(spec: str) -> nn.Module:
-    """Call the factory named by ``spec`` (``file.py:factory`` or ``package.module:factory``)."""
+def load_callable(spec: str, label: str = "MODEL") -> Callable[..., Any]:
+    """The callable ``spec`` names (``file.py:name`` or ``package.module:name``); errors start with
+    ``label`` and the spec."""
     where, sep, factory_name = spec.rpartition(":")
     if not sep or not where or not factory_name:
         raise ModelLoadError(
-            f"MODEL {spec!r}: expected path/to/file.py:factory, package.module:factory, or a .json/.jaqc IR file"
+            f"{label} {spec!r}: expected path/to/file.py:factory, package.module:factory"
+            + (", or a .json/.jaqc IR file" if label == "MODEL" else "")
         )
     if where.endswith(".py") or "/" in where or "\\" in where:
-        module = _import_file(Path(where), spec)
-        origin = where
+        module = _import_file(Path(where), spec, label)
     else:
         try:
             module = importlib.import_module(where)
         except ImportError as exc:
-            raise ModelLoadError(f"MODEL {spec!r}: cannot import module {where!r}: {exc}") from exc
-        origin = where
+            raise ModelLoadError(f"{label} {spec!r}: cannot import module {where!r}: {exc}") from exc
     factory = getattr(module, factory_name, None)
     if factory is None or not callable(factory):
         found = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
         raise ModelLoadError(
-            f"MODEL {spec!r}: no factory {factory_name!r} in {origin} (callables there: {', '.join(found) or 'none'})"
+            f"{label} {spec!r}: no factory {factory_name!r} in {where} (callables there: {', '.join(found) or 'none'})"
         )
+    return factory  # type: ignore[no-any-return]
+
+
+def load_module(spec: str) -> nn.Module:
+    """Call the factory named by ``spec`` (``file.py:factory`` or ``package.module:factory``)."""
+    factory = load_callable(spec)
+    factory_name = spec.rpartition(":")[2]
     try:
         model = factory()
     except Exception as exc:

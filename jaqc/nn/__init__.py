@@ -43,6 +43,9 @@ _EXPORTS: dict[str, str] = {
     "ActivationQuantizer": "quantizers",
     "quantize_weight": "quantizers",
     "SearchConv2d": "search_conv",
+    "FBNetSpace": "space",
+    "SearchSpace": "space",
+    "space_of": "space",
     "SearchBlock": "supernet",
     "Supernet": "supernet",
 }

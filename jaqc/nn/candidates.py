@@ -97,28 +97,28 @@ class ChannelShuffle(nn.Module):
 
 
 class CandidateOp(nn.Module):
-    """Base of the candidate ops: structural attributes and the quantized convs with their CSQ sets."""
+    """Base of the candidate ops of every search space: ``forward(x, w_probs, a_probs)`` and the hooks CSQ
+    reads (which convs read the op's input, the γ ranking its output and its inner convs' inputs).
 
-    name: str
-    kernel: int
-    expansion: int
-    groups: int
-    in_channels: int
-    out_channels: int
-    hidden_channels: int
-    stride: int
-    has_residual: bool
+    A user's op (:mod:`jaqc.nn.space`) subclasses it, builds its convs with the ``conv`` factory it is given,
+    passes ``w_probs, a_probs`` to each, and overrides :meth:`input_convs`, :meth:`output_gamma` and, when it
+    has convs inside, :meth:`internal_csq_importance`.
+    """
 
     def quant_convs(self) -> Iterator[tuple[str, SearchConv2d]]:
-        """``(role, conv)`` of every conv whose input is quantized, in data-flow order."""
-        for role in ("expand", "dw", "project", "proj"):
-            conv = getattr(self, role, None)
-            if isinstance(conv, SearchConv2d):
-                yield role, conv
+        """``(role, conv)`` of every quantized conv, in registration order; the role is its attribute path."""
+        for role, module in self.named_modules():
+            if isinstance(module, SearchConv2d):
+                yield role, module
 
     def input_convs(self) -> list[SearchConv2d]:
         """The convs that read the candidate's input (they share the block input's Ω)."""
-        return [conv for role, conv in self.quant_convs() if role in ("expand", "proj")]
+        if any(True for _ in self.quant_convs()):
+            raise NNConfigError(
+                f"{type(self).__name__} has quantized convs but does not say which read its input: override "
+                "input_convs() (docs/search.md, 'Your own search space')"
+            )
+        return []
 
     def output_gamma(self) -> Tensor | None:
         """The scales γ of the batch norm that produces the candidate's output; None for the identity skip."""
@@ -181,6 +181,10 @@ class InvertedResidual(CandidateOp):
         out = self.bn3(self.project(out, w_probs, a_probs))
         return out + x if self.has_residual else out
 
+    def input_convs(self) -> list[SearchConv2d]:
+        """The expand conv."""
+        return [self.expand]
+
     def output_gamma(self) -> Tensor:
         """The scales γ of the project conv's batch norm."""
         return self.bn3.weight
@@ -221,6 +225,10 @@ class SkipOp(CandidateOp):
         if self.proj is None or self.bn is None:
             return x
         return self.bn(self.proj(x, w_probs, a_probs))
+
+    def input_convs(self) -> list[SearchConv2d]:
+        """The projection conv, if any."""
+        return [] if self.proj is None else [self.proj]
 
     def output_gamma(self) -> Tensor | None:
         """The projection's batch-norm scales, or None for the identity."""

@@ -15,6 +15,9 @@ from .errors import NNConfigError
 #: Bitwidths a BitFusion fusion unit supports; every bit candidate must be one of these.
 SUPPORTED_BITS: tuple[int, ...] = (2, 4, 8)
 
+#: ``SupernetConfig.space`` of the paper's FBNet space (any other value names a user's space, jaqc.nn.space).
+FBNET_SPACE = "fbnet"
+
 #: The nine FBNet candidate ops of every searchable block, in the order of the α vector.
 FBNET_CANDIDATES: tuple[str, ...] = (
     "k3_e1",
@@ -189,12 +192,17 @@ class GumbelConfig:
 
 
 def _candidates_ok(value: tuple[str, ...]) -> bool:
-    return bool(value) and len(set(value)) == len(value) and all(v in FBNET_CANDIDATES for v in value)
+    return bool(value) and len(set(value)) == len(value) and all(isinstance(v, str) and v for v in value)
+
+
+def _space_ok(value: Any) -> bool:
+    return isinstance(value, str) and (value == FBNET_SPACE or ":" in value)
 
 
 @frozen
 class SupernetConfig:
-    """The FBNet supernet: stem, searchable stages, head, candidates, quantization and sampling settings."""
+    """A supernet: its search space (the FBNet one, shaped by the stage fields, or a user's own), candidates,
+    quantization and sampling settings."""
 
     name: str
     num_classes: int = field(validator=_check(lambda n: n >= 2, ">= 2"))
@@ -218,10 +226,11 @@ class SupernetConfig:
         validator=_check(lambda v: all(s in (1, 2) for s in v), "1 or 2"),
     )
     head_channels: int = field(default=1504, validator=_check(_positive, ">= 1"))
+    #: The ops each block chooses from, in the order of α: a subset of the space's ops.
     candidates: tuple[str, ...] = field(
         default=FBNET_CANDIDATES,
         converter=tuple,
-        validator=_check(_candidates_ok, f"a non-empty subset of {FBNET_CANDIDATES} without repeats"),
+        validator=_check(_candidates_ok, "non-empty op names without repeats"),
     )
     quant: SearchQuantConfig = field(factory=SearchQuantConfig)
     gumbel: GumbelConfig = field(factory=GumbelConfig)
@@ -229,8 +238,18 @@ class SupernetConfig:
     stem_bits: FixedBits | None = None
     head_bits: FixedBits | None = None
     fc_bits: FixedBits | None = None
+    #: The search space (:mod:`jaqc.nn.space`): ``"fbnet"`` or a user's ``"module:attribute"`` /
+    #: ``"file.py:attribute"``; the stage, stem and head fields shape the FBNet space only.
+    space: str = field(default=FBNET_SPACE, validator=_check(_space_ok, "'fbnet' or 'module:attribute'"))
 
     def __attrs_post_init__(self) -> None:
+        if self.space == FBNET_SPACE:
+            unknown = [c for c in self.candidates if c not in FBNET_CANDIDATES]
+            if unknown:
+                raise NNConfigError(
+                    f"SupernetConfig.candidates: {unknown[0]!r} is not an FBNet op; expected a subset of "
+                    f"{', '.join(FBNET_CANDIDATES)}"
+                )
         lengths = {len(self.stage_layers), len(self.stage_channels), len(self.stage_strides)}
         if len(lengths) != 1:
             raise NNConfigError(
@@ -248,10 +267,18 @@ class SupernetConfig:
     @property
     def num_blocks(self) -> int:
         """The number of searchable blocks (22 for the FBNet presets)."""
-        return sum(self.stage_layers)
+        return len(self.block_specs())
 
     def block_specs(self) -> list[tuple[int, int, int]]:
-        """``(in_channels, out_channels, stride)`` of every searchable block, in order."""
+        """``(in_channels, out_channels, stride)`` of every searchable block of the space, in order."""
+        if self.space == FBNET_SPACE:
+            return self.fbnet_block_specs()
+        from .space import space_of
+
+        return [tuple(spec) for spec in space_of(self).block_specs()]  # type: ignore[misc]
+
+    def fbnet_block_specs(self) -> list[tuple[int, int, int]]:
+        """The FBNet space's blocks: the stages, one block per layer, the stage stride on its first block."""
         specs = []
         channels = self.stem_channels
         for layers, out_channels, stride in zip(

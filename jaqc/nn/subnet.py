@@ -1,6 +1,6 @@
 """Derived subnets: the network a search selects, as a torch model, and torch models built from the IR.
 
-- :class:`DerivedSubnet` builds the FBNet network of a :class:`SupernetConfig` with one fixed op and one
+- :class:`DerivedSubnet` builds the network of a :class:`SupernetConfig`'s search space with one fixed op and one
   fixed (w_bits, a_bits) per block (stem, head and classifier as the config says), optionally taking its
   initial weights from the supernet it was derived from.
 - :func:`build_subnet` builds a torch model from any plain LayerGraph (e.g. the output of the
@@ -19,15 +19,16 @@ from jaqc.ir import LayerGraph, LayerKind
 from jaqc.ir.errors import JaqcError
 from jaqc.ir.layer import Layer
 
-from .candidates import ChannelShuffle, build_candidate, classifier_module, head_module, stem_module
+from .candidates import ChannelShuffle, ConvFactory
 from .config import FixedBits, QuantizerConfig, SupernetConfig
 from .graph_ops import Add, Concat, GlobalAvgPool, Mul, Reshape, Slice
 from .quant_linear import QuantLinear
 from .search_conv import SearchConv2d
+from .space import space_candidate, space_of
 
 
 class DerivedSubnet(nn.Module):
-    """Stem → one fixed op per block → head → global pool → classifier, with fixed bits."""
+    """Stem → one fixed op per block → head → global pool → classifier of the config's space, with fixed bits."""
 
     def __init__(self, config: SupernetConfig, ops: Sequence[str], bits: Sequence[tuple[int, int] | None]) -> None:
         super().__init__()
@@ -40,14 +41,17 @@ class DerivedSubnet(nn.Module):
         self.bits = tuple(None if b is None else (int(b[0]), int(b[1])) for b in bits)
         self.example_input_shape = (1, config.in_channels, config.input_size, config.input_size)
         self.ir_name = f"{config.name}-subnet"
-        self.stem = stem_module(config)
+        space = space_of(config)
+        self.stem = space.stem()
         self.blocks = nn.ModuleList(
-            build_candidate(op, cin, cout, stride, None if b is None else FixedBits(*b), quantizer)
-            for op, b, (cin, cout, stride) in zip(self.ops, self.bits, specs, strict=True)
+            space_candidate(
+                space, op, index, cin, cout, stride, ConvFactory.fixed(None if b is None else FixedBits(*b), quantizer)
+            )
+            for index, (op, b, (cin, cout, stride)) in enumerate(zip(self.ops, self.bits, specs, strict=True))
         )
-        self.head = head_module(config)
+        self.head = space.head()
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier: nn.Linear = classifier_module(config)
+        self.classifier = space.classifier()
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.stem(x)

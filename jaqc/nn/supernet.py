@@ -1,6 +1,7 @@
-"""The FBNet supernet of JAQ: a stem, searchable blocks of nine candidates each, a head and a classifier.
+"""The supernet of JAQ: a stem, searchable blocks of candidate ops (FBNet's nine, or a user space's), a head and a
+classifier.
 
-``Supernet(config)`` builds the network of a :class:`SupernetConfig`; its forward pass samples the
+``Supernet(config)`` builds the network of a :class:`SupernetConfig` and its search space; its forward pass samples the
 architecture weights once (Gumbel-softmax in training) and mixes every block's candidates with α and
 every candidate's bitwidths with β_w/β_a. In CSQ mode it refreshes the channel sets Ω from the live α and
 batch-norm scales every ``csq_update_every`` training forward passes (Eq. 8).
@@ -15,11 +16,12 @@ import torch
 from torch import Tensor, nn
 
 from .arch import ArchParameters, ArchSample
-from .candidates import CandidateOp, ConvFactory, classifier_module, head_module, make_candidate, stem_module
+from .candidates import CandidateOp, ConvFactory
 from .config import QuantSearchMode, SearchStep, SupernetConfig
 from .csq_select import select_csq_channels
 from .errors import NNStateError
 from .search_conv import SPARSE_MODES, SearchConv2d
+from .space import SearchSpace, check_candidates, space_candidate
 
 
 class SearchBlock(nn.Module):
@@ -33,11 +35,14 @@ class SearchBlock(nn.Module):
         stride: int,
         names: Sequence[str],
         conv: ConvFactory,
+        space: SearchSpace,
     ) -> None:
         super().__init__()
         self.index = index
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
-        self.candidates = nn.ModuleDict({n: make_candidate(n, in_channels, out_channels, stride, conv) for n in names})
+        self.candidates = nn.ModuleDict(
+            {n: space_candidate(space, n, index, in_channels, out_channels, stride, conv) for n in names}
+        )
 
     @property
     def op_names(self) -> list[str]:
@@ -83,7 +88,8 @@ class SearchBlock(nn.Module):
 
 
 class Supernet(nn.Module):
-    """The FBNet supernet with architecture parameters and the quantization search mode of ``config``."""
+    """The supernet of ``config``'s search space (:mod:`jaqc.nn.space`, FBNet by default) with architecture
+    parameters and the quantization search mode of ``config``."""
 
     def __init__(self, config: SupernetConfig) -> None:
         super().__init__()
@@ -93,14 +99,15 @@ class Supernet(nn.Module):
         factory = ConvFactory(quant.mode, quant.weight_bits, quant.activation_bits, quant.quantizer, quant.hetero_top_k)
         if quant.mode is QuantSearchMode.FIXED:
             raise NNStateError("Supernet: FIXED is not a search mode; build a derived subnet with build_candidate")
-        self.stem = stem_module(config)
+        space = check_candidates(config)
+        self.stem = space.stem()
         self.blocks = nn.ModuleList(
-            SearchBlock(i, cin, cout, stride, config.candidates, factory)
+            SearchBlock(i, cin, cout, stride, config.candidates, factory, space)
             for i, (cin, cout, stride) in enumerate(config.block_specs())
         )
-        self.head = head_module(config)
+        self.head = space.head()
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier: nn.Linear = classifier_module(config)
+        self.classifier = space.classifier()
         self.arch = ArchParameters(
             len(self.blocks),
             len(config.candidates),
@@ -178,9 +185,10 @@ class Supernet(nn.Module):
         For block 0 the previous layer is the stem (one "candidate" with probability 1).
         """
         if block_index == 0:
-            bn = self.stem[1]
-            assert isinstance(bn, nn.BatchNorm2d)
-            return torch.ones(1), bn.weight.detach()[None]
+            norms = [m for m in self.stem.modules() if isinstance(m, nn.BatchNorm2d)]
+            if not norms:
+                raise NNStateError("CSQ ranks block 0's input by the stem's last batch norm; the stem has none")
+            return torch.ones(1), norms[-1].weight.detach()[None]
         previous = self.block(block_index - 1)
         return self.arch.alpha_probs()[block_index - 1].detach(), previous.output_gammas()
 

@@ -45,13 +45,15 @@ class SearchPreset:
 def search_preset(name: str, data_root: str | None = None, **overrides: Any) -> SearchPreset:
     """The named preset; ``data_root`` is the CIFAR/ImageNet directory; ``overrides`` replace preset fields
     (``epochs``, ``lam``, ``seed`` and the other :class:`JaqSearchSettings` fields go to the settings;
-    ``quant_mode`` sets the supernet's :class:`~jaqc.nn.config.QuantSearchMode`)."""
+    ``quant_mode`` sets the supernet's :class:`~jaqc.nn.config.QuantSearchMode`; ``space`` replaces the FBNet
+    space by a user's, ``"module:attribute"`` or ``"file.py:attribute"`` (:mod:`jaqc.nn.space`))."""
     setting_names = {a.name for a in attrs.fields(JaqSearchSettings)}
     settings_over = {k: v for k, v in overrides.items() if k in setting_names}
     if isinstance(settings_over.get("hw"), dict):  # from a run's recipe (JSON)
         settings_over["hw"] = HardwareWeights(**settings_over["hw"])
     quant_mode = overrides.get("quant_mode")
-    preset_over = {k: v for k, v in overrides.items() if k not in setting_names and k != "quant_mode"}
+    space = overrides.get("space")
+    preset_over = {k: v for k, v in overrides.items() if k not in setting_names and k not in ("quant_mode", "space")}
     if name == "tiny":
         preset = SearchPreset(
             name="tiny",
@@ -94,6 +96,10 @@ def search_preset(name: str, data_root: str | None = None, **overrides: Any) -> 
         preset = attrs.evolve(preset, settings=attrs.evolve(preset.settings, **settings_over), **preset_over)
     except TypeError as exc:
         raise JaqcError(f"preset {name}: {exc}") from None
+    if space is not None:  # a user's search space (jaqc.nn.space) at the preset's data, bits and settings
+        from jaqc.nn.space import with_space
+
+        preset = attrs.evolve(preset, supernet=with_space(preset.supernet, space))
     if quant_mode is not None:  # the supernet's quantization search mode, e.g. "channel0" for Table 7's ablation
         supernet = preset.supernet
         quant = attrs.evolve(supernet.quant, mode=quant_mode)
