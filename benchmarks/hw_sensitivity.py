@@ -62,13 +62,12 @@ import torch
 from jaqc.ir.accelerator import AcceleratorConfig
 
 from jaqc.accelerators import load_accelerator
-from jaqc.hw.batchtile import MappingResult, map_layers, select_mappings
+from jaqc.hw.batchtile import MappingResult, map_layers
 from jaqc.hw.generator_training import GeneratorTraining, train_generator
-from jaqc.hw.hw_objective import HardwareTotals, HardwareWeights, mapped_totals
+from jaqc.hw.hw_objective import HardwareWeights, NetworkTotals, mapped_totals, mapped_totals_each
 from jaqc.hw.orders import ALL_ORDERS
 from jaqc.hw.problem import ConvProblem
 from jaqc.hw.space import AcceleratorSpace, HardwarePoint
-from jaqc.hw.unit_costs import area_for
 from jaqc.hw.workloads import chain_out_bits, fbnet_cifar_subnet
 from jaqc.nn.config import SupernetConfig, supernet_preset
 from jaqc.search.space_costs import SpaceCosts
@@ -231,32 +230,6 @@ def with_ratios(per_bits: dict[str, dict[str, float]]) -> dict[str, Any]:
     return {**per_bits, "ratios": ratios}
 
 
-def batched_totals(
-    problems: Sequence[ConvProblem], accelerators: Sequence[AcceleratorConfig], model: str
-) -> list[HardwareTotals | None]:
-    """Totals of ``problems`` at BatchTile's latency-optimal mappings on each accelerator (None: infeasible),
-    all accelerators in one vectorised BatchTile call (equal to ``mapped_totals`` per accelerator)."""
-    n = len(problems)
-    rows = list(problems) * len(accelerators)
-    accs = [a for a in accelerators for _ in range(n)]
-    selection = select_mappings(rows, accs, space="jaq", objective="latency", hw_model=model)
-    cycles = selection.total_cycles.reshape(len(accelerators), n)
-    energy = selection.energy.reshape(len(accelerators), n)
-    out: list[HardwareTotals | None] = []
-    for i, acc in enumerate(accelerators):
-        if not bool(torch.isfinite(cycles[i]).all()):
-            out.append(None)
-            continue
-        out.append(
-            HardwareTotals(
-                energy_nJ=float(energy[i].sum()),
-                latency_s=float((cycles[i] / (acc.freq_mhz * 1e6)).sum()),
-                area_mm2=area_for(acc).total,
-            )
-        )
-    return out
-
-
 def whole_network(config: SupernetConfig) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Whole-network latency/energy per accelerator, model and bits (all layers, and fixed layers at 8 bits),
     the 8-bit latencies, and the per-layer results kept for the breakdown."""
@@ -316,7 +289,7 @@ def sweep(network: Sequence[ConvProblem], accelerators: list[tuple[int, Accelera
     for model in MODELS:
         out[model] = {}
         for bits in BITS:
-            totals = batched_totals(with_uniform_bits(network, bits, 8), [a for _, a in accelerators], model)
+            totals = mapped_totals_each(with_uniform_bits(network, bits, 8), [a for _, a in accelerators], model)
             latencies = [math.inf if t is None else t.latency_s * 1e3 for t in totals]
             out[model][bits_label(bits)] = {
                 "points": [{key: x, "latency_ms": lat} for (x, _), lat in zip(accelerators, latencies, strict=True)],
@@ -347,7 +320,7 @@ def array_and_buffer_sweeps(config: SupernetConfig, buffer_step_kb: int) -> tupl
 # --- accelerator search -----------------------------------------------------------------------------------
 
 
-def describe(acc: AcceleratorConfig, totals: HardwareTotals) -> dict[str, Any]:
+def describe(acc: AcceleratorConfig, totals: NetworkTotals) -> dict[str, Any]:
     """A design: its accelerator and latency (ms), energy (mJ), area (mm²), EDAP (nJ·s·mm²)."""
     return {
         "accelerator": f"{acc.pe_rows}x{acc.pe_cols} W/I/O {acc.wbuf_kb}/{acc.ibuf_kb}/{acc.obuf_kb} KB "
@@ -372,21 +345,21 @@ class SpaceEvaluator:
         self.problems = list(problems)
         self.space = space
         self.model = model
-        self.cache: dict[Digits, HardwareTotals | None] = {}
+        self.cache: dict[Digits, NetworkTotals | None] = {}
 
     def accelerator(self, digits: Digits) -> AcceleratorConfig:
         """The accelerator of six digits (pe_rows, pe_cols, wbuf, ibuf, obuf, dataflow)."""
         return self.space.point_from_digits((*digits, 0)).accelerator
 
-    def totals(self, points: list[Digits]) -> list[HardwareTotals | None]:
+    def totals(self, points: list[Digits]) -> list[NetworkTotals | None]:
         """Totals of each point (None: the subnet does not fit), evaluating only uncached points."""
         missing = list(dict.fromkeys(d for d in points if d not in self.cache))
         if missing:
-            found = batched_totals(self.problems, [self.accelerator(d) for d in missing], self.model)
+            found = mapped_totals_each(self.problems, [self.accelerator(d) for d in missing], self.model)
             self.cache.update(zip(missing, found, strict=True))
         return [self.cache[d] for d in points]
 
-    def objective(self, weights: HardwareWeights, reference: HardwareTotals) -> Callable[[list[Digits]], list[float]]:
+    def objective(self, weights: HardwareWeights, reference: NetworkTotals) -> Callable[[list[Digits]], list[float]]:
         """E_HW of points (inf where infeasible)."""
 
         def value(points: list[Digits]) -> list[float]:
@@ -410,7 +383,7 @@ def search_starts(evaluator: SpaceEvaluator, count: int, seed: int) -> list[Digi
 
 
 def coordinate_search(
-    evaluator: SpaceEvaluator, weights: HardwareWeights, reference: HardwareTotals, starts: list[Digits], rounds: int
+    evaluator: SpaceEvaluator, weights: HardwareWeights, reference: NetworkTotals, starts: list[Digits], rounds: int
 ) -> dict[str, Any]:
     """The best design of a coordinate descent from each start."""
     objective = evaluator.objective(weights, reference)

@@ -280,14 +280,14 @@ def export_cmd(source: str, fmt: str, opset: str, accel: str | None, output: str
     path = Path(source)
     accelerator = load_accelerator(accel) if accel else None
     if path.is_dir():
-        candidates = [path / "retrain" / "subnet.json", path / "subnet.json"]
-        subnet = next((c for c in candidates if c.is_file()), None)
-        if subnet is None:
-            raise JaqcError(f"{path}: no retrain/subnet.json or subnet.json; is it a jaqc search run directory?")
+        from jaqc.search.rundir import RunDir
+
+        run = RunDir(path)
+        subnet = run.deployed_subnet()
         if accelerator is None:
-            if not (path / "accelerator.json").is_file():
+            if not run.accelerator_path.is_file():
                 raise JaqcError(f"{path}: no accelerator.json; give --accel")
-            accelerator = load_accelerator(str(path / "accelerator.json"))
+            accelerator = load_accelerator(str(run.accelerator_path))
     elif path.suffix == ".json":
         subnet = path
     else:
@@ -506,7 +506,7 @@ def _print_mapping_table(name, accelerator, rows, totals, objective, space, hw_m
          *(f"{r['energy_nJ'][k] / 1e3:.2f}" for k in ("core", "sram", "dram", "total"))]
         for r in rows
     ]  # fmt: skip
-    _print_layer_table(title, tail, cells, {**totals, "area_mm2": totals["area_mm2"].get("total", 0.0)})
+    _print_layer_table(title, tail, cells, totals)
 
 
 @cli.command("cost")
@@ -713,9 +713,10 @@ def search_cmd(
             extra = [name for name, value in own if value is not None]
             given = sorted([*options, *extra])
             raise JaqcError(f"--resume continues a run with its own options; drop {', '.join(given)}")
-        from pathlib import Path
 
-        if (Path(resume) / "summary.json").is_file() and not force:
+        from jaqc.search.rundir import RunDir
+
+        if RunDir(resume).finished and not force:
             raise JaqcError(
                 f"{resume}: the search finished already (summary.json); nothing to resume and nothing was changed "
                 "(retrain or export it, or add --force to redo its final phase from the last checkpoint)"
@@ -881,14 +882,13 @@ def retrain_cmd(
     if given:
         raise JaqcError(f"{', '.join(given)} apply to retraining an IR.json, not a run directory ({source})")
     from jaqc.search.retrain import retrain_run
+    from jaqc.search.rundir import RunDir
 
     summary = retrain_run(source, epochs, data_root, hw_model=hw_model)
-    arch = json.loads((path / "architecture.json").read_text())
-    from jaqc.search.rundir import read_summary
-
-    origin = read_summary(path) or {}
+    run = RunDir(path)
+    origin = run.summary() or {}
     context = {k: origin[k] for k in ("method", "preset", "identity_blocks") if k in origin}
-    _print_summary({**summary, **context, "architecture": arch}, path / "retrain")
+    _print_summary({**summary, **context, "architecture": run.read_architecture()}, run.retrain_dir)
 
 
 def _retrain_ir(

@@ -37,28 +37,22 @@ def mapping_rows(graph: LayerGraph) -> list[dict[str, Any]]:
 
 
 def network_totals(graph: LayerGraph, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Latency (ms), energy (mJ), area (mm²), EDP (mJ·ms) and EDAP (mJ·ms·mm²) of the whole network.
+    """The network's totals (:class:`~jaqc.hw.totals.NetworkTotals`, in the schedule's units: latency ms,
+    energy mJ, area mm², EDP mJ·ms, EDAP mJ·ms·mm²), with the accelerator's area breakdown
+    (``area_breakdown_mm2``). Layers run one after another: cycles and energy add up."""
+    from jaqc.hw.totals import NetworkTotals
 
-    Layers run one after another: latency and energy add up; area is the accelerator's (every layer's
-    record carries the same accelerator area).
-    """
-    latency_ms = sum(r["latency_s"] for r in rows) * 1e3
-    energy_mj = sum(r["energy_nJ"]["total"] for r in rows) * 1e-6
     first = next(
         (x.meta["cost_record"] for x in graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR) if "cost_record" in x.meta),
         None,
     )
     area = dict(first.area_mm2) if first is not None else {}
-    area_total = area.get("total", 0.0)
-    return {
-        "layers": len(rows),
-        "cycles": sum(r["cycles"]["total"] for r in rows),
-        "latency_ms": latency_ms,
-        "energy_mJ": energy_mj,
-        "area_mm2": area,
-        "edp_mJ_ms": energy_mj * latency_ms,
-        "edap_mJ_ms_mm2": energy_mj * latency_ms * area_total,
-    }
+    assert graph.accelerator is not None
+    totals = NetworkTotals.of_layers(
+        [r["cycles"]["total"] for r in rows], [r["energy_nJ"]["total"] for r in rows], graph.accelerator,
+        area.get("total", 0.0),
+    )  # fmt: skip
+    return {**totals.to_json(), "area_breakdown_mm2": area}
 
 
 #: Layers below this utilisation (useful MACs over the array's peak) are flagged under a mapping table.

@@ -69,7 +69,8 @@ def test_map_json_totals_add_up(capsys) -> None:
     assert totals["cycles"] == sum(r["cycles"]["total"] for r in rows)
     assert totals["energy_mJ"] == pytest.approx(sum(r["energy_nJ"]["total"] for r in rows) * 1e-6, rel=1e-12)
     assert totals["latency_ms"] == pytest.approx(totals["cycles"] / 500e6 * 1e3, rel=1e-9)
-    assert totals["edap_mJ_ms_mm2"] == pytest.approx(totals["edp_mJ_ms"] * totals["area_mm2"]["total"], rel=1e-12)
+    assert totals["edap_mJ_ms_mm2"] == pytest.approx(totals["edp_mJ_ms"] * totals["area_mm2"], rel=1e-12)
+    assert totals["area_mm2"] == totals["area_breakdown_mm2"]["total"] > 0
     assert {r["bound"] for r in rows} <= {"memory", "compute"}
     assert all(0 < r["utilization"] <= 1 for r in rows)
     assert rows[1]["bits"] == "w4a4" and rows[0]["bits"] == "w8a8 (float)"

@@ -61,6 +61,7 @@ def _occupancy(graph: LayerGraph, layer: Any, problem: Any) -> dict[str, dict[st
 def build_schedule(graph: LayerGraph, model_name: str | None = None) -> dict[str, Any]:
     """The schedule of a mapped graph (after the ``batchtile`` pass)."""
     from jaqc.hw.lowering import layer_problem
+    from jaqc.hw.totals import NetworkTotals
     from jaqc.hw.unit_costs import area_for
 
     if graph.accelerator is None:
@@ -98,10 +99,9 @@ def build_schedule(graph: LayerGraph, model_name: str | None = None) -> dict[str
                 "buffer_occupancy": _occupancy(graph, layer, problem),
             }
         )
-    cycles = sum(x["cycles"]["total"] for x in layers)
-    energy_mj = sum(x["energy_nJ"] for x in layers) * 1e-6
-    latency_ms = cycles / (acc.freq_mhz * 1e6) * 1e3
-    area = area_for(acc).total
+    totals = NetworkTotals.of_layers(
+        [x["cycles"]["total"] for x in layers], [x["energy_nJ"] for x in layers], acc, area_for(acc).total
+    )
     schedule = {
         "schema": SCHEMA_NAME,
         "schema_version": SCHEMA_VERSION,
@@ -110,15 +110,7 @@ def build_schedule(graph: LayerGraph, model_name: str | None = None) -> dict[str
         "hw_model": graph.hw_model,
         "accelerator": acc.to_json(),
         "layers": layers,
-        "totals": {
-            "layers": len(layers),
-            "cycles": cycles,
-            "latency_ms": latency_ms,
-            "energy_mJ": energy_mj,
-            "area_mm2": area,
-            "edp_mJ_ms": energy_mj * latency_ms,
-            "edap_mJ_ms_mm2": energy_mj * latency_ms * area,
-        },
+        "totals": totals.to_json(),
     }
     return validate_schedule(schedule)
 

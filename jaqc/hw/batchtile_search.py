@@ -14,7 +14,7 @@ import torch
 from attrs import frozen
 
 from .constants import LOOP_OPERAND_DEPENDENCE
-from .cost_model import deployment_traffic, output_full_traffic, stall_cycles, tile_terms
+from .cost_model import deployment_traffic, energy_sum, energy_terms, output_full_traffic, stall_cycles, tile_terms
 from .hw_models import HardwareModel
 from .mapping_space import Objective
 from .ste import ceil_div
@@ -83,8 +83,6 @@ def _objective_terms(
         return compute * g + stall * g
 
     def energy_of(flat: torch.Tensor | None) -> torch.Tensor:
-        # The sum runs in the simulator's order (core, wbuf r/w, ibuf r/w, obuf r/w, dram r/w), the same
-        # floating-point expression as cost_model.evaluate and the scalar model.
         t, o = _rows_view(n_orders, flat)
         g = t(tilings.groups)
         act, wgt, out = (o(x) for x in traffic)
@@ -93,15 +91,12 @@ def _objective_terms(
             return t(getattr(tilings.units, name))
 
         obuf = (out + t(tilings.out_inner)) * g
-        energy = (t(tilings.compute) * g) * cost("core_nj_per_cycle")
-        energy = energy + (t(tilings.wgt_reads) * g) * cost("wbuf_read_nj_per_bit")
-        energy = energy + (wgt * g) * cost("wbuf_write_nj_per_bit")
-        energy = energy + (t(tilings.act_reads) * g) * cost("ibuf_read_nj_per_bit")
-        energy = energy + (act * g) * cost("ibuf_write_nj_per_bit")
-        energy = energy + obuf * cost("obuf_read_nj_per_bit")
-        energy = energy + obuf * cost("obuf_write_nj_per_bit")
-        energy = energy + ((wgt + act + out) * g) * cost("dram_nj_per_bit")
-        return energy + (out * g) * cost("dram_nj_per_bit")
+        counts = {
+            "core": t(tilings.compute) * g, "wbuf_read": t(tilings.wgt_reads) * g, "wbuf_write": wgt * g,
+            "ibuf_read": t(tilings.act_reads) * g, "ibuf_write": act * g, "obuf_read": obuf, "obuf_write": obuf,
+            "dram_read": (wgt + act + out) * g, "dram_write": out * g,
+        }  # fmt: skip
+        return energy_sum(energy_terms(counts, cost))
 
     return cycles_of, energy_of
 
@@ -139,15 +134,12 @@ def _deployment_terms(tilings: _Tilings, traffic: list[torch.Tensor], n_orders: 
             return t(getattr(tilings.units, name))
 
         inner = t(tilings.out_inner)
-        energy = t(tilings.compute) * cost("core_nj_per_cycle")
-        energy = energy + t(tilings.wgt_reads) * cost("wbuf_read_nj_per_bit")
-        energy = energy + wgt * cost("wbuf_write_nj_per_bit")
-        energy = energy + t(tilings.act_reads) * cost("ibuf_read_nj_per_bit")
-        energy = energy + act * cost("ibuf_write_nj_per_bit")
-        energy = energy + (inner + m.obuf_read) * cost("obuf_read_nj_per_bit")
-        energy = energy + (inner + m.obuf_write) * cost("obuf_write_nj_per_bit")
-        energy = energy + m.dram_read * cost("dram_nj_per_bit")
-        return energy + m.dram_write * cost("dram_nj_per_bit")
+        counts = {
+            "core": t(tilings.compute), "wbuf_read": t(tilings.wgt_reads), "wbuf_write": wgt,
+            "ibuf_read": t(tilings.act_reads), "ibuf_write": act, "obuf_read": inner + m.obuf_read,
+            "obuf_write": inner + m.obuf_write, "dram_read": m.dram_read, "dram_write": m.dram_write,
+        }  # fmt: skip
+        return energy_sum(energy_terms(counts, cost))
 
     return cycles_of, energy_of
 

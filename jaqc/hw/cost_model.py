@@ -9,6 +9,8 @@ dataflow choice) are hard.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import torch
 from attrs import frozen
 
@@ -362,6 +364,38 @@ class CostTensors:
     inner_order: torch.Tensor
 
 
+#: A layer's energy terms in the order they are summed (the simulator's: core, buffers, DRAM), each with the unit
+#: cost it is charged at (per cycle for the core, per bit for the rest).
+ENERGY_TERMS: tuple[tuple[str, str], ...] = (
+    ("core", "core_nj_per_cycle"),
+    ("wbuf_read", "wbuf_read_nj_per_bit"),
+    ("wbuf_write", "wbuf_write_nj_per_bit"),
+    ("ibuf_read", "ibuf_read_nj_per_bit"),
+    ("ibuf_write", "ibuf_write_nj_per_bit"),
+    ("obuf_read", "obuf_read_nj_per_bit"),
+    ("obuf_write", "obuf_write_nj_per_bit"),
+    ("dram_read", "dram_nj_per_bit"),
+    ("dram_write", "dram_nj_per_bit"),
+)
+
+
+def energy_terms(
+    counts: Mapping[str, torch.Tensor], unit_cost: Callable[[str], torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Each term's energy (nJ): its count (``counts[term]``: cycles for the core, bits for the rest) times its
+    unit cost (``unit_cost(name)``, the names of :data:`ENERGY_TERMS`)."""
+    return {term: counts[term] * unit_cost(name) for term, name in ENERGY_TERMS}
+
+
+def energy_sum(terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The total of :func:`energy_terms`, added in :data:`ENERGY_TERMS` order: the one floating-point expression
+    of a layer's energy, shared by :func:`evaluate` and BatchTile's search (so they agree bit for bit)."""
+    total = terms["core"]
+    for term, _ in ENERGY_TERMS[1:]:
+        total = total + terms[term]
+    return total
+
+
 def stall_cycles(
     compute_cycles: torch.Tensor,
     dram_read: torch.Tensor,
@@ -484,17 +518,8 @@ def _finish(
     g = problem.groups
     if unit_costs is None:
         unit_costs = unit_cost_tensors(hardware, relaxed)
-    energy = {
-        "core": compute * unit_costs.core_nj_per_cycle,
-        "wbuf_read": counts["wbuf_read"] * unit_costs.wbuf_read_nj_per_bit,
-        "wbuf_write": counts["wbuf_write"] * unit_costs.wbuf_write_nj_per_bit,
-        "ibuf_read": counts["ibuf_read"] * unit_costs.ibuf_read_nj_per_bit,
-        "ibuf_write": counts["ibuf_write"] * unit_costs.ibuf_write_nj_per_bit,
-        "obuf_read": counts["obuf_read"] * unit_costs.obuf_read_nj_per_bit,
-        "obuf_write": counts["obuf_write"] * unit_costs.obuf_write_nj_per_bit,
-        "dram_read": counts["dram_read"] * unit_costs.dram_nj_per_bit,
-        "dram_write": counts["dram_write"] * unit_costs.dram_nj_per_bit,
-    }
+    units = unit_costs
+    energy = energy_terms({"core": compute, **counts}, lambda name: getattr(units, name))
     sram = (
         energy["wbuf_read"]
         + energy["wbuf_write"]
@@ -503,9 +528,7 @@ def _finish(
         + energy["obuf_read"]
         + energy["obuf_write"]
     )
-    total_energy = energy["core"]
-    for name in list(energy)[1:]:
-        total_energy = total_energy + energy[name]
+    total_energy = energy_sum(energy)
     area = area_tensors(hardware, relaxed)
     latency = total / (hardware.freq_mhz * 1.0e6)
     pf = perf_factor_tensor(problem.w_bits, problem.a_bits)

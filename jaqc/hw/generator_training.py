@@ -21,7 +21,7 @@ from jaqc.ir.mapping import LoopDim, Mapping
 from .errors import HardwareError, InfeasibleMappingError
 from .generator import HardwareGenerator, op_vector_tensor
 from .hw_models import HardwareModel, parse_hw_model
-from .hw_objective import HardwareTotals, HardwareWeights, best_mappings, mapped_totals, relaxed_objective
+from .hw_objective import HardwareWeights, NetworkTotals, best_mappings, mapped_totals, relaxed_objective
 from .lowering import operator_vector
 from .problem import ConvProblem
 
@@ -63,7 +63,7 @@ class GeneratedDesign:
     accelerator: AcceleratorConfig
     loop_order: tuple[LoopDim, ...]
     mappings: tuple[Mapping, ...]
-    totals: HardwareTotals
+    totals: NetworkTotals
     e_hw: float
     history: tuple[dict[str, Any], ...]
     seconds: float
@@ -74,7 +74,7 @@ def train_generator(
     weights: HardwareWeights | None = None,
     training: GeneratorTraining | None = None,
     generator: HardwareGenerator | None = None,
-    reference: HardwareTotals | None = None,
+    reference: NetworkTotals | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     hw_model: HardwareModel | str | None = None,
 ) -> tuple[HardwareGenerator, GeneratedDesign]:
@@ -148,7 +148,7 @@ def train_generator(
         raise InfeasibleMappingError("hardware generator: no sampled accelerator could map the subnet")
     point = generator.space.point_from_digits(best["digits"])
     mappings = cache[best["digits"]]
-    totals = HardwareTotals(energy_nJ=best["energy_nJ"], latency_s=best["latency_s"], area_mm2=best["area_mm2"])
+    totals = NetworkTotals(energy_nJ=best["energy_nJ"], latency_s=best["latency_s"], area_mm2=best["area_mm2"])
     design = GeneratedDesign(
         accelerator=point.accelerator,
         loop_order=point.loop_order,

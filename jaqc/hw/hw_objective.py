@@ -1,9 +1,9 @@
-"""The hardware cost E_HW of a subnet on an accelerator, and its differentiable form for the generator.
+"""A subnet's totals on an accelerator at its mappings, and the differentiable E_HW for the generator.
 
-``E_HW = λE·Energy/E_ref + λL·Latency/L_ref + λA·Area/A_ref`` (JAQ Eq. 9), each term divided by the same
-quantity of a **reference design** (a fixed accelerator with BatchTile mappings of the same subnet) so the
-λs are unitless and comparable. ``form="log"`` uses ``λ·log(X/X_ref)`` instead: with all λ = 1 it is
-``log(EDAP/EDAP_ref)``, the objective of the accelerator-search check.
+``E_HW = λE·Energy/E_ref + λL·Latency/L_ref + λA·Area/A_ref`` (JAQ Eq. 9, :func:`jaqc.hw.totals.e_hw`), each term
+divided by the same quantity of a **reference design** (a fixed accelerator with BatchTile mappings of the same
+subnet) so the λs are unitless and comparable. ``form="log"`` uses ``λ·log(X/X_ref)`` instead: with all λ = 1
+it is ``log(EDAP/EDAP_ref)``, the objective of the accelerator-search check.
 
 Differentiable form (:func:`relaxed_objective`): the tiles are fixed at BatchTile's choice for the sampled
 (hard) accelerator; every layer is evaluated under every dataflow × loop order of the space with the
@@ -16,72 +16,26 @@ contribute their cost (a gradient signal only; the forward value never uses them
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
-from attrs import field, frozen
 from torch import Tensor
 
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.mapping import Mapping
 
-from .batchtile import map_layers
+from .batchtile import map_layers, select_mappings
 from .constants import DATAFLOW_CODES
 from .cost_model import evaluate
-from .errors import HardwareError
 from .generator import GeneratorSample
 from .hw_models import HardwareModel, parse_hw_model
 from .layer_cost import layer_costs
 from .orders import ALL_ORDERS, order_index_tensor
 from .problem import ConvProblem
 from .tensors import HardwareTensors, MappingTensors, ProblemTensors
-
-
-def _nonneg(_inst: object, attribute: object, value: float) -> None:
-    if not 0 <= value < float("inf"):  # (NaN compares false)
-        raise HardwareError(f"hardware weight {attribute.name} must be a finite number >= 0, got {value}")  # type: ignore[attr-defined]
-
-
-def _form(_inst: object, _attr: object, value: str) -> None:
-    if value not in ("linear", "log"):
-        raise HardwareError(f"hardware cost form must be 'linear' or 'log', got {value!r}")
-
-
-@frozen(kw_only=True)
-class HardwareWeights:
-    """λE, λL, λA of Eq. 9 (paper: 0.33 each) and the form of the sum (linear or log)."""
-
-    energy: float = field(default=0.33, converter=float, validator=_nonneg)
-    latency: float = field(default=0.33, converter=float, validator=_nonneg)
-    area: float = field(default=0.33, converter=float, validator=_nonneg)
-    form: str = field(default="linear", validator=_form)
-
-
-@frozen(kw_only=True)
-class HardwareTotals:
-    """Energy (nJ), latency (s) and area (mm²) of a whole subnet on one accelerator."""
-
-    energy_nJ: float
-    latency_s: float
-    area_mm2: float
-
-    @property
-    def edap(self) -> float:
-        """Energy × latency × area (nJ·s·mm²)."""
-        return self.energy_nJ * self.latency_s * self.area_mm2
-
-    def e_hw(self, weights: HardwareWeights, reference: HardwareTotals) -> float:
-        """E_HW of these totals against ``reference``."""
-        terms = (
-            (weights.energy, self.energy_nJ / reference.energy_nJ),
-            (weights.latency, self.latency_s / reference.latency_s),
-            (weights.area, self.area_mm2 / reference.area_mm2),
-        )
-        if weights.form == "log":
-            return sum(w * math.log(r) for w, r in terms)
-        return sum(w * r for w, r in terms)
+from .totals import HardwareWeights, NetworkTotals, e_hw
+from .unit_costs import area_for
 
 
 def subnet_totals(
@@ -89,14 +43,13 @@ def subnet_totals(
     accelerator: AcceleratorConfig,
     mappings: Sequence[Mapping],
     hw_model: HardwareModel | str | None = None,
-) -> HardwareTotals:
+) -> NetworkTotals:
     """Totals of a subnet at given mappings (layers run one after another)."""
     records = layer_costs(problems, accelerator, mappings, hw_model=hw_model)
-    return HardwareTotals(
-        energy_nJ=sum(r.energy_nj["total"] for r in records),
-        latency_s=sum(r.latency_s for r in records),
-        area_mm2=records[0].area_mm2["total"],
-    )
+    return NetworkTotals.of_layers(
+        [r.total_cycles for r in records], [r.energy_nj["total"] for r in records], accelerator,
+        records[0].area_mm2["total"],
+    )  # fmt: skip
 
 
 def best_mappings(
@@ -124,10 +77,34 @@ def mapped_totals(
     accelerator: AcceleratorConfig,
     loop_order: Sequence | None = None,
     hw_model: HardwareModel | str | None = None,
-) -> HardwareTotals:
+) -> NetworkTotals:
     """Totals of a subnet at its BatchTile mappings (the reference design, random-search baselines)."""
     mappings = best_mappings(problems, accelerator, loop_order, hw_model=hw_model)
     return subnet_totals(problems, accelerator, mappings, hw_model)
+
+
+def mapped_totals_each(
+    problems: Sequence[ConvProblem],
+    accelerators: Sequence[AcceleratorConfig],
+    hw_model: HardwareModel | str = "deployment",
+) -> list[NetworkTotals | None]:
+    """:func:`mapped_totals` of the subnet ``problems`` on each accelerator (jaq space, latency objective, every
+    loop order), in one vectorised BatchTile call; None where some layer cannot be mapped."""
+    count, layers = len(accelerators), len(problems)
+    if count == 0:
+        return []
+    selection = select_mappings(
+        list(problems) * count, [a for a in accelerators for _ in range(layers)], "jaq", "latency", hw_model=hw_model
+    )
+    energy = selection.energy.view(count, layers)
+    cycles = selection.total_cycles.view(count, layers)
+    feasible = selection.feasible.view(count, layers).all(dim=1)
+    return [
+        NetworkTotals.of_layers(cycles[i].tolist(), energy[i].tolist(), accelerator, area_for(accelerator).total)
+        if bool(feasible[i])
+        else None
+        for i, accelerator in enumerate(accelerators)
+    ]
 
 
 def _rows_cost(
@@ -156,7 +133,7 @@ def relaxed_objective(
     problems: Sequence[ConvProblem],
     mappings: Sequence[Mapping],
     weights: HardwareWeights,
-    reference: HardwareTotals,
+    reference: NetworkTotals,
     hw_model: HardwareModel | str | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Differentiable E_HW of the sampled accelerator (see the module docstring) and its three totals.
@@ -205,13 +182,4 @@ def relaxed_objective(
     energy = energy + (st_d * e_d).sum() + (st_o * e_o).sum()
     latency = latency + (st_d * l_d).sum() + (st_o * l_o).sum()
     totals = {"energy_nJ": energy, "latency_s": latency, "area_mm2": area}
-    ratios = (
-        (weights.energy, energy / reference.energy_nJ),
-        (weights.latency, latency / reference.latency_s),
-        (weights.area, area / reference.area_mm2),
-    )
-    if weights.form == "log":
-        e_hw = sum(w * torch.log(r) for w, r in ratios)
-    else:
-        e_hw = sum(w * r for w, r in ratios)
-    return e_hw, totals  # type: ignore[return-value]
+    return e_hw(weights, energy, latency, area, reference), totals

@@ -52,12 +52,10 @@ import torch.nn.functional as F
 from attrs import frozen
 from torch import Tensor
 
-from jaqc.hw.batchtile import select_mappings
 from jaqc.hw.generator_training import REFERENCE_ACCELERATOR
-from jaqc.hw.hw_objective import HardwareTotals, HardwareWeights, mapped_totals
+from jaqc.hw.hw_objective import HardwareWeights, NetworkTotals, mapped_totals, mapped_totals_each
 from jaqc.hw.problem import ConvProblem
 from jaqc.hw.space import AcceleratorSpace
-from jaqc.hw.unit_costs import area_for
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.errors import JaqcError
 from jaqc.nn.config import QuantSearchMode, SearchStep, SupernetConfig
@@ -167,11 +165,11 @@ class HardwareSearchResult:
     """The best of the sampled accelerators, with every sample's totals (None: no mapping fits) and E_HW."""
 
     accelerator: AcceleratorConfig
-    totals: HardwareTotals
+    totals: NetworkTotals
     e_hw: float
-    reference: HardwareTotals
+    reference: NetworkTotals
     accelerators: tuple[AcceleratorConfig, ...]
-    sample_totals: tuple[HardwareTotals | None, ...]
+    sample_totals: tuple[NetworkTotals | None, ...]
     scores: tuple[float, ...]
 
     @property
@@ -193,46 +191,13 @@ class HardwareSearchResult:
         }
 
 
-def accelerator_totals(
-    problems: Sequence[ConvProblem], accelerators: Sequence[AcceleratorConfig], hw_model: str = "deployment"
-) -> list[HardwareTotals | None]:
-    """Totals of the subnet ``problems`` on each accelerator at BatchTile's mappings (jaq space, latency
-    objective, every loop order), in one vectorised call; None where some layer cannot be mapped.
-
-    Equals :func:`jaqc.hw.hw_objective.mapped_totals` per accelerator (up to the order of float additions).
-    """
-    count, layers = len(accelerators), len(problems)
-    if count == 0:
-        return []
-    selection = select_mappings(
-        list(problems) * count, [a for a in accelerators for _ in range(layers)], "jaq", "latency", hw_model=hw_model
-    )
-    energy = selection.energy.view(count, layers)
-    cycles = selection.total_cycles.view(count, layers)
-    feasible = selection.feasible.view(count, layers).all(dim=1)
-    result: list[HardwareTotals | None] = []
-    for index, accelerator in enumerate(accelerators):
-        if not bool(feasible[index]):
-            result.append(None)
-            continue
-        latency = cycles[index] / (accelerator.freq_mhz * 1.0e6)
-        result.append(
-            HardwareTotals(
-                energy_nJ=float(energy[index].sum()),
-                latency_s=float(latency.sum()),
-                area_mm2=area_for(accelerator).total,
-            )
-        )
-    return result
-
-
 def best_of_n(
     problems: Sequence[ConvProblem],
     count: int,
     generator: torch.Generator | int,
     weights: HardwareWeights | None = None,
     space: AcceleratorSpace | None = None,
-    reference: HardwareTotals | None = None,
+    reference: NetworkTotals | None = None,
     hw_model: str = "deployment",
 ) -> HardwareSearchResult:
     """Auto-NBA's accelerator search: ``count`` accelerators drawn uniformly from ``space`` (with
@@ -247,7 +212,7 @@ def best_of_n(
     space = space or AcceleratorSpace()
     reference = reference or mapped_totals(problems, REFERENCE_ACCELERATOR, hw_model=hw_model)
     accelerators = tuple(point.accelerator for point in space.sample(count, generator))
-    totals = tuple(accelerator_totals(problems, accelerators, hw_model))
+    totals = tuple(mapped_totals_each(problems, accelerators, hw_model))
     scores = tuple(math.inf if t is None else t.e_hw(weights, reference) for t in totals)
     best = min(range(count), key=lambda i: (scores[i], i))
     chosen = totals[best]

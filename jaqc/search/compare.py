@@ -37,7 +37,7 @@ from jaqc.ir.errors import JaqcError
 from jaqc.ir.fileio import atomic_write_text
 
 from .ablation import share_of_2bit
-from .rundir import read_summary, write_summary
+from .rundir import SUBNET_FILE, RunDir, read_summary, write_summary
 
 #: What ``--methods`` accepts.
 COMPARE_METHODS: tuple[str, ...] = ("jaq", "autonba", "haq", "hqnas", "uniform8", "uniform4")
@@ -226,7 +226,7 @@ class Comparison:
             return self._same_model(json.loads(cached.read_text()), cached)
         self.log(f"{label}: generating an accelerator for its retrained subnet")
         preset = search_preset(self.settings.preset, self.settings.data_root, **self._overrides())
-        graph = load_graph(run_dir / "retrain" / "subnet.json")
+        graph = load_graph(RunDir(run_dir).retrain_dir / SUBNET_FILE)
         graph.accelerator = self._generate_accelerator(graph, preset)
         options = {"space": "jaq", "hw_model": preset.settings.hw_model}
         graph = PassManager([make_pass("batchtile", options)]).run(graph, PassContext()).graph
@@ -284,10 +284,11 @@ class Comparison:
         from .retrain import retrain_run
 
         run_dir = self.out / "runs" / label
-        if (done := read_summary(run_dir / "retrain")) is not None:
-            return self._same_model(done, run_dir / "retrain")
-        if (run_dir / "retrain").exists():
-            shutil.rmtree(run_dir / "retrain")  # an interrupted retraining restarts
+        retrained = RunDir(run_dir).retrain_dir
+        if (done := read_summary(retrained)) is not None:
+            return self._same_model(done, retrained)
+        if retrained.exists():
+            shutil.rmtree(retrained)  # an interrupted retraining restarts
         self.log(f"{label}: retraining")
         return retrain_run(run_dir, self.settings.retrain_epochs, self.settings.data_root, self.progress)
 

@@ -22,7 +22,8 @@ from torch import Tensor
 
 from jaqc.hw.candidate_table import CandidateCostTable, candidate_cost_table
 from jaqc.hw.generator_training import REFERENCE_ACCELERATOR
-from jaqc.hw.hw_objective import HardwareTotals, HardwareWeights, mapped_totals
+from jaqc.hw.hw_objective import HardwareWeights, NetworkTotals, mapped_totals
+from jaqc.hw.totals import e_hw
 from jaqc.hw.unit_costs import area_for
 from jaqc.ir.accelerator import AcceleratorConfig
 
@@ -44,7 +45,7 @@ def priced_costs(table: CandidateCostTable) -> tuple[Tensor, Tensor]:
 
 def fixed_layer_costs(
     space: SpaceCosts, accelerator: AcceleratorConfig, out_bits: Sequence[int], hw_model: str
-) -> tuple[Tensor, Tensor, HardwareTotals]:
+) -> tuple[Tensor, Tensor, NetworkTotals]:
     """The layers outside the search on ``accelerator``: those before the blocks (the stem), energy (nJ) and
     latency (s) for each width ``out_bits[i]`` they may write block 0's input at, and the totals of those after."""
     before = len(space.prefix)
@@ -127,7 +128,7 @@ class ExpectedHardwareCost:
         uniform_w = torch.full((*uniform_alpha.shape, len(self.w_bits)), 1.0 / len(self.w_bits))
         uniform_a = torch.full((*uniform_alpha.shape, len(self.a_bits)), 1.0 / len(self.a_bits))
         energy, latency = self.expected(uniform_alpha, uniform_w, uniform_a)
-        self.reference = HardwareTotals(
+        self.reference = NetworkTotals(
             energy_nJ=float(energy), latency_s=float(latency), area_mm2=area_for(reference_accelerator).total
         )
 
@@ -172,15 +173,6 @@ class ExpectedHardwareCost:
     def __call__(self, alpha: Tensor, beta_w: Tensor, beta_a: Tensor) -> tuple[Tensor, dict[str, float]]:
         """E_HW (normalised, see the module docstring) and its parts in physical units."""
         energy, latency = self.expected(alpha, beta_w, beta_a)
-        ref, w = self.reference, self.weights
-        ratios = (
-            (w.energy, energy / ref.energy_nJ),
-            (w.latency, latency / ref.latency_s),
-            (w.area, torch.tensor(self.area_mm2 / ref.area_mm2, dtype=torch.float64)),
-        )
-        if w.form == "log":
-            e_hw = sum(lam * torch.log(r) for lam, r in ratios)
-        else:
-            e_hw = sum(lam * r for lam, r in ratios)
+        area = torch.tensor(self.area_mm2, dtype=torch.float64)
         parts = {"energy_nJ": float(energy.detach()), "latency_s": float(latency.detach()), "area_mm2": self.area_mm2}
-        return e_hw, parts  # type: ignore[return-value]
+        return e_hw(self.weights, energy, latency, area, self.reference), parts

@@ -14,6 +14,8 @@ from jaqc.data import make_loader
 from jaqc.ir import AcceleratorConfig, LayerGraph, save_graph
 from jaqc.ir.fileio import atomic_write_text
 
+from .rundir import ACCELERATOR_FILE, ARCHITECTURE_FILE, SCHEDULE_FILE, SUBNET_FILE, SUBNET_TEXT_FILE
+
 #: The hardware figures every summary reports, from a schedule's totals.
 HARDWARE_KEYS: tuple[str, ...] = ("latency_ms", "energy_mJ", "area_mm2", "edap_mJ_ms_mm2")
 
@@ -55,9 +57,9 @@ def write_subnet(out: Path, graph: LayerGraph, schedule: dict[str, Any]) -> None
     """``subnet.json`` (with weights), ``subnet.jaqc`` and ``schedule.json`` in ``out`` (atomic writes)."""
     from jaqc.export.schedule import write_schedule
 
-    save_graph(graph, out / "subnet.json", weights=True)
-    save_graph(graph, out / "subnet.jaqc")
-    write_schedule(out / "schedule.json", schedule)
+    save_graph(graph, out / SUBNET_FILE, weights=True)
+    save_graph(graph, out / SUBNET_TEXT_FILE)
+    write_schedule(out / SCHEDULE_FILE, schedule)
 
 
 def hardware_figures(schedule: dict[str, Any]) -> dict[str, Any]:
@@ -81,5 +83,5 @@ def write_search_outputs(
     """What every search method leaves in its run directory: the subnet files (:func:`write_subnet`),
     ``architecture.json`` and ``accelerator.json`` (atomic writes)."""
     write_subnet(out, graph, schedule)
-    atomic_write_text(out / "architecture.json", json.dumps(architecture, indent=1) + "\n")
-    atomic_write_text(out / "accelerator.json", json.dumps(accelerator.to_json(), indent=1) + "\n")
+    atomic_write_text(out / ARCHITECTURE_FILE, json.dumps(architecture, indent=1) + "\n")
+    atomic_write_text(out / ACCELERATOR_FILE, json.dumps(accelerator.to_json(), indent=1) + "\n")

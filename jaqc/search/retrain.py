@@ -135,13 +135,14 @@ def retrain_run(
     overrides the run's hardware model for the retrained subnet's figures)."""
     from .runner import preset_from_run
 
-    run_dir = Path(run_dir)
-    preset, _ = preset_from_run(run_dir, data_root)
-    subnet = run_dir / "subnet.json"
-    if not subnet.exists():
-        raise JaqcError(f"{run_dir}: no subnet.json; the search has not finished (resume it with jaqc search --resume)")
-    graph = load_graph(subnet)
+    run = RunDir(run_dir)
+    preset, _ = preset_from_run(run.path, data_root)
+    if not run.subnet_path.exists():
+        raise JaqcError(
+            f"{run.path}: no subnet.json; the search has not finished (resume it with jaqc search --resume)"
+        )
+    graph = load_graph(run.subnet_path)
     return retrain(
-        graph, preset.data, run_dir / "retrain", epochs or preset.retrain_epochs, preset.retrain_lr,
+        graph, preset.data, run.retrain_dir, epochs or preset.retrain_epochs, preset.retrain_lr,
         preset.batch_size, preset.settings.seed, progress, hw_model or preset.settings.hw_model,
     )  # fmt: skip

@@ -48,6 +48,15 @@ CHECKPOINT_VERSION = 1
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
+#: What a finished search leaves (``jaqc.search.outputs``): the derived subnet's IR with weights and mappings,
+#: its text form, its schedule, the architecture and the accelerator; a retraining writes its own subnet files
+#: and summary in ``retrain/``.
+SUBNET_FILE = "subnet.json"
+SUBNET_TEXT_FILE = "subnet.jaqc"
+SCHEDULE_FILE = "schedule.json"
+ARCHITECTURE_FILE = "architecture.json"
+ACCELERATOR_FILE = "accelerator.json"
+RETRAIN_DIR = "retrain"
 _CHECKPOINT_NAME = re.compile(r"step(\d{9,})(?:-epoch(\d{4,}))?\.pt")
 
 
@@ -532,6 +541,54 @@ class RunDir:
     def checkpoint_dir(self) -> Path:
         """``RUN_DIR/checkpoints``."""
         return self.path / CHECKPOINT_DIR
+
+    @property
+    def subnet_path(self) -> Path:
+        """``RUN_DIR/subnet.json``: the searched subnet (IR with weights, mapped on the run's accelerator)."""
+        return self.path / SUBNET_FILE
+
+    @property
+    def architecture_path(self) -> Path:
+        """``RUN_DIR/architecture.json``: the derived ops and bits."""
+        return self.path / ARCHITECTURE_FILE
+
+    @property
+    def accelerator_path(self) -> Path:
+        """``RUN_DIR/accelerator.json``: the searched accelerator."""
+        return self.path / ACCELERATOR_FILE
+
+    @property
+    def retrain_dir(self) -> Path:
+        """``RUN_DIR/retrain``: the retrained subnet's files and summary."""
+        return self.path / RETRAIN_DIR
+
+    @property
+    def finished(self) -> bool:
+        """Whether the search finished (its ``summary.json`` exists)."""
+        return (self.path / SUMMARY_FILE).is_file()
+
+    def deployed_subnet(self) -> Path:
+        """The subnet a run deploys: ``retrain/subnet.json`` when it was retrained, else ``subnet.json``; an
+        error naming both when neither exists."""
+        for candidate in (self.retrain_dir / SUBNET_FILE, self.subnet_path):
+            if candidate.is_file():
+                return candidate
+        raise RunDirError(
+            f"{self.path}: no {RETRAIN_DIR}/{SUBNET_FILE} or {SUBNET_FILE}; is it a finished jaqc search run directory?"
+        )
+
+    def read_architecture(self) -> dict[str, Any]:
+        """``architecture.json`` (``ops``, ``bits``, ...); an error naming the file when missing or damaged."""
+        if not self.architecture_path.is_file():
+            raise RunDirError(f"{self.architecture_path}: missing; has the search finished?")
+        document = read_json(self.architecture_path, RunDirError)
+        if not isinstance(document, dict) or not isinstance(document.get("ops"), list):
+            raise RunDirError(f"{self.architecture_path}: not an architecture (a JSON object with a list 'ops')")
+        return document
+
+    def summary(self) -> dict[str, Any] | None:
+        """The run's ``summary.json`` (:func:`read_summary`), ``None`` before it finished."""
+        return read_summary(self.path)
 
     def write_config(self, config: Any) -> Path | None:
         """Snapshot ``config`` (an attrs instance or JSON-like data) to ``config.json``, atomically."""

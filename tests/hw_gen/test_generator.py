@@ -12,8 +12,8 @@ from jaqc.ir.errors import JaqcError
 from jaqc.hw.generator import GeneratorConfig, HardwareGenerator, op_vector_tensor
 from jaqc.hw.generator_training import GeneratorTraining, train_generator
 from jaqc.hw.hw_objective import (
-    HardwareTotals,
     HardwareWeights,
+    NetworkTotals,
     best_mappings,
     relaxed_objective,
     subnet_totals,
@@ -75,8 +75,8 @@ def test_relaxed_objective_forward_is_exact_and_has_gradients() -> None:
 
 
 def test_log_form_is_log_edap_ratio() -> None:
-    ref = HardwareTotals(energy_nJ=10.0, latency_s=2.0, area_mm2=4.0)
-    x = HardwareTotals(energy_nJ=5.0, latency_s=4.0, area_mm2=1.0)
+    ref = NetworkTotals(energy_nJ=10.0, latency_s=2.0, area_mm2=4.0)
+    x = NetworkTotals(energy_nJ=5.0, latency_s=4.0, area_mm2=1.0)
     assert x.e_hw(HardwareWeights(energy=1, latency=1, area=1, form="log"), ref) == pytest.approx(
         math.log(x.edap / ref.edap)
     )

@@ -42,6 +42,7 @@ class TableEnv:
                 kernel=1,
                 weight_count=1,
                 in_fmap_size=1,
+                out_fmap_size=1,
             )
             for i in range(len(self.sizes))
         ]

@@ -53,6 +53,7 @@ def _info(index: int, dw: bool, cin: int, cout: int, stride: int, kernel: int, w
         kernel=kernel,
         weight_count=weights,
         in_fmap_size=fmap,
+        out_fmap_size=fmap // max(stride, 1) ** 2,
     )
 
 
@@ -95,6 +96,18 @@ def test_layer_infos_reject_a_supernet() -> None:
     graph.add(block)
     with pytest.raises(HaqError, match=r"has 1 choice layer.*block.*extract the subnet first"):
         layer_infos_from_graph(graph)
+
+
+def test_layer_infos_read_the_output_size_from_the_ir() -> None:
+    """A 3x3 conv without padding on 8x8 writes 6x6 (a 'same'-padding guess would say 64 positions)."""
+    from torch import nn
+
+    from jaqc.frontend import import_model
+
+    graph = import_model(nn.Sequential(nn.Conv2d(1, 4, 3, padding=0), nn.Flatten(), nn.Linear(144, 10)), (1, 1, 8, 8))
+    conv, linear = layer_infos_from_graph(graph)
+    assert (conv.in_fmap_size, conv.out_fmap_size, conv.macs) == (64, 36, 36 * 36)
+    assert (linear.in_fmap_size, linear.out_fmap_size, linear.macs) == (1, 1, 1440)
 
 
 def test_layer_info_validation() -> None:

@@ -31,7 +31,7 @@ from jaqc.search import (
     restore_rng_state,
     without_time,
 )
-from jaqc.search.rundir import release_run
+from jaqc.search.rundir import release_run, write_summary
 
 REPO = Path(__file__).parents[2]
 
@@ -410,3 +410,26 @@ def test_summary_round_trip_and_errors(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_bytes(b"\xff")
     with pytest.raises(RunDirError, match=r"summary\.json: not UTF-8 text"):
         read_summary(tmp_path)
+
+
+def test_the_run_directory_owns_its_artifacts_and_lookups(tmp_path: Path) -> None:
+    """One object answers where a run's files are: the deployed subnet is ``retrain/subnet.json`` first, then
+    ``subnet.json``; a missing or damaged architecture is an error naming the file."""
+    run = RunDir.create(tmp_path / "run")
+    assert not run.finished and run.summary() is None
+    with pytest.raises(RunDirError, match=r"no retrain/subnet\.json or subnet\.json"):
+        run.deployed_subnet()
+    run.subnet_path.write_text("{}")
+    assert run.deployed_subnet() == tmp_path / "run" / "subnet.json"
+    run.retrain_dir.mkdir()
+    (run.retrain_dir / "subnet.json").write_text("{}")
+    assert run.deployed_subnet() == tmp_path / "run" / "retrain" / "subnet.json"
+    with pytest.raises(RunDirError, match=r"architecture\.json: missing"):
+        run.read_architecture()
+    run.architecture_path.write_text('{"ops": 3}')
+    with pytest.raises(RunDirError, match=r"architecture\.json: not an architecture"):
+        run.read_architecture()
+    run.architecture_path.write_text('{"ops": ["k3_e1"], "bits": [[4, 4]]}')
+    assert run.read_architecture()["ops"] == ["k3_e1"]
+    write_summary(run.path, {"method": "jaq"})
+    assert run.finished and run.summary() == {"method": "jaq"}

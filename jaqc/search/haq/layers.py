@@ -24,8 +24,9 @@ class LayerInfo:
     """One quantizable layer (conv2d or linear) as HAQ's agent sees it.
 
     ``index`` is the layer's position among the network's quantizable layers; ``weight_count`` counts the weight
-    tensor's elements (no bias); ``in_fmap_size`` is the input feature map's height × width (1 for a linear layer
-    over a ``[N, C]`` input). A linear layer is described as a 1×1 kernel with stride 1.
+    tensor's elements (no bias); ``in_fmap_size`` and ``out_fmap_size`` are the input and output feature maps'
+    height × width (1 for a linear layer over a ``[N, C]`` input). A linear layer is described as a 1×1 kernel
+    with stride 1.
     """
 
     index: int = field(converter=int, validator=_at_least(0))
@@ -36,11 +37,8 @@ class LayerInfo:
     kernel: int = field(converter=int, validator=_at_least(1))
     weight_count: int = field(converter=int, validator=_at_least(1))
     in_fmap_size: int = field(converter=int, validator=_at_least(1))
-
-    @property
-    def out_fmap_size(self) -> int:
-        """Output feature-map height × width, assuming 'same'-style padding (input size / stride², at least 1)."""
-        return max(1, self.in_fmap_size // (self.stride * self.stride))
+    #: The output feature map's height × width (from the IR's output shape, never guessed from the stride).
+    out_fmap_size: int = field(converter=int, validator=_at_least(1))
 
     @property
     def macs(self) -> int:
@@ -80,6 +78,7 @@ def layer_infos_from_graph(graph: LayerGraph) -> list[LayerInfo]:
                     kernel=kernel_h,
                     weight_count=out_channels * (in_channels // params.groups) * kernel_h * kernel_w,
                     in_fmap_size=layer.input_shape[2] * layer.input_shape[3],
+                    out_fmap_size=layer.output_shape[2] * layer.output_shape[3],
                 )
             )
         else:
@@ -96,6 +95,7 @@ def layer_infos_from_graph(graph: LayerGraph) -> list[LayerInfo]:
                     kernel=1,
                     weight_count=in_channels * out_channels,
                     in_fmap_size=positions,
+                    out_fmap_size=positions,
                 )
             )
     return infos

@@ -26,13 +26,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 import torch
 import torch.nn.functional as F
 from attrs import field, frozen
 from torch import nn
 
 from jaqc.data import make_loader
+from jaqc.hw.totals import NetworkTotals
 from jaqc.ir import AcceleratorConfig, LayerGraph, LayerKind, QuantSpec, load_graph
 from jaqc.ir.errors import JaqcError
 
@@ -84,26 +84,13 @@ def _check_bits(bits: BitConfig, count: int) -> BitConfig:
     return config
 
 
-@frozen(kw_only=True)
-class NetworkCost:
-    """A configuration's totals, in the schedule's units (``docs/schedule.md``)."""
-
-    cycles: int
-    latency_ms: float
-    energy_mJ: float
-    area_mm2: float
-
-    @property
-    def edap(self) -> float:
-        """Energy × latency × area (mJ·ms·mm²)."""
-        return self.energy_mJ * self.latency_ms * self.area_mm2
-
-    def of(self, kind: ResourceKind | str) -> float:
-        """The resource of ``kind``: latency (ms), energy (mJ) or EDAP (mJ·ms·mm²)."""
-        kind = ResourceKind(kind)
-        if kind is ResourceKind.LATENCY:
-            return self.latency_ms
-        return self.energy_mJ if kind is ResourceKind.ENERGY else self.edap
+def resource(totals: NetworkTotals, kind: ResourceKind | str) -> float:
+    """The resource of ``kind`` HAQ budgets, in the schedule's units: latency (ms), energy (mJ) or EDAP
+    (mJ·ms·mm²)."""
+    kind = ResourceKind(kind)
+    if kind is ResourceKind.LATENCY:
+        return totals.latency_ms
+    return totals.energy_mJ if kind is ResourceKind.ENERGY else totals.edap_mJ_ms_mm2
 
 
 class LayerCostTable:
@@ -119,7 +106,7 @@ class LayerCostTable:
         objective: str = "latency",
         hw_model: str = "deployment",
     ) -> None:
-        from jaqc.hw.batchtile import map_layers
+        from jaqc.hw.candidate_table import candidate_cost_table
         from jaqc.hw.lowering import layer_problem
         from jaqc.hw.unit_costs import area_for
         from jaqc.ir.metrics import FLOAT_AS_BITS, weighted_consumers
@@ -138,20 +125,25 @@ class LayerCostTable:
         )
         self.output_bits = FLOAT_AS_BITS
         widths = sorted({a for _, a in BIT_PAIRS} | {self.output_bits})
-        problems = [layer_problem(graph, layer) for layer in layers]
+        # the cost table JAQ, Auto-NBA and HQNAS price their candidates with: every layer one "block" of one op
+        table = candidate_cost_table(
+            [[[layer_problem(graph, layer)]] for layer in layers], accelerator, BIT_PAIRS, space, objective,
+            hw_model=hw_model, out_bits=widths, writers=[[[True]]] * len(layers),
+        )  # fmt: skip
+        infeasible = (~table.feasible).nonzero()
+        if len(infeasible):
+            _, layer, _, pair = (int(v) for v in infeasible[0])
+            raise HaqError(
+                f"HAQ network {graph.name!r}: layer %{self.layer_names[layer]} at w{BIT_PAIRS[pair][0]}a"
+                f"{BIT_PAIRS[pair][1]} has no mapping that fits accelerator {accelerator.name or ''!s}"
+            )
         keys = [(w, a, c) for w, a in BIT_PAIRS for c in widths]
-        batch = [attrs.evolve(p, w_bits=w, a_bits=a, out_bits=c) for p in problems for w, a, c in keys]
-        results = map_layers(batch, accelerator, space, objective, hw_model=hw_model)
-        costs = [r.cost.as_layer_cost() for r in results]
-        n = len(keys)
+        slot = {(w, a, c): (widths.index(c), BIT_PAIRS.index((w, a))) for w, a, c in keys}
         self.cycles: tuple[dict[tuple[int, int, int], int], ...] = tuple(
-            {key: costs[i * n + j].total_cycles for j, key in enumerate(keys)} for i in range(len(layers))
+            {key: int(table.total_cycles[slot[key][0], i, 0, slot[key][1]]) for key in keys} for i in range(len(layers))
         )
         self.energy_nJ: tuple[dict[tuple[int, int, int], float], ...] = tuple(
-            {key: costs[i * n + j].energy_nJ for j, key in enumerate(keys)} for i in range(len(layers))
-        )
-        self.mappings = tuple(
-            {key: results[i * n + j].mapping for j, key in enumerate(keys)} for i in range(len(layers))
+            {key: float(table.energy_nj[slot[key][0], i, 0, slot[key][1]]) for key in keys} for i in range(len(layers))
         )
         self.area_mm2: float = area_for(accelerator).total
 
@@ -166,18 +158,18 @@ class LayerCostTable:
     def __len__(self) -> int:
         return len(self.layer_names)
 
-    def totals(self, bits: BitConfig) -> NetworkCost:
-        """The network's totals at ``bits``, summed as the schedule sums them (layer order, then converted)."""
+    def totals(self, bits: BitConfig) -> NetworkTotals:
+        """The network's totals at ``bits``, summed as the schedule sums them (one type: the schedule's)."""
         config = _check_bits(bits, len(self))
         keys = [(*pair, out) for pair, out in zip(config, self.out_bits(config), strict=True)]
-        cycles = sum(self.cycles[i][key] for i, key in enumerate(keys))
-        energy_mj = sum(self.energy_nJ[i][key] for i, key in enumerate(keys)) * 1e-6
-        latency_ms = cycles / (self.accelerator.freq_mhz * 1e6) * 1e3
-        return NetworkCost(cycles=cycles, latency_ms=latency_ms, energy_mJ=energy_mj, area_mm2=self.area_mm2)
+        return NetworkTotals.of_layers(
+            [self.cycles[i][key] for i, key in enumerate(keys)], [self.energy_nJ[i][key] for i, key in enumerate(keys)],
+            self.accelerator, self.area_mm2,
+        )  # fmt: skip
 
     def cost(self, bits: BitConfig, kind: ResourceKind | str) -> float:
         """Latency (ms), energy (mJ) or EDAP (mJ·ms·mm²) of the network at ``bits``."""
-        return self.totals(bits).of(kind)
+        return resource(self.totals(bits), kind)
 
 
 def _positive(_inst: object, attribute: Any, value: float) -> None:
@@ -398,24 +390,23 @@ class NetworkSource:
 def resolve_network(spec: str | Path) -> NetworkSource:
     """The IR file of option ``network``: a run directory's ``retrain/subnet.json`` if present, else its
     ``subnet.json``; or an IR ``.json`` file itself. The run's ``architecture.json`` ops are kept if present."""
-    import json
+    from jaqc.search.rundir import RunDir, RunDirError
 
     path = Path(spec)
     if path.is_dir():
-        for candidate in (path / "retrain" / "subnet.json", path / "subnet.json"):
-            if candidate.is_file():
-                ops = None
-                arch = path / "architecture.json"
-                if arch.is_file():
-                    try:
-                        ops = tuple(str(op) for op in json.loads(arch.read_text(encoding="utf-8"))["ops"])
-                    except (ValueError, KeyError, TypeError):
-                        ops = None
-                return NetworkSource(path=candidate, ops=ops)
-        raise JaqcError(
-            f"haq option 'network': run directory {path} has no subnet.json (nor retrain/subnet.json); "
-            "has its search finished?"
-        )
+        run = RunDir(path)
+        try:
+            subnet = run.deployed_subnet()
+        except RunDirError:
+            raise JaqcError(
+                f"haq option 'network': run directory {path} has no subnet.json (nor retrain/subnet.json); "
+                "has its search finished?"
+            ) from None
+        try:
+            ops: tuple[str, ...] | None = tuple(str(op) for op in run.read_architecture()["ops"])
+        except RunDirError:
+            ops = None
+        return NetworkSource(path=subnet, ops=ops)
     if path.suffix != ".json":
         raise JaqcError(f"haq option 'network': {spec!r} is neither a run directory nor an IR .json file")
     if not path.is_file():

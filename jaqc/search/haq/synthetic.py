@@ -127,6 +127,7 @@ def mobilenet_like_layers() -> tuple[LayerInfo, ...]:
             kernel=kernel,
             weight_count=cout * (1 if dw else cin) * kernel * kernel,
             in_fmap_size=side * side,
+            out_fmap_size=(side // stride) ** 2,
         )
         for i, (dw, cin, cout, stride, kernel, side) in enumerate(rows)
     )
