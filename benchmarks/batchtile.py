@@ -3,7 +3,7 @@
 Prints one JSON object. Times are medians of several runs after a warm-up, on CPU, with
 ``torch.set_num_threads(--threads)`` (default 1: the batches are small and a second thread mostly adds
 synchronisation). ``reference_ms`` is a straightforward search over the same ``bitfusion`` space: a plain
-Python loop over every (tiling, loop order) calling the scalar cost model (jaqc.hw.scalar_model).
+Python loop over every (tiling, loop order) calling the scalar cost model (jaqc.hw.reference.scalar_model).
 ``*_cpu_*`` keys give the process CPU time of the same runs, which is less disturbed than the wall-clock time
 when other processes share the machine (the load average is printed at start and end). Both hardware models are
 timed in the same run: keys without a suffix are the deployment model (the default), ``*_simulator`` the
@@ -26,12 +26,12 @@ import torch
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.mapping import Mapping
 
-from jaqc.hw.batchtile import candidate_order_ranks, candidate_tiles, select_mappings
-from jaqc.hw.candidate_table import candidate_cost_table
-from jaqc.hw.orders import order_at
-from jaqc.hw.scalar_model import scalar_cost
-from jaqc.hw.unit_costs import unit_costs_for
-from jaqc.hw.workloads import fbnet_cifar_subnet, fbnet_cifar_supernet
+from jaqc.hw.mapping.batchtile import candidate_order_ranks, candidate_tiles, select_mappings
+from jaqc.hw.mapping.candidate_table import candidate_cost_table
+from jaqc.hw.model.orders import order_at
+from jaqc.hw.model.unit_costs import unit_costs_for
+from jaqc.hw.reference.scalar_model import scalar_cost
+from jaqc.hw.reference.workloads import fbnet_cifar_subnet, fbnet_cifar_supernet
 
 ACCELERATOR = AcceleratorConfig(
     name="bench_16x16", pe_rows=16, pe_cols=16, wbuf_kb=256, ibuf_kb=256, obuf_kb=256, dram_bits_per_cycle=128

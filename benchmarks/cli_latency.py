@@ -32,7 +32,7 @@ import json, sys, time
 t0 = time.perf_counter()
 import torch
 t1 = time.perf_counter()
-from jaqc.accelerators import load_accelerator
+from jaqc.hw.accelerators import load_accelerator
 from jaqc.frontend.loader import load_graph_spec
 from jaqc.passes import PassContext, PassManager, make_pass
 t2 = time.perf_counter()
@@ -64,8 +64,8 @@ def _jaqc(*args: str) -> list[str]:
 
 def _cases_file(directory: Path) -> Path:
     """22 cases (the FBNet-like CIFAR subnet's layers) on one accelerator, in the reference-data format."""
-    from jaqc.accelerators import load_accelerator
-    from jaqc.hw.workloads import fbnet_cifar_subnet
+    from jaqc.hw.accelerators import load_accelerator
+    from jaqc.hw.reference.workloads import fbnet_cifar_subnet
 
     accelerator = load_accelerator("jaq-table2").to_json()
     cases = [

@@ -1,6 +1,6 @@
 """Accelerator search check: the hardware generation network vs. random search, on a fixed subnet.
 
-For the 22-layer FBNet-like CIFAR subnet (jaqc.hw.workloads), the generator is trained to minimise
+For the 22-layer FBNet-like CIFAR subnet (jaqc.hw.reference.workloads), the generator is trained to minimise
 log(EDAP/EDAP_ref) (E_HW with λE = λL = λA = 1, log form) and its best design is compared with the best of
 N accelerators drawn uniformly from the JAQ space, each mapped by BatchTile (same jaq mapping space, every
 loop order). Prints JSON: both EDAPs (nJ·s·mm²), their ratio, the designs, and wall times.
@@ -18,10 +18,10 @@ import time
 import torch
 
 from jaqc.hw.errors import InfeasibleMappingError
-from jaqc.hw.generator_training import GeneratorTraining, train_generator
-from jaqc.hw.hw_objective import HardwareWeights, mapped_totals
-from jaqc.hw.space import AcceleratorSpace
-from jaqc.hw.workloads import fbnet_cifar_subnet
+from jaqc.hw.generator.objective import HardwareWeights, mapped_totals
+from jaqc.hw.generator.space import AcceleratorSpace
+from jaqc.hw.generator.training import GeneratorTraining, train_generator
+from jaqc.hw.reference.workloads import fbnet_cifar_subnet
 
 
 def main() -> None:

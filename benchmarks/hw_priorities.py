@@ -18,7 +18,7 @@ import torch
 from jaqc.ir import load_graph
 from jaqc.passes import PassContext, make_pass
 
-from jaqc.mapping_report import mapping_rows, network_totals
+from jaqc.hw.mapping.report import mapping_rows, network_totals
 
 SETTINGS = (("balanced", 0.33, 0.33, 0.33), ("latency-weighted", 0.1, 0.8, 0.1), ("area-weighted", 0.1, 0.1, 0.8))
 

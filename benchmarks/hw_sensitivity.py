@@ -19,7 +19,8 @@ unpadded storage, tile-level fill/drain; docs/cost_model.md, sections 2-18 and 1
 * ``array_sweep``: the network's latency on 8x8, 16x16, 32x32, 64x64 WS arrays (all buffers 256 KB), and
   ``buffer_sweep``: on a 16x16 WS array with all three buffers 64..528 KB (step 16; 64 with ``--quick``).
 * ``lambda_designs``: the best accelerator of a fixed mixed-bit subnet (the 22-layer FBNet-like CIFAR subnet of
-  ``jaqc.hw.workloads``, ``out_bits`` chained) under (λE, λL, λA) = (1, 1, 1), (0.1, 0.8, 0.1), (0.1, 0.1, 0.8),
+  ``jaqc.hw.reference.workloads``, ``out_bits`` chained) under (λE, λL, λA) = (1, 1, 1), (0.1, 0.8, 0.1),
+  (0.1, 0.1, 0.8),
   log form (λ = 1 each is log EDAP), each term relative to the subnet on ``jaq-table2`` under the same model;
   found by the hardware generator (``train_generator``) and by a coordinate-descent search of the JAQ
   accelerator space (PE rows, PE cols, three buffers, dataflow; every layer at BatchTile's best mapping and
@@ -61,14 +62,14 @@ import attrs
 import torch
 from jaqc.ir.accelerator import AcceleratorConfig
 
-from jaqc.accelerators import load_accelerator
-from jaqc.hw.batchtile import MappingResult, map_layers
-from jaqc.hw.generator_training import GeneratorTraining, train_generator
-from jaqc.hw.hw_objective import HardwareWeights, NetworkTotals, mapped_totals, mapped_totals_each
-from jaqc.hw.orders import ALL_ORDERS
-from jaqc.hw.problem import ConvProblem
-from jaqc.hw.space import AcceleratorSpace, HardwarePoint
-from jaqc.hw.workloads import chain_out_bits, fbnet_cifar_subnet
+from jaqc.hw.accelerators import load_accelerator
+from jaqc.hw.generator.objective import HardwareWeights, NetworkTotals, mapped_totals, mapped_totals_each
+from jaqc.hw.generator.space import AcceleratorSpace, HardwarePoint
+from jaqc.hw.generator.training import GeneratorTraining, train_generator
+from jaqc.hw.mapping.batchtile import MappingResult, map_layers
+from jaqc.hw.model.orders import ALL_ORDERS
+from jaqc.hw.model.problem import ConvProblem
+from jaqc.hw.reference.workloads import chain_out_bits, fbnet_cifar_subnet
 from jaqc.nn.config import SupernetConfig, supernet_preset
 from jaqc.search.space_costs import SpaceCosts
 
@@ -549,7 +550,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "quick": args.quick,
             "network": "cifar10 supernet, all k3_e6 (stem, 22 blocks, head, classifier)",
             "network_bits": "every layer at the stated (w, a); out_bits = consumer's a_bits, 8 for the output",
-            "lambda_subnet": "jaqc.hw.workloads.fbnet_cifar_subnet() with chain_out_bits (22 layers, mixed bits)",
+            "lambda_subnet": (
+                "jaqc.hw.reference.workloads.fbnet_cifar_subnet() with chain_out_bits (22 layers, mixed bits)"
+            ),
             "generator_steps": steps,
             "cd_starts": starts,
             "cd_max_rounds": rounds,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from jaqc.hw.hw_objective import HardwareWeights
+from jaqc.hw.generator.objective import HardwareWeights
 from jaqc.search.presets import search_preset
 from jaqc.search.retrain import retrain_run
 from jaqc.search.runner import SearchRun

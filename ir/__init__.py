@@ -3,7 +3,7 @@
 from .accelerator import AcceleratorConfig, Dataflow
 from .choice import Candidate, Choice
 from .encoding import OPERATOR_FIELDS, OperatorVector
-from .errors import IRError, JaqcError, ParseError, VerifyError
+from .errors import IRError, ParseError, VerifyError
 from .graph import LayerGraph, clone_layer
 from .layer import Layer
 from .mapping import LOOP_DIMS, LoopDim, Mapping
@@ -44,7 +44,6 @@ __all__ = [
     "Conv2dParams",
     "Dataflow",
     "IRError",
-    "JaqcError",
     "Layer",
     "LayerCost",
     "LayerGraph",

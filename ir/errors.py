@@ -1,14 +1,8 @@
-"""Error types shared by the IR, the passes and the torch side.
-
-Every error jaqc raises for bad input derives from :class:`JaqcError`; the CLI prints such an error as one
-line and exits with code 2 (the traceback only with ``--debug``).
-"""
+"""The IR's errors, all :class:`~jaqc.core.JaqcError` (printed by the CLI as one line)."""
 
 from __future__ import annotations
 
-
-class JaqcError(Exception):
-    """Base class of the errors jaqc reports to users as one line."""
+from jaqc.core.errors import JaqcError
 
 
 class IRError(JaqcError):

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from jaqc.core.files import atomic_write_text, read_json, read_text
+
 from .accelerator import AcceleratorConfig, check_hw_model
 from .choice import Candidate, Choice
 from .encoding import OPERATOR_FIELDS, OperatorVector
 from .errors import IRError, ParseError
-from .fileio import atomic_write_text, read_json, read_text
 from .graph import LayerGraph
 from .layer import Layer
 from .mapping import Mapping

@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from jaqc import __version__
+from jaqc.core import JaqcError
 from jaqc.ir import graph_to_json, print_graph, save_graph, verify
-from jaqc.ir.errors import JaqcError
 
 _state = {"debug": False}
 
@@ -152,7 +152,7 @@ def dump(
 
 
 def _print_table(graph) -> None:  # type: ignore[no-untyped-def]
-    from jaqc.inspect import human, layer_rows
+    from jaqc.layer_summary import human, layer_rows
 
     rows = layer_rows(graph)
     table = Table(title=f"{graph.name}: {len(rows)} layers", title_justify="left")
@@ -214,8 +214,8 @@ _LAYER_HEAD = [("layer", "left"), ("kind", "left"), ("bits", "left"), ("tile b/o
 
 
 def _layer_cells(r: dict) -> list[str]:  # type: ignore[type-arg]
-    """The shared leading cells of one row of :func:`jaqc.mapping_report` output."""
-    from jaqc.inspect import human
+    """The shared leading cells of one row of :func:`jaqc.hw.mapping.report` output."""
+    from jaqc.layer_summary import human
 
     tile = "/".join(str(v) for v in r["tile"].values())
     return [r["name"], r["kind"], r["bits"], tile, r["loop_order"], human(r["cycles"]["compute"]),
@@ -241,7 +241,7 @@ def _print_layer_table(title: str, tail: list[tuple[str, str]], rows: list[list[
 
 def _print_schedule_table(source: str, schedule: dict) -> None:  # type: ignore[type-arg]
     from jaqc.export.schedule import schedule_hw_model
-    from jaqc.mapping_report import schedule_rows
+    from jaqc.hw.mapping.report import schedule_rows
 
     note = f"{schedule_hw_model(schedule)} model, schedule of {source}"
     title = _accelerator_title(schedule["model"], schedule["accelerator"], note)
@@ -273,8 +273,8 @@ def export_cmd(source: str, fmt: str, opset: str, accel: str | None, output: str
     with the BitFusion mapping schedule: OUTPUT/model.onnx and OUTPUT/schedule.json."""
     from pathlib import Path
 
-    from jaqc.accelerators import load_accelerator
     from jaqc.export.onnx_export import export_onnx
+    from jaqc.hw.accelerators import load_accelerator
     from jaqc.ir import load_graph
 
     path = Path(source)
@@ -458,9 +458,9 @@ def map_cmd(
     hw_model: str,
 ) -> None:
     """Map every conv/linear layer of MODEL onto an accelerator with BatchTile and report its cost."""
-    from jaqc.accelerators import load_accelerator
     from jaqc.frontend.loader import load_graph_spec, parse_shape
-    from jaqc.mapping_report import design_notes, mapping_rows, network_totals
+    from jaqc.hw.accelerators import load_accelerator
+    from jaqc.hw.mapping.report import design_notes, mapping_rows, network_totals
     from jaqc.passes import PassContext, PassManager, make_pass, parse_pipeline
 
     accelerator = load_accelerator(accel)
@@ -521,8 +521,8 @@ def cost_cmd(
     file: str, search: bool, space: str, objective: str, own_sram: bool, as_json: bool, hw_model: str | None
 ) -> None:
     """Evaluate layer/accelerator cases in the BitFusion reference format (e.g. bitfusion_ref/public.json)."""
-    from jaqc.cost_eval import evaluate_file
-    from jaqc.inspect import human
+    from jaqc.hw.reference.cost_eval import evaluate_file
+    from jaqc.layer_summary import human
 
     result = evaluate_file(file, search, space, objective, own_sram, hw_model)
     if as_json:
@@ -697,7 +697,7 @@ def search_cmd(
     import torch
 
     torch.set_num_threads(threads)
-    from jaqc.hw.hw_objective import HardwareWeights
+    from jaqc.hw.generator.objective import HardwareWeights
     from jaqc.search.distributed import shutdown
     from jaqc.search.methods import resume_run, start_run
     from jaqc.search.presets import search_preset
@@ -792,7 +792,7 @@ def _jsonable(overrides: dict) -> dict:  # type: ignore[type-arg]
 
 
 def _print_summary(summary: dict, run_dir) -> None:  # type: ignore[no-untyped-def, type-arg]
-    from jaqc.mapping_report import dataflow_note
+    from jaqc.hw.mapping.report import dataflow_note
 
     out = console()
     arch = summary["architecture"]
@@ -901,8 +901,8 @@ def _retrain_ir(
     output,
     hw_model,  # type: ignore[no-untyped-def]
 ) -> None:
-    from jaqc.accelerators import load_accelerator
     from jaqc.data import DataConfig
+    from jaqc.hw.accelerators import load_accelerator
     from jaqc.ir import load_graph
     from jaqc.search.retrain import retrain
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from attrs import field, frozen
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
 
-from jaqc.ir.errors import JaqcError
+from jaqc.core import JaqcError
 
 #: The datasets ``DataConfig.name`` accepts.
 DATASET_NAMES: tuple[str, ...] = ("digits", "cifar10", "cifar100", "imagenet")

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from attrs import frozen
 
+from jaqc.core import JaqcError
 from jaqc.ir import LayerGraph, LayerKind, QuantSpec
-from jaqc.ir.errors import JaqcError
 
 #: Ways to turn observed activations into a range.
 CALIBRATION_METHODS: tuple[str, ...] = ("minmax", "percentile")

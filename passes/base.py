@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from attrs import define, field, fields, frozen
-from jaqc.ir.errors import JaqcError
 from jaqc.ir.graph import LayerGraph
 from jaqc.ir.types import LayerKind
+
+from jaqc.core import JaqcError
 
 #: The conditions passes require and provide: name -> (its description, the test on a graph).
 CONDITIONS: dict[str, tuple[str, Callable[[LayerGraph], bool]]] = {

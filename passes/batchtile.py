@@ -68,7 +68,7 @@ class BatchTile(Pass):
     def run(self, graph: LayerGraph, ctx: PassContext) -> PassResult:
         if graph.accelerator is None:
             raise PassError("batchtile: the graph has no accelerator (give one, e.g. jaqc map --accel jaq-table2)")
-        from jaqc.hw.batchtile import map_layers
+        from jaqc.hw.mapping.batchtile import map_layers
 
         if graph.layers_of(LayerKind.CHOICE):
             raise PassError("batchtile: the graph has choice layers (a supernet); run extract-subnet first")
@@ -77,7 +77,7 @@ class BatchTile(Pass):
             return PassResult(graph, False)
         from jaqc.ir.errors import IRError
 
-        from jaqc.hw.lowering import layer_problem
+        from jaqc.hw.model.lowering import layer_problem
 
         try:
             problems = [layer_problem(graph, x, self.im2col_first, self.output_bits) for x in layers]

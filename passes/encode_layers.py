@@ -2,8 +2,8 @@
 
 Reads: conv2d and linear layers (shapes, params, quant). Writes: ``op_vector`` (see
 :mod:`jaqc.ir.encoding` for the fields, the per-group input channels and the normalisation): the encoding of
-the layer's cost-model problem (:func:`jaqc.hw.lowering.operator_vector` of
-:func:`~jaqc.hw.lowering.layer_problem`), the same vectors the hardware generator reads during a search. A
+the layer's cost-model problem (:func:`jaqc.hw.model.lowering.operator_vector` of
+:func:`~jaqc.hw.model.lowering.layer_problem`), the same vectors the hardware generator reads during a search. A
 non-square kernel, stride or padding is an error naming the layer (the BitFusion cost model is square-only).
 Options: none.
 In place; changed when any vector changed. The hardware generation network reads the vectors in
@@ -35,7 +35,7 @@ class EncodeLayers(Pass):
     name: ClassVar[str] = "encode-layers"
 
     def run(self, graph: LayerGraph, ctx: PassContext) -> PassResult:
-        from jaqc.hw.lowering import layer_problem, operator_vector  # torch-free
+        from jaqc.hw.model.lowering import layer_problem, operator_vector  # torch-free
 
         changed = 0
         for layer in graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR):

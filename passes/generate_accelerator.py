@@ -1,7 +1,7 @@
 """``generate-accelerator{steps=100,lambda_e=0.33,lambda_l=0.33,lambda_a=0.33,form=linear,seed=0,
 hw_model=deployment}``.
 
-Trains the hardware generation network (JAQ Fig. 2, :mod:`jaqc.hw.generator`) on the graph's conv2d and
+Trains the hardware generation network (JAQ Fig. 2, :mod:`jaqc.hw.generator.network`) on the graph's conv2d and
 linear layers to minimise ``E_HW = λE·E/E_ref + λL·L/L_ref + λA·A/A_ref`` (reference: JAQ's Table 2
 accelerator with BatchTile mappings; ``form=log`` sums ``λ·log(X/X_ref)``, i.e. log EDAP with all λ = 1),
 then writes the best design: ``graph.accelerator``, and every layer's ``mapping`` and ``cost`` under the
@@ -17,9 +17,10 @@ from typing import ClassVar
 
 from attrs import field, frozen
 from jaqc.ir.accelerator import HW_MODELS
-from jaqc.ir.errors import JaqcError
 from jaqc.ir.graph import LayerGraph
 from jaqc.ir.types import LayerKind
+
+from jaqc.core import JaqcError
 
 from .base import Pass, PassContext, PassError, PassResult
 
@@ -51,10 +52,10 @@ class GenerateAccelerator(Pass):
             )
 
     def run(self, graph: LayerGraph, ctx: PassContext) -> PassResult:
-        from jaqc.hw.generator_training import GeneratorTraining, train_generator
-        from jaqc.hw.hw_objective import HardwareWeights
-        from jaqc.hw.layer_cost import layer_costs
-        from jaqc.hw.lowering import layer_problem
+        from jaqc.hw.generator.objective import HardwareWeights
+        from jaqc.hw.generator.training import GeneratorTraining, train_generator
+        from jaqc.hw.model.layer_cost import layer_costs
+        from jaqc.hw.model.lowering import layer_problem
 
         layers = graph.layers_of(LayerKind.CONV2D, LayerKind.LINEAR)
         if not layers:

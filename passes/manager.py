@@ -6,10 +6,12 @@ import time
 from collections.abc import Callable, Sequence
 
 from attrs import define, field
-from jaqc.ir.errors import JaqcError, VerifyError
+from jaqc.ir.errors import VerifyError
 from jaqc.ir.graph import LayerGraph
 from jaqc.ir.printer import print_graph
 from jaqc.ir.verify import verify
+
+from jaqc.core import JaqcError
 
 from .base import CONDITIONS, Pass, PassContext, PassError, PassResult
 

@@ -9,7 +9,8 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import attrs
-from jaqc.ir.errors import JaqcError
+
+from jaqc.core import JaqcError
 
 from .base import Pass, PassError
 

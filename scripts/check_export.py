@@ -19,7 +19,7 @@ import numpy as np
 
 def main(argv: list[str] | None = None) -> int:
     """Exit status 0 when every prediction agrees, 1 when one differs, 2 on bad input (one-line error)."""
-    from jaqc.ir.errors import JaqcError
+    from jaqc.core import JaqcError
 
     try:
         return _check(argv)
@@ -38,8 +38,8 @@ def _check(argv: list[str] | None) -> int:
     import onnxruntime as ort
     import torch
     from jaqc.ir import load_graph
-    from jaqc.ir.errors import JaqcError
 
+    from jaqc.core import JaqcError
     from jaqc.data import load_splits, make_loader
     from jaqc.nn.subnet import build_subnet
     from jaqc.search.runner import preset_from_run

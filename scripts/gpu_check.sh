@@ -46,12 +46,12 @@ echo "== cost model: GPU against CPU"
 "$PY" - <<'EOF' | tee "$OUT/evaluate.json"
 import json, time
 import torch
-from jaqc.hw.mapping_space import candidate_tiles
-from jaqc.hw.tensors import HardwareTensors, MappingTensors, ProblemTensors
-from jaqc.hw.cost_model import evaluate
-from jaqc.hw.orders import ALL_ORDERS
-from jaqc.hw.workloads import fbnet_cifar_subnet
-from jaqc.accelerators import load_accelerator
+from jaqc.hw.mapping.mapping_space import candidate_tiles
+from jaqc.hw.model.tensors import HardwareTensors, MappingTensors, ProblemTensors
+from jaqc.hw.model.cost_model import evaluate
+from jaqc.hw.model.orders import ALL_ORDERS
+from jaqc.hw.reference.workloads import fbnet_cifar_subnet
+from jaqc.hw.accelerators import load_accelerator
 from jaqc.ir import Mapping
 
 accelerator = load_accelerator("jaq-table2")

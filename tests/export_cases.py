@@ -21,8 +21,8 @@ from jaqc.ir import LayerGraph, LayerKind, QuantSpec
 from jaqc.passes import PassManager, parse_pipeline
 from torch import nn
 
-from jaqc.accelerators import PRESETS
 from jaqc.frontend import import_model
+from jaqc.hw.accelerators import PRESETS
 from jaqc.nn.config import supernet_preset
 from jaqc.nn.subnet import DerivedSubnet, build_subnet
 from jaqc.nn.tracing import trace_model

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from jaqc.ir.errors import JaqcError
 
-from jaqc.accelerators import PRESETS, load_accelerator
 from jaqc.cli import main
+from jaqc.core import JaqcError
+from jaqc.hw.accelerators import PRESETS, load_accelerator
 
 ZOO = str(Path(__file__).parent / "zoo_models.py")
 

@@ -40,7 +40,7 @@ def test_search_md_user_space_builds_and_is_priced_like_its_derived_subnets(tmp_
     import attrs
     import torch
 
-    from jaqc.hw.lowering import PRICED_KINDS, layer_problem
+    from jaqc.hw.model.lowering import PRICED_KINDS, layer_problem
     from jaqc.nn.config import supernet_preset
     from jaqc.nn.space import with_space
     from jaqc.nn.subnet import DerivedSubnet

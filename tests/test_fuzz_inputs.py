@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jaqc.ir import graph_to_json, load_graph, parse, print_graph, verify
-from jaqc.ir.errors import JaqcError
 
-from jaqc.accelerators import load_accelerator
-from jaqc.cost_eval import evaluate_file
+from jaqc.core import JaqcError
+from jaqc.hw.accelerators import load_accelerator
+from jaqc.hw.reference.cost_eval import evaluate_file
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
@@ -136,7 +136,7 @@ def mutated_text(draw: st.DrawFn) -> str:
 
 def _use_graph(path: Path) -> None:
     """What ``jaqc dump`` and ``jaqc map`` do with a file: read, verify, print both forms, lower to the cost model."""
-    from jaqc.hw.lowering import layer_problem
+    from jaqc.hw.model.lowering import layer_problem
 
     graph = verify(load_graph(path))
     text = print_graph(graph)

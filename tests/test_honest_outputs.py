@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from jaqc.cli import _print_summary, main
-from jaqc.mapping_report import LOW_UTILIZATION, dataflow_note, design_notes
+from jaqc.hw.mapping.report import LOW_UTILIZATION, dataflow_note, design_notes
 from jaqc.nn.config import supernet_preset
 from jaqc.search.outputs import hardware_figures
 from jaqc.search.space_costs import SpaceCosts
@@ -89,10 +89,10 @@ def test_schedule_utilization_equals_the_cost_models_and_summaries_flag_it() -> 
     import zoo_models
     from jaqc.passes import PassContext, PassManager, make_pass
 
-    from jaqc.accelerators import load_accelerator
     from jaqc.export.schedule import build_schedule
     from jaqc.frontend import import_model
-    from jaqc.mapping_report import mapping_rows, schedule_rows
+    from jaqc.hw.accelerators import load_accelerator
+    from jaqc.hw.mapping.report import mapping_rows, schedule_rows
 
     factory, shape = zoo_models.ZOO["mobilenet_v2_se_hswish"]
     for model in ("deployment", "simulator"):

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from jaqc.hw.problem import ConvProblem
+from jaqc.hw.model.problem import ConvProblem
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "hw_sensitivity.py"
 

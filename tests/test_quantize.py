@@ -10,11 +10,11 @@ import onnxruntime as ort
 import pytest
 import torch
 from jaqc.ir import LayerKind, QuantSpec, load_graph, save_graph
-from jaqc.ir.errors import JaqcError
 from jaqc.passes import PassContext, PassManager, parse_pipeline
 from torch import nn
 
 from jaqc.cli import main
+from jaqc.core import JaqcError
 from jaqc.data import DataConfig, load_splits
 from jaqc.export.onnx_export import build_onnx, model_bytes
 from jaqc.export.onnx_lowering import ExportError
@@ -152,7 +152,7 @@ def test_calibrated_w8a8_export_matches_pytorch_and_float_accuracy(trained) -> N
 
 
 def _accelerator():  # type: ignore[no-untyped-def]
-    from jaqc.accelerators import load_accelerator
+    from jaqc.hw.accelerators import load_accelerator
 
     return load_accelerator("jaq-table2")
 

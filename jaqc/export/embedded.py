@@ -16,8 +16,8 @@ from typing import Any
 
 import onnx
 
+from jaqc.core.files import atomic_write_text, read_json, sha256_file
 from jaqc.ir import LayerGraph, LayerKind
-from jaqc.ir.fileio import atomic_write_text, read_json, sha256_file
 from jaqc.ir.metrics import target_bits
 from jaqc.ir.verify import loop_extents
 

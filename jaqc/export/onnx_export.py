@@ -22,9 +22,9 @@ from typing import Any
 import onnx
 from attrs import frozen
 
-from jaqc.hw.hw_models import DEFAULT_HW_MODEL
+from jaqc.core.files import atomic_write_bytes
+from jaqc.hw.model.hw_models import DEFAULT_HW_MODEL
 from jaqc.ir import AcceleratorConfig, LayerGraph, LayerKind
-from jaqc.ir.fileio import atomic_write_bytes
 
 from .embedded import check_schedule_against, write_manifest
 from .onnx_lowering import FORMATS, OPSETS, ExportedLayer, ExportError, lower

@@ -32,9 +32,9 @@ from attrs import define, frozen
 from onnx import TensorProto, helper, numpy_helper
 
 from jaqc import __version__
+from jaqc.core import JaqcError
 from jaqc.frontend.onnx_import import LAYER_NAME_KEY
 from jaqc.ir import LayerGraph, LayerKind
-from jaqc.ir.errors import JaqcError
 
 from .embedded import HW_MODEL_KEY, SCHEDULE_KEY, SCHEMA_VERSION_KEY
 from .onnx_translation import integer_type

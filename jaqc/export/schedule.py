@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from jaqc import __version__
+from jaqc.core import JaqcError
+from jaqc.core.files import atomic_write_text, read_json
 from jaqc.ir import LOOP_DIMS, AcceleratorConfig, LayerGraph, LayerKind
 from jaqc.ir.accelerator import HW_MODELS
-from jaqc.ir.errors import IRError, JaqcError
-from jaqc.ir.fileio import atomic_write_text, read_json
+from jaqc.ir.errors import IRError
 from jaqc.ir.metrics import target_bits
 from jaqc.ir.verify import loop_extents
 
@@ -44,8 +45,8 @@ def schedule_hw_model(schedule: MappingABC[str, Any]) -> str:
 def _occupancy(graph: LayerGraph, layer: Any, problem: Any) -> dict[str, dict[str, float]]:
     import torch
 
-    from jaqc.hw.cost_model import tile_terms
-    from jaqc.hw.tensors import HardwareTensors, ProblemTensors
+    from jaqc.hw.model.cost_model import tile_terms
+    from jaqc.hw.model.tensors import HardwareTensors, ProblemTensors
 
     hardware = HardwareTensors.from_accelerators([graph.accelerator])
     tile = torch.tensor([layer.mapping.tile], dtype=torch.float64)
@@ -60,9 +61,9 @@ def _occupancy(graph: LayerGraph, layer: Any, problem: Any) -> dict[str, dict[st
 
 def build_schedule(graph: LayerGraph, model_name: str | None = None) -> dict[str, Any]:
     """The schedule of a mapped graph (after the ``batchtile`` pass)."""
-    from jaqc.hw.lowering import layer_problem
-    from jaqc.hw.totals import NetworkTotals
-    from jaqc.hw.unit_costs import area_for
+    from jaqc.hw.model.lowering import layer_problem
+    from jaqc.hw.model.totals import NetworkTotals
+    from jaqc.hw.model.unit_costs import area_for
 
     if graph.accelerator is None:
         raise ScheduleError("schedule: the graph has no accelerator (run the batchtile pass on a mapped graph)")

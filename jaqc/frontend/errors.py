@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch.fx as fx
 
-from jaqc.ir.errors import JaqcError
+from jaqc.core import JaqcError
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 _TORCH_DIR = str(Path(__import__("torch").__file__).parent)

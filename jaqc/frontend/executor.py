@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from jaqc.core import JaqcError
 from jaqc.ir import Layer, LayerGraph, LayerKind
-from jaqc.ir.errors import JaqcError
 
 _ACTIVATIONS = {
     LayerKind.RELU: F.relu,

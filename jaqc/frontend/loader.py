@@ -15,8 +15,8 @@ from typing import Any
 
 import torch.nn as nn
 
+from jaqc.core import JaqcError
 from jaqc.ir import LayerGraph, load_graph
-from jaqc.ir.errors import JaqcError
 from jaqc.ir.values import to_int, to_list
 
 from .errors import ModelLoadError

@@ -28,6 +28,7 @@ import onnx
 from attrs import frozen
 from onnx import TensorProto, helper, numpy_helper
 
+from jaqc.core import JaqcError
 from jaqc.ir import (
     LEGAL_BITS,
     BatchNormParams,
@@ -44,7 +45,7 @@ from jaqc.ir import (
     SliceParams,
     Source,
 )
-from jaqc.ir.errors import IRError, JaqcError
+from jaqc.ir.errors import IRError
 from jaqc.ir.shape_rules import infer_output_shape
 
 #: Metadata key (on nodes, graph inputs and graph outputs) whose value is the IR layer name to use.

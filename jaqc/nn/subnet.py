@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from jaqc.core import JaqcError
 from jaqc.ir import LayerGraph, LayerKind
-from jaqc.ir.errors import JaqcError
 from jaqc.ir.layer import Layer
 
 from .candidates import ChannelShuffle, ConvFactory

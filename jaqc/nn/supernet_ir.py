@@ -15,9 +15,9 @@ import torch
 import torch.fx as fx
 from torch import Tensor, nn
 
+from jaqc.core import JaqcError
 from jaqc.frontend.importer import FxImporter, import_model, register_module_handler
 from jaqc.ir import Candidate, Choice, Layer, LayerGraph, LayerKind
-from jaqc.ir.errors import JaqcError
 
 from .search_conv import SPARSE_MODES
 from .supernet import SearchBlock, Supernet

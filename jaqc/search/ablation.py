@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from jaqc.ir.errors import JaqcError
+from jaqc.core import JaqcError
 from jaqc.nn.config import SupernetConfig
 
 

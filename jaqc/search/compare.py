@@ -33,8 +33,8 @@ from typing import Any
 from attrs import field, frozen
 
 from jaqc import __version__
-from jaqc.ir.errors import JaqcError
-from jaqc.ir.fileio import atomic_write_text
+from jaqc.core import JaqcError
+from jaqc.core.files import atomic_write_text
 
 from .ablation import share_of_2bit
 from .rundir import SUBNET_FILE, RunDir, read_summary, write_summary

@@ -30,7 +30,7 @@ def init_from_env() -> tuple[int, int]:
 
 def require_single_process(method: str) -> None:
     """Refuse to run ``method`` (which has no gradient averaging) under ``torchrun`` with several ranks."""
-    from jaqc.ir.errors import JaqcError
+    from jaqc.core import JaqcError
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise JaqcError(f"--method {method} runs in one process; start it without torchrun")

@@ -5,9 +5,9 @@ plus the fixed layers (stem, head, classifier), where ``c`` is the activation wi
 requantized to (the deployment model writes finished outputs at their consumers' bits): the largest ``a_bits``
 of the convolutions that read it, through residual adds and identity skips (:func:`consumer_distributions`,
 exact for independent per-block choices). From the candidate cost table
-(:func:`jaqc.hw.candidate_table.candidate_cost_table`), refreshed whenever the accelerator changes. Energy and
+(:func:`jaqc.hw.mapping.candidate_table.candidate_cost_table`), refreshed whenever the accelerator changes. Energy and
 latency are differentiable in α and β; area depends only on the accelerator. Each term is normalised by the
-same quantity of the reference design (:data:`jaqc.hw.generator_training.REFERENCE_ACCELERATOR`) running the
+same quantity of the reference design (:data:`jaqc.hw.generator.training.REFERENCE_ACCELERATOR`) running the
 uniform-α/β supernet, so ``λE·E/E_ref + λL·L/L_ref + λA·A/A_ref`` is unitless and about 1 at the start.
 A table entry whose op cannot be mapped (no tiling fits) costs 10x the largest feasible entry of the table.
 """
@@ -20,11 +20,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from jaqc.hw.candidate_table import CandidateCostTable, candidate_cost_table
-from jaqc.hw.generator_training import REFERENCE_ACCELERATOR
-from jaqc.hw.hw_objective import HardwareWeights, NetworkTotals, mapped_totals
-from jaqc.hw.totals import e_hw
-from jaqc.hw.unit_costs import area_for
+from jaqc.hw.generator.objective import HardwareWeights, NetworkTotals, mapped_totals
+from jaqc.hw.generator.training import REFERENCE_ACCELERATOR
+from jaqc.hw.mapping.candidate_table import CandidateCostTable, candidate_cost_table
+from jaqc.hw.model.totals import e_hw
+from jaqc.hw.model.unit_costs import area_for
 from jaqc.ir.accelerator import AcceleratorConfig
 
 from .space_costs import SpaceCosts

@@ -20,11 +20,11 @@ import torch.nn.functional as F
 from attrs import asdict, field, frozen
 from torch import Tensor, nn
 
-from jaqc.hw.generator import HardwareGenerator
-from jaqc.hw.generator_training import GeneratedDesign
-from jaqc.hw.hw_objective import HardwareWeights
+from jaqc.core import JaqcError
+from jaqc.hw.generator.network import HardwareGenerator
+from jaqc.hw.generator.objective import HardwareWeights
+from jaqc.hw.generator.training import GeneratedDesign
 from jaqc.ir.accelerator import AcceleratorConfig
-from jaqc.ir.errors import JaqcError
 from jaqc.nn.config import SearchStep, SupernetConfig
 from jaqc.nn.supernet import Supernet
 

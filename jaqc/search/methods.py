@@ -13,7 +13,7 @@ import importlib
 from pathlib import Path
 from typing import Any, Protocol
 
-from jaqc.ir.errors import JaqcError
+from jaqc.core import JaqcError
 
 from .presets import SearchPreset
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
+from jaqc.core.files import atomic_write_text
 from jaqc.data import make_loader
 from jaqc.ir import AcceleratorConfig, LayerGraph, save_graph
-from jaqc.ir.fileio import atomic_write_text
 
 from .rundir import ACCELERATOR_FILE, ARCHITECTURE_FILE, SCHEDULE_FILE, SUBNET_FILE, SUBNET_TEXT_FILE
 
@@ -67,7 +67,7 @@ def hardware_figures(schedule: dict[str, Any]) -> dict[str, Any]:
     hardware model they were computed with (``hw_model``) and notes on the design (an unvalidated dataflow, layers
     that use little of the array)."""
     from jaqc.export.schedule import schedule_hw_model
-    from jaqc.mapping_report import design_notes, schedule_rows
+    from jaqc.hw.mapping.report import design_notes, schedule_rows
 
     rows = schedule_rows(schedule) if "layers" in schedule else []
     return {

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jaqc.ir.fileio import atomic_write_bytes
+from jaqc.core.files import atomic_write_bytes
 
 
 def _figure():  # type: ignore[no-untyped-def]

@@ -12,9 +12,9 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
+from jaqc.core import JaqcError
 from jaqc.data import DataConfig
-from jaqc.hw.hw_objective import HardwareWeights
-from jaqc.ir.errors import JaqcError
+from jaqc.hw.generator.objective import HardwareWeights
 from jaqc.nn.config import SupernetConfig, supernet_preset
 
 from .jaq import JaqSearchSettings

@@ -19,9 +19,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from jaqc.core import JaqcError
 from jaqc.data import DataConfig, load_splits, make_loader
 from jaqc.ir import LayerGraph, load_graph
-from jaqc.ir.errors import JaqcError
 from jaqc.progress import Progress
 
 from .outputs import accuracy, hardware_figures, mapped_subnet, write_subnet

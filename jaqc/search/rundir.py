@@ -38,8 +38,8 @@ import torch
 from attrs import field, frozen
 
 from jaqc import __version__
-from jaqc.ir.errors import JaqcError
-from jaqc.ir.fileio import atomic_write, atomic_write_text, read_json, sha256_file
+from jaqc.core import JaqcError
+from jaqc.core.files import atomic_write, atomic_write_text, read_json, sha256_file
 
 RUN_FORMAT = "jaqc-run"
 RUN_VERSION = 1

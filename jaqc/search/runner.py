@@ -23,8 +23,8 @@ import torch
 from attrs import frozen
 
 from jaqc import __version__
+from jaqc.core import JaqcError
 from jaqc.data import batches_per_epoch, load_splits, make_loader, split_for_search
-from jaqc.ir.errors import JaqcError
 from jaqc.progress import Progress
 
 from .distributed import fingerprint, init_from_env, ranks_agree

@@ -2,7 +2,7 @@
 
 A search traces its supernet once (:func:`~jaqc.nn.supernet_ir.trace_supernet`: every searchable block is a
 ``choice`` layer whose candidates are sub-graphs) and :meth:`SpaceCosts.from_graph` lowers it with the one
-IR → cost-model lowering (:func:`jaqc.hw.lowering.layer_problem`):
+IR → cost-model lowering (:func:`jaqc.hw.model.lowering.layer_problem`):
 
 - every candidate's conv2d/linear layers, as cost-model problems at a given (w, a) pair: the layers whose
   outputs reach the candidate's output (through adds, activations, shuffles) write them at the block output's
@@ -26,10 +26,10 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from jaqc.hw.lowering import PRICED_KINDS, layer_problem
-from jaqc.hw.problem import ConvProblem
+from jaqc.core import JaqcError
+from jaqc.hw.model.lowering import PRICED_KINDS, layer_problem
+from jaqc.hw.model.problem import ConvProblem
 from jaqc.ir import Choice, Layer, LayerGraph, LayerKind
-from jaqc.ir.errors import JaqcError
 from jaqc.ir.metrics import target_bits, weighted_consumers
 
 

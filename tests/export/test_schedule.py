@@ -11,7 +11,6 @@ import zoo_models
 from jaqc.ir import LayerKind
 from jaqc.passes import PassContext, PassManager, parse_pipeline
 
-from jaqc.accelerators import PRESETS
 from jaqc.export.schedule import (
     ScheduleError,
     build_schedule,
@@ -21,6 +20,7 @@ from jaqc.export.schedule import (
     write_schedule,
 )
 from jaqc.frontend import import_model
+from jaqc.hw.accelerators import PRESETS
 
 
 @pytest.fixture(scope="module")

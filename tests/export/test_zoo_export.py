@@ -9,9 +9,9 @@ import pytest
 import torch
 import zoo_models
 
-from jaqc.accelerators import load_accelerator
 from jaqc.export.onnx_export import build_onnx, model_bytes
 from jaqc.frontend import import_model
+from jaqc.hw.accelerators import load_accelerator
 from jaqc.nn.subnet import build_subnet
 from jaqc.quantize import assign_bits, calibrate, parse_bits_spec, weighted_layers
 

@@ -17,7 +17,6 @@ import torch.nn as nn
 import zoo_models
 from jaqc.ir import (
     Conv2dParams,
-    JaqcError,
     LayerKind,
     LinearParams,
     PoolParams,
@@ -35,6 +34,7 @@ from onnx import TensorProto, helper
 from onnx_builders import conv_bn, model, node, randn, rng, run_reference, scalar
 
 from jaqc.cli import main
+from jaqc.core import JaqcError
 from jaqc.frontend import GraphExecutor, import_model
 from jaqc.frontend.loader import load_graph_spec
 from jaqc.frontend.onnx_import import OnnxImportError, import_onnx

@@ -15,7 +15,7 @@ def reference_cases():
     """The 40 public reference cases of shared/data/bitfusion_ref/public.json."""
     if not PUBLIC_CASES.exists():
         pytest.skip(f"BitFusion reference data not found at {PUBLIC_CASES}")
-    from jaqc.hw.reference import load_reference_cases
+    from jaqc.hw.reference.cases import load_reference_cases
 
     cases = load_reference_cases(PUBLIC_CASES)
     assert len(cases) == 40

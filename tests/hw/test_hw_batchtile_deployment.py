@@ -13,12 +13,12 @@ import pytest
 import torch
 from jaqc.ir.accelerator import AcceleratorConfig
 
-from jaqc.hw.batchtile import candidate_tiles, map_layer, select_mappings
-from jaqc.hw.cost_model import evaluate
 from jaqc.hw.errors import InfeasibleMappingError
-from jaqc.hw.orders import order_index_tensor
-from jaqc.hw.problem import ConvProblem
-from jaqc.hw.tensors import HardwareTensors, MappingTensors, ProblemTensors
+from jaqc.hw.mapping.batchtile import candidate_tiles, map_layer, select_mappings
+from jaqc.hw.model.cost_model import evaluate
+from jaqc.hw.model.orders import order_index_tensor
+from jaqc.hw.model.problem import ConvProblem
+from jaqc.hw.model.tensors import HardwareTensors, MappingTensors, ProblemTensors
 
 MODEL = "deployment"
 
@@ -101,7 +101,7 @@ def test_deployment_batchtile_matches_brute_force(index: int, objective: str) ->
 
 
 def _rank(mapping) -> int:
-    from jaqc.hw.orders import order_rank
+    from jaqc.hw.model.orders import order_rank
 
     return order_rank(mapping.loop_order)
 

@@ -11,7 +11,8 @@ import torch
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.mapping import Mapping
 
-from jaqc.hw.batchtile import (
+from jaqc.hw.errors import HardwareError, InfeasibleMappingError
+from jaqc.hw.mapping.batchtile import (
     MappingSpace,
     Objective,
     candidate_order_ranks,
@@ -21,11 +22,10 @@ from jaqc.hw.batchtile import (
     select_mappings,
     tile_options,
 )
-from jaqc.hw.errors import HardwareError, InfeasibleMappingError
-from jaqc.hw.orders import ALL_ORDERS, order_rank
-from jaqc.hw.problem import ConvProblem
-from jaqc.hw.scalar_model import scalar_cost
-from jaqc.hw.unit_costs import unit_costs_for
+from jaqc.hw.model.orders import ALL_ORDERS, order_rank
+from jaqc.hw.model.problem import ConvProblem
+from jaqc.hw.model.unit_costs import unit_costs_for
+from jaqc.hw.reference.scalar_model import scalar_cost
 
 
 def _all_tilings(problem: ConvProblem, accelerator: AcceleratorConfig, space: str) -> list[tuple[int, ...]]:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from jaqc.hw.cacti import CACTI_QUANTITIES, MIN_BANK_BYTES, cacti_lookup, cacti_value, load_cacti_table
 from jaqc.hw.errors import HardwareError
-from jaqc.hw.unit_costs import bank_bytes
+from jaqc.hw.model.cacti import CACTI_QUANTITIES, MIN_BANK_BYTES, cacti_lookup, cacti_value, load_cacti_table
+from jaqc.hw.model.unit_costs import bank_bytes
 
 SHARED_DATA = Path(__file__).parents[2].parent / "shared" / "data"
 

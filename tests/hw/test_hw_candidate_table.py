@@ -6,9 +6,9 @@ import attrs
 import torch
 from jaqc.ir.accelerator import AcceleratorConfig
 
-from jaqc.hw.batchtile import map_layers
-from jaqc.hw.candidate_table import candidate_cost_table
-from jaqc.hw.workloads import ALL_BIT_PAIRS, fbnet_cifar_supernet
+from jaqc.hw.mapping.batchtile import map_layers
+from jaqc.hw.mapping.candidate_table import candidate_cost_table
+from jaqc.hw.reference.workloads import ALL_BIT_PAIRS, fbnet_cifar_supernet
 
 ACCELERATOR = AcceleratorConfig(pe_rows=16, pe_cols=16, wbuf_kb=128, ibuf_kb=128, obuf_kb=128)
 

@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jaqc.ir.accelerator import AcceleratorConfig
 
-from jaqc.hw.batchtile import candidate_tiles, map_layer
-from jaqc.hw.cost_model import CostTensors, evaluate
 from jaqc.hw.errors import InfeasibleMappingError
-from jaqc.hw.orders import order_index_tensor
-from jaqc.hw.problem import ConvProblem
-from jaqc.hw.tensors import HardwareTensors, MappingTensors, ProblemTensors
+from jaqc.hw.mapping.batchtile import candidate_tiles, map_layer
+from jaqc.hw.model.cost_model import CostTensors, evaluate
+from jaqc.hw.model.orders import order_index_tensor
+from jaqc.hw.model.problem import ConvProblem
+from jaqc.hw.model.tensors import HardwareTensors, MappingTensors, ProblemTensors
 
 MODEL = "deployment"
 ORDERS = (0, 7, 23, 46, 71, 95, 119)  # a spread of loop orders (every order is in the exhaustive tests)

@@ -10,11 +10,11 @@ import pytest
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.mapping import Mapping
 
-from jaqc.hw.batchtile import map_layer
 from jaqc.hw.errors import HardwareError
-from jaqc.hw.layer_cost import layer_cost, layer_costs
-from jaqc.hw.problem import ConvProblem
-from jaqc.hw.unit_costs import unit_costs_for
+from jaqc.hw.mapping.batchtile import map_layer
+from jaqc.hw.model.layer_cost import layer_cost, layer_costs
+from jaqc.hw.model.problem import ConvProblem
+from jaqc.hw.model.unit_costs import unit_costs_for
 
 PROBLEM = ConvProblem(name="c3", batch=1, in_channels=32, out_channels=64, in_h=16, in_w=16, kernel=3, pad=1)
 ACCELERATOR = AcceleratorConfig(pe_rows=16, pe_cols=16, wbuf_kb=128, ibuf_kb=128, obuf_kb=128)
@@ -67,7 +67,7 @@ def test_input_errors_name_the_problem() -> None:
 def test_conv_problem_imports_without_torch() -> None:
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "from jaqc.hw.problem import ConvProblem\n"
+        "from jaqc.hw.model.problem import ConvProblem\n"
         "import jaqc.hw\n"
         "print(ConvProblem(batch=1, in_channels=3, out_channels=8, in_h=8, in_w=8, kernel=3, pad=1).out_h)\n"
     )

@@ -1,4 +1,4 @@
-"""The deployment model (docs/cost_model.md, section 19) against its loop-nest oracle (jaqc.hw.oracle).
+"""The deployment model (docs/cost_model.md, section 19) against its loop-nest oracle (jaqc.hw.reference.oracle).
 
 First the oracle itself on tiny layers whose costs are worked out by hand, then the tensor model equal to
 the oracle (cycles and every access count exactly, energies to 1e-12) on 1500 random layers.
@@ -15,11 +15,11 @@ from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.mapping import LOOP_DIMS, Mapping
 
 from jaqc.hw.errors import HardwareError
-from jaqc.hw.layer_cost import layer_costs
-from jaqc.hw.oracle import walk_cost
-from jaqc.hw.problem import ConvProblem
-from jaqc.hw.records import ACCESS_NAMES, ENERGY_NAMES
-from jaqc.hw.unit_costs import unit_costs_for
+from jaqc.hw.model.layer_cost import layer_costs
+from jaqc.hw.model.problem import ConvProblem
+from jaqc.hw.model.records import ACCESS_NAMES, ENERGY_NAMES
+from jaqc.hw.model.unit_costs import unit_costs_for
+from jaqc.hw.reference.oracle import walk_cost
 
 ENERGY_REL = 1e-12
 

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.mapping import LOOP_DIMS, Mapping
 
-from jaqc.hw.cost_model import evaluate
-from jaqc.hw.problem import ConvProblem
-from jaqc.hw.scalar_model import scalar_cost
-from jaqc.hw.tensors import HardwareTensors, MappingTensors, ProblemTensors
-from jaqc.hw.unit_costs import unit_costs_for
+from jaqc.hw.model.cost_model import evaluate
+from jaqc.hw.model.problem import ConvProblem
+from jaqc.hw.model.tensors import HardwareTensors, MappingTensors, ProblemTensors
+from jaqc.hw.model.unit_costs import unit_costs_for
+from jaqc.hw.reference.scalar_model import scalar_cost
 
 BITS = st.sampled_from([2, 4, 8])
 
@@ -145,7 +145,7 @@ def test_lower_bitwidth_can_cost_more_total_cycles_through_weight_padding() -> N
     """The simulator pads a weight block to a multiple of N*perf_factor input channels and loads the padding
     from DRAM; at 2 bits (perf_factor 16) on 37 rows that is 592 lanes for 51 channels, so a DRAM-bound
     1x1 layer gets slower at lower precision even at its best mapping (docs/cost_model.md, section 3)."""
-    from jaqc.hw.batchtile import map_layer
+    from jaqc.hw.mapping.batchtile import map_layer
 
     problem = ConvProblem(batch=1, in_channels=51, out_channels=12, in_h=4, in_w=4, kernel=1)
     accelerator = AcceleratorConfig(pe_rows=37, pe_cols=28, wbuf_kb=64, ibuf_kb=64, obuf_kb=64)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from jaqc.hw.cost_model import evaluate
-from jaqc.hw.layer_cost import layer_costs, stack_unit_costs
-from jaqc.hw.scalar_model import scalar_cost
-from jaqc.hw.tensors import HardwareTensors, MappingTensors, ProblemTensors
-from jaqc.hw.unit_costs import area_for
+from jaqc.hw.model.cost_model import evaluate
+from jaqc.hw.model.layer_cost import layer_costs, stack_unit_costs
+from jaqc.hw.model.tensors import HardwareTensors, MappingTensors, ProblemTensors
+from jaqc.hw.model.unit_costs import area_for
+from jaqc.hw.reference.scalar_model import scalar_cost
 
 ENERGY_REL = 1e-12
 CACTI_ENERGY_REL = 1e-4  # the data README's bound for log-log interpolation of the dense table

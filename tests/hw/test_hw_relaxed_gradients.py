@@ -7,10 +7,10 @@ import torch
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.ir.mapping import Mapping
 
-from jaqc.hw.cost_model import evaluate
-from jaqc.hw.problem import ConvProblem
-from jaqc.hw.tensors import HardwareTensors, MappingTensors, ProblemTensors
-from jaqc.hw.workloads import fbnet_cifar_subnet
+from jaqc.hw.model.cost_model import evaluate
+from jaqc.hw.model.problem import ConvProblem
+from jaqc.hw.model.tensors import HardwareTensors, MappingTensors, ProblemTensors
+from jaqc.hw.reference.workloads import fbnet_cifar_subnet
 
 FIELDS = ("pe_rows", "pe_cols", "wbuf_bytes", "ibuf_bytes", "obuf_bytes", "dram_bits_per_cycle")
 

@@ -7,13 +7,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jaqc.ir.accelerator import AcceleratorConfig, Dataflow
-from jaqc.ir.errors import JaqcError
 from jaqc.ir.mapping import LoopDim
 
+from jaqc.core import JaqcError
 from jaqc.hw.errors import HardwareError
-from jaqc.hw.orders import ALL_ORDERS, canonical_order_ranks, order_at, order_index_tensor, order_rank
-from jaqc.hw.problem import ConvProblem, perf_factor
-from jaqc.hw.space import AcceleratorSpace, HardwarePoint
+from jaqc.hw.generator.space import AcceleratorSpace, HardwarePoint
+from jaqc.hw.model.orders import ALL_ORDERS, canonical_order_ranks, order_at, order_index_tensor, order_rank
+from jaqc.hw.model.problem import ConvProblem, perf_factor
 
 SPACE = AcceleratorSpace()
 

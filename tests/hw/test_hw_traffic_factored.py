@@ -6,13 +6,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaqc.hw.batchtile_search import _lower_bound, _objective_terms, _Tilings
-from jaqc.hw.constants import LOOP_OPERAND_DEPENDENCE
-from jaqc.hw.hw_models import HardwareModel
-from jaqc.hw.mapping_space import Objective
-from jaqc.hw.orders import order_index_tensor
-from jaqc.hw.tensors import UnitCostTensors
-from jaqc.hw.traffic import GROUPED_DEPENDENCE, dram_traffic, dram_traffic_all_orders
+from jaqc.hw.mapping.batchtile_search import _lower_bound, _objective_terms, _Tilings
+from jaqc.hw.mapping.mapping_space import Objective
+from jaqc.hw.model.constants import LOOP_OPERAND_DEPENDENCE
+from jaqc.hw.model.hw_models import HardwareModel
+from jaqc.hw.model.orders import order_index_tensor
+from jaqc.hw.model.tensors import UnitCostTensors
+from jaqc.hw.model.traffic import GROUPED_DEPENDENCE, dram_traffic, dram_traffic_all_orders
 
 COUNTS = st.lists(st.sampled_from([1, 1, 2, 3, 7, 16]), min_size=5, max_size=5)
 

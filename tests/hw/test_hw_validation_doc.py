@@ -1,4 +1,4 @@
-"""docs/cost_model.md carries the current validation table (regenerate with python -m jaqc.hw.validation)."""
+"""docs/cost_model.md carries the current validation table (regenerate with python -m jaqc.hw.reference.validation)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from jaqc.hw.errors import HardwareError
-from jaqc.hw.validation import BEGIN, END, paper_table2_crosscheck, validation_table, write_between_markers
+from jaqc.hw.reference.validation import BEGIN, END, paper_table2_crosscheck, validation_table, write_between_markers
 
 DOC = Path(__file__).parents[2] / "docs" / "cost_model.md"
 
@@ -16,7 +16,8 @@ def test_documented_validation_table_is_current(reference_cases) -> None:
     text = DOC.read_text()
     documented = text.split(BEGIN, 1)[1].split(END, 1)[0]
     assert documented == "\n" + validation_table(reference_cases) + "\n" + paper_table2_crosscheck(), (
-        "regenerate: python -m jaqc.hw.validation ../shared/data/bitfusion_ref/public.json --write docs/cost_model.md"
+        "regenerate: python -m jaqc.hw.reference.validation ../shared/data/bitfusion_ref/public.json "
+        "--write docs/cost_model.md"
     )
     assert "160/160 mappings with exact cycles and access counts" in documented
     assert "equals the simulator optimum on 40/40 cases" in documented

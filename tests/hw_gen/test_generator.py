@@ -7,20 +7,20 @@ import math
 import pytest
 import torch
 from jaqc.ir import AcceleratorConfig
-from jaqc.ir.errors import JaqcError
 
-from jaqc.hw.generator import GeneratorConfig, HardwareGenerator, op_vector_tensor
-from jaqc.hw.generator_training import GeneratorTraining, train_generator
-from jaqc.hw.hw_objective import (
+from jaqc.core import JaqcError
+from jaqc.hw.generator.network import GeneratorConfig, HardwareGenerator, op_vector_tensor
+from jaqc.hw.generator.objective import (
     HardwareWeights,
     NetworkTotals,
     best_mappings,
     relaxed_objective,
     subnet_totals,
 )
-from jaqc.hw.lowering import operator_vector
-from jaqc.hw.problem import ConvProblem
-from jaqc.hw.space import AcceleratorSpace
+from jaqc.hw.generator.space import AcceleratorSpace
+from jaqc.hw.generator.training import GeneratorTraining, train_generator
+from jaqc.hw.model.lowering import operator_vector
+from jaqc.hw.model.problem import ConvProblem
 
 PROBLEMS = [
     ConvProblem(batch=1, in_channels=3, out_channels=16, in_h=16, in_w=16, kernel=3, pad=1, im2col=True),

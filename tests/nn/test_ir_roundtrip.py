@@ -7,9 +7,9 @@ import re
 import pytest
 import torch
 from jaqc.ir import LayerKind, QuantSpec, parse, print_graph, verify
-from jaqc.ir.errors import JaqcError
 from jaqc.passes import PassContext, PassManager, parse_pipeline
 
+from jaqc.core import JaqcError
 from jaqc.nn.config import supernet_preset
 from jaqc.nn.subnet import DerivedSubnet, build_subnet
 from jaqc.nn.supernet import Supernet

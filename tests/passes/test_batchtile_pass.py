@@ -8,10 +8,10 @@ from jaqc.ir import LayerKind, parse, print_graph, verify
 from jaqc.passes import PassContext, PassError, PassManager, make_pass, parse_pipeline
 from jaqc.passes.batchtile import BatchTile
 
-from jaqc.accelerators import PRESETS
 from jaqc.frontend import import_model
-from jaqc.hw.batchtile import map_layer
-from jaqc.hw.lowering import layer_problem
+from jaqc.hw.accelerators import PRESETS
+from jaqc.hw.mapping.batchtile import map_layer
+from jaqc.hw.model.lowering import layer_problem
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from jaqc.ir import LayerKind, verify
 from jaqc.passes import PassContext, PassError, PassManager, make_pass, parse_pipeline
 
 from jaqc.frontend import import_model
-from jaqc.hw.space import AcceleratorSpace
+from jaqc.hw.generator.space import AcceleratorSpace
 
 
 def test_pass_writes_accelerator_mappings_and_costs() -> None:

@@ -13,12 +13,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from jaqc.ir import LayerKind, load_graph, verify
-from jaqc.ir.errors import JaqcError
 
+from jaqc.core import JaqcError
 from jaqc.data import DataConfig, labels_of
-from jaqc.hw.generator_training import REFERENCE_ACCELERATOR
-from jaqc.hw.hw_objective import HardwareWeights, mapped_totals
-from jaqc.hw.space import AcceleratorSpace
+from jaqc.hw.generator.objective import HardwareWeights, mapped_totals
+from jaqc.hw.generator.space import AcceleratorSpace
+from jaqc.hw.generator.training import REFERENCE_ACCELERATOR
 from jaqc.nn.config import QuantSearchMode, SearchStep, supernet_preset
 from jaqc.nn.mixing import BitCandidates, hetero_blend, mix_quantized
 from jaqc.search.ablation import share_of_2bit

@@ -6,9 +6,9 @@ import json
 
 import attrs
 import pytest
-from jaqc.ir.errors import JaqcError
 
 from jaqc.cli import main
+from jaqc.core import JaqcError
 from jaqc.search.compare import (
     CompareSettings,
     Comparison,

@@ -8,8 +8,8 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 import torch
-from jaqc.ir.errors import JaqcError
 
+from jaqc.core import JaqcError
 from jaqc.search.haq import (
     STATE_SIZE,
     DdpgAgent,

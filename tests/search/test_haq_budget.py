@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 from attrs import frozen
-from jaqc.ir.errors import JaqcError
 
+from jaqc.core import JaqcError
 from jaqc.search.haq import (
     BitConfig,
     HaqError,

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 from jaqc.ir import LayerGraph, LayerKind, load_graph, save_graph, verify
-from jaqc.ir.errors import JaqcError
 from jaqc.passes import PassContext, PassManager, make_pass
 from torch import nn
 
-from jaqc.accelerators import load_accelerator
+from jaqc.core import JaqcError
 from jaqc.data import DataConfig, load_splits, split_for_search
 from jaqc.export.schedule import build_schedule
+from jaqc.hw.accelerators import load_accelerator
 from jaqc.nn.config import supernet_preset
 from jaqc.nn.search_conv import SearchConv2d
 from jaqc.nn.tracing import trace_model

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 from jaqc.ir import Candidate, Choice, Conv2dParams, Layer, LayerGraph, LayerKind, LinearParams, verify
-from jaqc.ir.errors import JaqcError
 
+from jaqc.core import JaqcError
 from jaqc.search.haq import (
     STATE_FEATURES,
     HaqError,

@@ -6,8 +6,8 @@ import itertools
 
 import attrs
 import pytest
-from jaqc.ir.errors import JaqcError
 
+from jaqc.core import JaqcError
 from jaqc.search.haq import (
     HaqEnvironment,
     ResourceBudget,

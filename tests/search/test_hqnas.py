@@ -10,10 +10,10 @@ import attrs
 import pytest
 import torch
 from jaqc.ir import load_graph, verify
-from jaqc.ir.errors import JaqcError
 
+from jaqc.core import JaqcError
 from jaqc.data import DataConfig, load_splits
-from jaqc.hw.hw_objective import mapped_totals
+from jaqc.hw.generator.objective import mapped_totals
 from jaqc.nn.candidates import build_candidate
 from jaqc.nn.config import FBNET_CANDIDATES, FixedBits, supernet_preset
 from jaqc.nn.quantizers import quantize_weight
@@ -179,7 +179,7 @@ def test_gradients_reach_every_threshold() -> None:
 
 
 def _accelerator():  # type: ignore[no-untyped-def]
-    from jaqc.accelerators import load_accelerator
+    from jaqc.hw.accelerators import load_accelerator
 
     return load_accelerator("jaq-table2")
 

@@ -17,7 +17,7 @@ import torch
 from jaqc.ir import LayerKind
 from jaqc.ir.metrics import consumer_a_bits
 
-from jaqc.hw.hw_objective import HardwareWeights, mapped_totals
+from jaqc.hw.generator.objective import HardwareWeights, mapped_totals
 from jaqc.nn.config import supernet_preset
 from jaqc.search.hw_binding import ExpectedHardwareCost, consumer_distributions
 from jaqc.search.space_costs import SpaceCosts

@@ -8,11 +8,11 @@ from pathlib import Path
 import attrs
 import pytest
 from jaqc.ir import load_graph, verify
-from jaqc.ir.errors import JaqcError
 
 from jaqc.cli import main
+from jaqc.core import JaqcError
 from jaqc.data import DataConfig
-from jaqc.hw.hw_objective import HardwareWeights
+from jaqc.hw.generator.objective import HardwareWeights
 from jaqc.nn.config import supernet_preset
 from jaqc.search.presets import search_preset
 from jaqc.search.rundir import RunDir, without_time

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from jaqc.ir.errors import JaqcError
 
 from jaqc.cli import main
+from jaqc.core import JaqcError
 from jaqc.search.methods import METHOD_HELP, METHODS, method_class, run_method
 from jaqc.search.runner import SearchRun
 

@@ -11,9 +11,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from jaqc.ir.errors import JaqcError
 
 from jaqc.cli import main
+from jaqc.core import JaqcError
 from jaqc.search.rundir import LOCK_FILE, RunDir, RunDirError, release_run
 
 

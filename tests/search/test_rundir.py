@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from jaqc.ir.errors import JaqcError
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from jaqc.core import JaqcError
 from jaqc.data import DataConfig, make_loader
 from jaqc.search import (
     LoopPosition,

@@ -10,10 +10,10 @@ import pytest
 import torch
 from attrs import frozen
 from jaqc.ir import Choice, LayerGraph, LayerKind
-from jaqc.ir.errors import JaqcError
 from jaqc.ir.types import QuantSpec
 from jaqc.passes import Pass, PassContext, PassResult, register
 
+from jaqc.core import JaqcError
 from jaqc.nn.supernet import Supernet
 from jaqc.nn.supernet_ir import trace_supernet
 from jaqc.search.runner import SearchRun

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from jaqc.ir import parse
 
-from jaqc.hw.hw_objective import HardwareWeights
+from jaqc.hw.generator.objective import HardwareWeights
 from jaqc.nn.config import supernet_preset
 from jaqc.search.hw_binding import ExpectedHardwareCost
 from jaqc.search.space_costs import SpaceCosts, SpaceError
@@ -124,7 +124,7 @@ def test_the_generator_reads_what_encode_layers_writes() -> None:
     from jaqc.passes import PassContext
     from jaqc.passes.encode_layers import EncodeLayers
 
-    from jaqc.hw.lowering import operator_vector
+    from jaqc.hw.model.lowering import operator_vector
     from jaqc.nn.subnet import DerivedSubnet
     from jaqc.nn.tracing import trace_model
 

@@ -12,10 +12,10 @@ import attrs
 import pytest
 import torch
 from jaqc.ir import LayerKind, load_graph
-from jaqc.ir.errors import JaqcError
 
 from jaqc.cli import main
-from jaqc.hw.lowering import PRICED_KINDS, layer_problem
+from jaqc.core import JaqcError
+from jaqc.hw.model.lowering import PRICED_KINDS, layer_problem
 from jaqc.nn.config import supernet_preset
 from jaqc.nn.space import space_of, with_space
 from jaqc.nn.subnet import DerivedSubnet

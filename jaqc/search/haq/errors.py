@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jaqc.ir.errors import JaqcError
+from jaqc.core import JaqcError
 
 
 class HaqError(JaqcError):

@@ -31,10 +31,10 @@ import torch.nn.functional as F
 from attrs import field, frozen
 from torch import nn
 
+from jaqc.core import JaqcError
 from jaqc.data import make_loader
-from jaqc.hw.totals import NetworkTotals
+from jaqc.hw.model.totals import NetworkTotals
 from jaqc.ir import AcceleratorConfig, LayerGraph, LayerKind, QuantSpec, load_graph
-from jaqc.ir.errors import JaqcError
 
 from .actions import ACTION_BITS
 from .environment import BitConfig, ResourceKind
@@ -106,9 +106,9 @@ class LayerCostTable:
         objective: str = "latency",
         hw_model: str = "deployment",
     ) -> None:
-        from jaqc.hw.candidate_table import candidate_cost_table
-        from jaqc.hw.lowering import layer_problem
-        from jaqc.hw.unit_costs import area_for
+        from jaqc.hw.mapping.candidate_table import candidate_cost_table
+        from jaqc.hw.model.lowering import layer_problem
+        from jaqc.hw.model.unit_costs import area_for
         from jaqc.ir.metrics import FLOAT_AS_BITS, weighted_consumers
 
         layers = quantizable_layers(graph)

@@ -32,10 +32,10 @@ from typing import Any, ClassVar
 import torch
 from attrs import asdict, frozen
 
-from jaqc.accelerators import load_accelerator
+from jaqc.core import JaqcError
 from jaqc.data import load_splits, split_for_search
+from jaqc.hw.accelerators import load_accelerator
 from jaqc.ir import LayerGraph, load_graph, save_graph
-from jaqc.ir.errors import JaqcError
 from jaqc.progress import Progress
 from jaqc.search.distributed import require_single_process
 from jaqc.search.outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs

@@ -2,7 +2,7 @@
 
 The table holds, for every block, op of :data:`~jaqc.search.hqnas.superkernel.HQNAS_OPS` and ``(w_bits, a_bits)``
 pair, the latency of the op's layers at their BatchTile-optimal mappings (jaq space, latency objective): the
-same :func:`~jaqc.hw.candidate_table.candidate_cost_table` and layer lists
+same :func:`~jaqc.hw.mapping.candidate_table.candidate_cost_table` and layer lists
 (:class:`~jaqc.search.space_costs.SpaceCosts`, read from the IR) JAQ's expected hardware cost uses, built once because
 the accelerator does not change. The expected latency is
 
@@ -24,8 +24,8 @@ import attrs
 import torch
 from torch import Tensor
 
-from jaqc.hw.candidate_table import candidate_cost_table
-from jaqc.hw.unit_costs import area_for
+from jaqc.hw.mapping.candidate_table import candidate_cost_table
+from jaqc.hw.model.unit_costs import area_for
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.nn.config import SupernetConfig
 

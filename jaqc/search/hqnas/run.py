@@ -40,9 +40,9 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from jaqc.accelerators import load_accelerator
+from jaqc.core import JaqcError
 from jaqc.data import batches_per_epoch, load_splits, make_loader
-from jaqc.ir.errors import JaqcError
+from jaqc.hw.accelerators import load_accelerator
 from jaqc.progress import Progress
 
 from ..distributed import require_single_process

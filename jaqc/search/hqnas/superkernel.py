@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from attrs import frozen
 from torch import Tensor, nn
 
-from jaqc.ir.errors import JaqcError
+from jaqc.core import JaqcError
 from jaqc.nn.candidates import InvertedResidual, classifier_module, head_module, stem_module
 from jaqc.nn.config import SupernetConfig
 from jaqc.nn.quantizers import ActivationQuantizer, quantize_weight
