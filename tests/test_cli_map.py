@@ -138,3 +138,20 @@ def test_map_saved_ir_onnx_and_supernet(tmp_path: Path, capsys) -> None:
     assert "pass batchtile requires a plain network (no choice layers), which the graph lacks" in err
     assert "run extract-subnet before batchtile" in err
     assert main(["map", str(tmp_path / "super.json"), "--accel", "jaq-table2", "--passes", "extract-subnet"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("golden", "model", "bits", "hw_model"),
+    [
+        ("fbnet_like_w4a4_deployment", "fbnet_like", 4, "deployment"),
+        ("mobilenet_v2_se_hswish_w2a2_simulator", "mobilenet_v2_se_hswish", 2, "simulator"),
+    ],
+)
+def test_map_tables_are_pinned(golden: str, model: str, bits: int, hw_model: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Guard (issue #11, item 6): the tables ``jaqc map`` printed before the cost vocabulary and the layout were
+    unified (written by jaqc at 320dc9e), line for line."""
+    passes = f"fold-batchnorm,annotate-quant{{w_bits={bits},a_bits={bits}}}"
+    args = ["map", f"{ZOO}:{model}", "--accel", "jaq-table2", "--hw-model", hw_model, "--passes", passes]
+    assert main(args) == 0
+    expected = (Path(__file__).parent / "golden" / "map" / f"{golden}.txt").read_text()
+    assert capsys.readouterr().out == expected

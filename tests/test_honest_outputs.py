@@ -8,7 +8,8 @@ import json
 import re
 from pathlib import Path
 
-from jaqc.cli import _print_summary, main
+from jaqc.cli import main
+from jaqc.cli.render import print_run_summary
 from jaqc.hw.mapping.report import LOW_UTILIZATION, dataflow_note, design_notes
 from jaqc.nn.config import supernet_preset
 from jaqc.search.outputs import hardware_figures
@@ -27,7 +28,7 @@ def test_identity_skip_blocks_show_no_bits(capsys) -> None:  # type: ignore[no-u
     assert identity == [True, False, False, False, False]
     summary = {"method": "jaq", "preset": "tiny", "architecture": {"ops": ops, "bits": [[2, 2]] * 5},
                "identity_blocks": identity, "accelerator": ACCEL, **FIGURES}  # fmt: skip
-    _print_summary(summary, "run")
+    print_run_summary(summary, "run")
     out = capsys.readouterr().out
     assert re.search(r"│ 0\s+│ skip \(identity\)\s+│ –\s+│ –\s+│", out)
     assert re.search(r"│ 1\s+│ skip\s+│ 2\s+│ 2\s+│", out)  # the projection skip has layers and bits
@@ -36,7 +37,7 @@ def test_identity_skip_blocks_show_no_bits(capsys) -> None:  # type: ignore[no-u
 def test_haq_summary_is_a_per_layer_table(capsys) -> None:  # type: ignore[no-untyped-def]
     summary = {"method": "haq", "preset": "tiny", "architecture": {"ops": ["stem.0", "blocks.0.dw"],
                "bits": [[8, 8], [4, 2]]}, "accelerator": ACCEL, **FIGURES}  # fmt: skip
-    _print_summary(summary, "run")
+    print_run_summary(summary, "run")
     out = capsys.readouterr().out
     assert re.search(r"┃ layer\s+┃ w bits ┃ a bits ┃", out) and "┃ block" not in out and "│ blocks.0.dw │ 4" in out
 
@@ -45,7 +46,7 @@ def test_unvalidated_dataflow_is_noted(capsys) -> None:  # type: ignore[no-untyp
     assert dataflow_note(ACCEL) is None
     note = dataflow_note({**ACCEL, "dataflow": "RS"})
     assert note is not None and "only WS (BitFusion's) is validated against the BitFusion simulator" in note
-    _print_summary({"architecture": {"ops": ["k3_e1"], "bits": [[4, 4]]}, "accelerator": {**ACCEL, "dataflow": "OS"},
+    print_run_summary({"architecture": {"ops": ["k3_e1"], "bits": [[4, 4]]}, "accelerator": {**ACCEL, "dataflow": "OS"},
                     **FIGURES}, "run")  # fmt: skip
     assert "note: dataflow OS is a jaqc extension" in capsys.readouterr().out
     schedule = {"schema_version": 2, "hw_model": "deployment", "accelerator": {**ACCEL, "dataflow": "RS"},

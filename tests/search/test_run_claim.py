@@ -140,7 +140,7 @@ def test_force_applies_to_resume_only(capsys) -> None:  # type: ignore[no-untype
 
 def test_force_redoes_the_final_phase_of_a_finished_run(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     """The CLI's part (the finish itself equals the uninterrupted one: test_jaq_runner)."""
-    import jaqc.cli as cli
+    import jaqc.cli.search as cli
     import jaqc.search.methods as methods
 
     run = tmp_path / "run"
@@ -155,7 +155,7 @@ def test_force_redoes_the_final_phase_of_a_finished_run(tmp_path: Path, monkeypa
             return SimpleNamespace(summary={"redone": True}, run_dir=run)
 
     monkeypatch.setattr(methods, "resume_run", lambda path, data: resumed.append(path) or Finished())
-    monkeypatch.setattr(cli, "_print_summary", lambda summary, run_dir: print("summary", summary))
+    monkeypatch.setattr(cli, "print_run_summary", lambda summary, run_dir: print("summary", summary))
     assert main(["search", "--resume", str(run)]) == 2 and resumed == []
     assert "add --force to redo its final phase" in capsys.readouterr().err
     assert main(["search", "--resume", str(run), "--force"]) == 0

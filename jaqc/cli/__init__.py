@@ -1,0 +1,14 @@
+"""The ``jaqc`` command line: thin commands over library calls, one module per command with its renderers
+(:mod:`~jaqc.cli.app` holds the group, :func:`main` and the shared options, :mod:`~jaqc.cli.render` the tables
+several commands print).
+
+Errors a user can cause (bad model spec, bad shape, bad IR, unknown pass) print one line and exit with
+code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+from . import compare, cost, dump, export, mapping, passes, quantize, retrain, search  # noqa: F401 (registers the commands)
+from .app import cli, main
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,94 @@
+"""``jaqc compare``: every method on one cost model, with a table and a Pareto plot."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from .app import cli, console, data_option, hw_model_option, nonempty_path
+
+
+@cli.command("compare")
+@click.option("--preset", default="tiny", show_default=True, help="Search preset shared by every method.")
+@data_option
+@click.option(
+    "--methods",
+    default="jaq,autonba,haq,hqnas,uniform8,uniform4",
+    show_default=True,
+    help="Comma-separated: jaq, autonba, haq, hqnas, uniform8, uniform4.",
+)
+@click.option("--lambdas", default=None, help="λ values for jaq/autonba/hqnas, e.g. 0.01,0.1 (default: the preset's).")
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=None, help="Search epochs of every method (default: the preset's)."
+)
+@click.option(
+    "--retrain-epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="QAT epochs of every retraining (preset default).",
+)
+@click.option("--episodes", type=click.IntRange(min=1), default=None, help="HAQ episodes (default: HAQ's).")
+@click.option("--ablation/--no-ablation", default=True, show_default=True, help="Also run the Table 7 ablation.")
+@click.option("--ablation-seeds", default=None, help="Seeds of the ablation searches, e.g. 0,1,2 (default: --seed).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Any integer in 0..2^63-1.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    default="runs/compare",
+    show_default=True,
+    help="Output directory.",
+    callback=nonempty_path,
+)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch intra-op threads.")
+@hw_model_option()
+def compare_cmd(
+    preset: str,
+    data_root: str | None,
+    methods: str,
+    lambdas: str | None,
+    epochs: int | None,
+    retrain_epochs: int | None,
+    episodes: int | None,
+    ablation: bool,
+    ablation_seeds: str | None,
+    seed: int | None,
+    out_dir: str,
+    threads: int,
+    hw_model: str,
+) -> None:
+    """Compare search methods on one cost model: table, Pareto plot, Table 7 ablation (resumable)."""
+    from pathlib import Path
+
+    import torch
+
+    torch.set_num_threads(threads)
+    from jaqc.search.compare import CompareSettings, Comparison, parse_lambdas, parse_methods, parse_seeds
+
+    settings = CompareSettings(
+        preset=preset, data_root=data_root, methods=parse_methods(methods), lambdas=parse_lambdas(lambdas),
+        epochs=epochs, retrain_epochs=retrain_epochs, episodes=episodes, ablation=ablation, seed=seed,
+        ablation_seeds=parse_seeds(ablation_seeds), overrides={"hw_model": hw_model},
+    )  # fmt: skip
+    out = console()
+    result = Comparison(out_dir, settings, log=lambda msg: out.print(f"[bold]compare[/bold] {msg}")).run()
+    table = Table(title=f"jaqc compare ({preset}, {hw_model} hardware model)", title_justify="left")
+    for col in ("run", "test acc", "latency ms", "energy mJ", "area mm²", "EDAP", "w/a bits", "search s"):
+        table.add_column(col)
+    for r in result["rows"]:
+        table.add_row(
+            r["label"], f"{r['test_accuracy']:.2%}", f"{r['latency_ms']:.4g}", f"{r['energy_mJ']:.4g}",
+            f"{r['area_mm2']:.4g}", f"{r['edap_mJ_ms_mm2']:.4g}", f"{r['mean_w_bits']:.2f}/{r['mean_a_bits']:.2f}",
+            f"{r['search_seconds']:.0f}",
+        )  # fmt: skip
+    out.print(table)
+    if result["ablation"]:
+        abl = Table(title="Table 7 ablation: share of blocks at 2 bits (λ = 0)", title_justify="left")
+        for col in ("variant", "seeds", "blocks", "w at 2 bits", "a at 2 bits"):
+            abl.add_column(col)
+        for a in result["ablation"]:
+            seeds = ",".join(str(x) for x in a["seeds"])
+            abl.add_row(a["variant"], seeds, str(a["layers"]), f"{a['weight_2bit']:.0%}", f"{a['activation_2bit']:.0%}")
+        out.print(abl)
+    root = Path(out_dir)
+    out.print(f"wrote {root / 'compare.md'}, {root / 'compare.json'}, {root / 'pareto.png'}")
