@@ -74,15 +74,19 @@ def print_run_summary(summary: dict, run_dir) -> None:  # type: ignore[no-untype
         for name, (w, a) in zip(arch["ops"], arch["bits"], strict=True):
             table.add_row(name, str(w), str(a))
     else:
-        for col in ("block", "op", "w bits", "a bits"):
+        margins = summary.get("margins")  # (older runs and other methods: not recorded)
+        for col in ("block", "op", "w bits", "a bits", *(["margin op/w/a"] if margins else [])):
             table.add_column(col)
         identity = summary.get("identity_blocks") or [False] * len(arch["ops"])  # (older runs: not recorded)
         for i, (op, (w, a)) in enumerate(zip(arch["ops"], arch["bits"], strict=True)):
-            if identity[i]:
-                table.add_row(str(i), "skip (identity)", "–", "–")
-            else:
-                table.add_row(str(i), op, str(w), str(a))
+            row = [str(i), "skip (identity)", "–", "–"] if identity[i] else [str(i), op, str(w), str(a)]
+            if margins:
+                parts = [margins["alpha"][i]] + ([] if identity[i] else [margins["beta_w"][i], margins["beta_a"][i]])
+                row.append("/".join(f"{m:.2f}" for m in parts))
+            table.add_row(*row)
     out.print(table)
+    for warning in summary.get("margin_warnings", []):
+        out.print(f"warning: undecided choice: {warning}")
     acc = summary["accelerator"]
     out.print(
         f"accelerator: {acc['pe_rows']}x{acc['pe_cols']} PEs, W/I/O buffers {acc['wbuf_kb']}/{acc['ibuf_kb']}/"

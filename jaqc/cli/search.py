@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from jaqc.core import JaqcError
 
-from .app import cli, data_option, hw_model_option, nonempty_path
+from .app import cli, console, data_option, hw_model_option, nonempty_path
 from .render import print_run_summary
 
 
@@ -41,6 +43,18 @@ from .render import print_run_summary
 @click.option("--lambda-l", type=float, default=None, help="λL of E_HW (latency).")
 @click.option("--lambda-a", type=float, default=None, help="λA of E_HW (area).")
 @click.option(
+    "--final-temperature",
+    type=float,
+    default=None,
+    help="[jaq, autonba] Gumbel temperature at the last epoch (annealed from T0 = 5; default 0.1).",
+)
+@click.option(
+    "--warmup-fraction",
+    type=float,
+    default=None,
+    help="[jaq, autonba] share of the epochs that train the weights only, first (default 0.1).",
+)
+@click.option(
     "--passes",
     default=None,
     help="[jaq] pass pipeline run on the traced supernet before it is priced: passes that remove a choice layer's "
@@ -55,6 +69,13 @@ from .render import print_run_summary
     "jaqc.nn.space.SearchSpace subclass (docs/search.md, 'Your own search space').",
 )
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Any integer in 0..2^63-1.")
+@click.option(
+    "--seeds",
+    default=None,
+    metavar="0,1,2",
+    help="One search per seed into RUN_DIR/seed-N, then RUN_DIR/seeds.json and seeds.md: mean ± sd of every figure. "
+    "Run it again to resume: finished seeds are skipped.",
+)
 @click.option(
     "--method",
     type=click.Choice(["jaq", "autonba", "haq", "hqnas"]),
@@ -114,6 +135,9 @@ def search_cmd(
     force: bool,
     passes: str | None,
     space: str | None,
+    final_temperature: float | None,
+    warmup_fraction: float | None,
+    seeds: str | None,
 ) -> None:
     """Jointly search architecture, bits and accelerator (JAQ, or a baseline method); write a run directory."""
     import torch
@@ -129,10 +153,16 @@ def search_cmd(
         method, accelerator=accelerator, network=network, budget=budget, budget_kind=budget_kind,
         episodes=episodes, lifelong=lifelong, lifelong_epochs=lifelong_epochs,
     )  # fmt: skip
+    if seeds is not None and (resume is not None or seed is not None or force):
+        given = [flag for flag, value in (("--resume", resume), ("--seed", seed), ("--force", force or None)) if value]
+        raise JaqcError(f"--seeds runs (and resumes) one search per seed; drop {', '.join(given)}")
     if resume is not None:
-        if options or hw_model is not None or passes is not None or space is not None:
-            own = (("hw_model", hw_model), ("passes", passes), ("space", space))
-            extra = [name for name, value in own if value is not None]
+        own = (
+            ("hw_model", hw_model), ("passes", passes), ("space", space), ("final_temperature", final_temperature),
+            ("warmup_fraction", warmup_fraction),
+        )  # fmt: skip
+        extra = [name for name, value in own if value is not None]
+        if options or extra:
             given = sorted([*options, *extra])
             raise JaqcError(f"--resume continues a run with its own options; drop {', '.join(given)}")
 
@@ -151,13 +181,16 @@ def search_cmd(
             raise JaqcError(f"--passes applies to --method jaq, not {method}")
         if space is not None and method not in ("jaq", "autonba"):
             raise JaqcError(f"--space applies to --method jaq / autonba, not {method} (its network is FBNet's)")
+        for flag, value in (("--final-temperature", final_temperature), ("--warmup-fraction", warmup_fraction)):
+            if value is not None and method not in ("jaq", "autonba"):
+                raise JaqcError(f"{flag} applies to --method jaq / autonba (Gumbel-softmax searches), not {method}")
         if space is not None:
             from jaqc.nn.space import resolve_space_spec
 
             space = resolve_space_spec(space)  # a file path made absolute: the recipe must work from anywhere
         given = (
             ("epochs", epochs), ("lam", lam), ("seed", seed), ("hw_model", hw_model), ("passes", passes),
-            ("space", space),
+            ("space", space), ("final_temperature", final_temperature), ("warmup_fraction", warmup_fraction),
         )  # fmt: skip
         overrides: dict = {k: v for k, v in given if v is not None}
         if any(v is not None for v in (lambda_e, lambda_l, lambda_a)):
@@ -170,6 +203,9 @@ def search_cmd(
         chosen = search_preset(preset, data_root, **overrides)
         recipe = {"preset": preset, "data_root": data_root, "overrides": _jsonable(overrides)}
         run_path = run_dir or f"runs/{preset}"
+        if seeds is not None:
+            _search_seeds(method, preset, data_root, overrides, options, seeds, run_path)
+            return
     # a run that fails before its first checkpoint (bad data, a bad option found late) leaves nothing behind
     try:
         with claimed_run(run_path):
@@ -183,6 +219,45 @@ def search_cmd(
     assert outcome is not None
     if getattr(run, "rank", 0) == 0:
         print_run_summary(outcome.summary, outcome.run_dir)
+
+
+def _search_seeds(
+    method: str,
+    preset: str,
+    data_root: str | None,
+    overrides: dict,
+    options: dict,
+    seeds: str,
+    run_path: str,  # type: ignore[type-arg]
+) -> None:
+    """``--seeds``: one search per seed in ``run_path/seed-N`` (finished ones skipped, interrupted ones resumed),
+    then the seeds' summary, printed as a table."""
+    from jaqc.search.distributed import shutdown
+    from jaqc.search.methods import resume_run, start_run
+    from jaqc.search.presets import search_preset
+    from jaqc.search.rundir import claimed_run
+    from jaqc.search.seeds import parse_seeds, run_seeds, seeds_table
+
+    chosen_seeds = parse_seeds(seeds)
+
+    def start(seed: int, path: Path) -> None:
+        seeded = {**overrides, "seed": seed}
+        recipe = {"preset": preset, "data_root": data_root, "overrides": _jsonable(seeded)}
+        with claimed_run(path):
+            start_run(method, search_preset(preset, data_root, **seeded), path, recipe=recipe, options=options).run()
+
+    def resume(path: Path) -> None:
+        with claimed_run(path):
+            resume_run(path, data_root).run()
+
+    try:
+        summary = run_seeds(run_path, chosen_seeds, start, resume)
+    finally:
+        shutdown()
+    console().print(seeds_table(summary), markup=False)
+    console().print(
+        f"seeds' summary: {Path(run_path) / 'seeds.json'} and seeds.md; each seed's run in {run_path}/seed-N"
+    )
 
 
 #: The method options of ``jaqc search`` and the methods that take them.

@@ -73,6 +73,8 @@ class ScheduleKind(enum.StrEnum):
     CONSTANT = "constant"
     EXPONENTIAL = "exponential"
     LINEAR = "linear"
+    #: Exponential from ``initial`` at epoch 0 to ``final`` at epoch ``epochs - 1``, whatever the run length.
+    ANNEAL = "anneal"
 
 
 def _enum_converter(enum_type: type[enum.Enum], name: str) -> Callable[[Any], Any]:
@@ -155,7 +157,8 @@ class SearchQuantConfig:
 
 @frozen
 class TemperatureSchedule:
-    """Gumbel-softmax temperature per epoch: constant, ``initial·decay^epoch`` or linear to ``final``."""
+    """Gumbel-softmax temperature per epoch: constant, ``initial·decay^epoch``, linear to ``final``, or annealed
+    exponentially from ``initial`` to ``final`` over ``epochs`` (what a search run uses, scaled to its length)."""
 
     initial: float = field(default=5.0, validator=_check(_positive, "> 0"))
     kind: ScheduleKind = field(
@@ -165,7 +168,7 @@ class TemperatureSchedule:
     decay: float = field(default=0.956, validator=_check(lambda d: 0.0 < d <= 1.0, "in (0, 1]"))
     #: End temperature of the linear schedule, and the floor of every schedule.
     final: float = field(default=0.1, validator=_check(_positive, "> 0"))
-    #: Number of epochs the linear schedule takes to reach ``final``.
+    #: Number of epochs the linear and anneal schedules take to reach ``final``.
     epochs: int = field(default=90, validator=_check(lambda n: n >= 1, ">= 1"))
 
     def temperature(self, epoch: int) -> float:
@@ -176,6 +179,9 @@ class TemperatureSchedule:
             return self.initial
         if self.kind is ScheduleKind.EXPONENTIAL:
             value = self.initial * self.decay**epoch
+        elif self.kind is ScheduleKind.ANNEAL:  # (one epoch: the initial temperature; nothing to anneal)
+            fraction = min(1.0, epoch / max(1, self.epochs - 1))
+            return self.initial * (self.final / self.initial) ** fraction
         else:
             fraction = min(1.0, epoch / self.epochs)
             value = self.initial + (self.final - self.initial) * fraction

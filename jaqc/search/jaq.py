@@ -13,6 +13,7 @@ The engine holds no data and writes no files: the runner feeds batches and check
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -25,7 +26,7 @@ from jaqc.hw.generator.network import HardwareGenerator
 from jaqc.hw.generator.objective import HardwareWeights
 from jaqc.hw.generator.training import GeneratedDesign
 from jaqc.ir.accelerator import AcceleratorConfig
-from jaqc.nn.config import SearchStep, SupernetConfig
+from jaqc.nn.config import ScheduleKind, SearchStep, SupernetConfig, TemperatureSchedule
 from jaqc.nn.supernet import Supernet
 
 from .distributed import average_gradients
@@ -41,6 +42,17 @@ def _positive(_inst: object, attribute: Any, value: float) -> None:
 def _nonneg(_inst: object, attribute: Any, value: float) -> None:
     if not value >= 0 or value == float("inf"):  # (NaN compares false)
         raise JaqcError(f"search setting {attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def _fraction(_inst: object, attribute: Any, value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise JaqcError(f"search setting {attribute.name} must be in [0, 1), got {value!r}")
+
+
+#: The default final Gumbel temperature (FBNet's schedule, 5 · 0.956^90 ≈ 0.09, ends near it after 90 epochs).
+DEFAULT_FINAL_TEMPERATURE = 0.1
+#: The default share of weight-only warm-up epochs (FBNet: 10 of 90).
+DEFAULT_WARMUP_FRACTION = 0.1
 
 
 def _pipeline(_inst: object, attribute: Any, value: str) -> None:
@@ -83,10 +95,29 @@ class JaqSearchSettings:
     #: A pass pipeline run on the traced supernet before the search prices it: passes that remove candidates of
     #: a choice layer or narrow its bits restrict what that block may choose (docs/search.md, "Search passes").
     passes: str = field(default="", validator=_pipeline)
+    #: The Gumbel temperature the search ends at: it anneals exponentially from the supernet's initial
+    #: temperature (T0 = 5) at the first search epoch to this one at the last, whatever the run's length.
+    final_temperature: float = field(default=DEFAULT_FINAL_TEMPERATURE, validator=_positive)
+    #: Share of the epochs that train the weights only (no architecture step, no hardware refresh) before the
+    #: search starts, rounded to whole epochs (FBNet and Auto-NBA warm the weights first).
+    warmup_fraction: float = field(default=DEFAULT_WARMUP_FRACTION, validator=_fraction)
+
+    @property
+    def warmup_epochs(self) -> int:
+        """Weight-only epochs: ``warmup_fraction × epochs`` rounded half up, leaving at least one search epoch."""
+        return min(self.epochs - 1, math.floor(self.warmup_fraction * self.epochs + 0.5))
+
+    def temperature_schedule(self, initial: float) -> TemperatureSchedule:
+        """The search epochs' schedule: ``initial`` annealed to :attr:`final_temperature` over the epochs after
+        the warm-up (epoch 0 of the schedule is the first search epoch)."""
+        return TemperatureSchedule(
+            initial=initial, kind=ScheduleKind.ANNEAL, final=self.final_temperature,
+            epochs=self.epochs - self.warmup_epochs,
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (the run directory's config snapshot)."""
-        return asdict(self)
+        """A JSON-ready dict (the run directory's config snapshot), with the derived ``warmup_epochs``."""
+        return {**asdict(self), "warmup_epochs": self.warmup_epochs}
 
 
 @frozen(kw_only=True)
@@ -99,6 +130,50 @@ class DerivedArchitecture:
     def to_json(self) -> dict[str, Any]:
         """``{"ops": [...], "bits": [[w, a], ...]}``."""
         return {"ops": list(self.ops), "bits": [list(b) for b in self.bits]}
+
+
+#: A derived choice whose softmax probability leads the runner-up's by less than this is reported as a warning
+#: (``summary.json``: ``margins``, ``margin_warnings``): the search did not decide it.
+MARGIN_THRESHOLD = 0.05
+
+
+def _gap(probs: Tensor) -> tuple[float, int, int]:
+    """(chosen − runner-up probability, chosen index, runner-up index); the runner-up of a lone choice has 0."""
+    order = torch.argsort(probs, descending=True, stable=True)
+    first = int(order[0])
+    if probs.numel() < 2:
+        return float(probs[first]), first, first
+    second = int(order[1])
+    return float(probs[first] - probs[second]), first, second
+
+
+def choice_margins(supernet: Supernet, derived: DerivedArchitecture, identity: list[bool]) -> dict[str, Any]:
+    """Per block, how far the derived choice leads the runner-up in softmax(α) and, for the chosen op, in
+    softmax(β_w) and softmax(β_a); and a warning for each margin below :data:`MARGIN_THRESHOLD` (bits of
+    identity blocks are not reported: they mean nothing)."""
+    config, arch = supernet.config, supernet.arch
+    with torch.no_grad():
+        alpha, beta_w, beta_a = arch.alpha_probs(), arch.beta_w_probs(), arch.beta_a_probs()
+    margins: dict[str, list[float]] = {"alpha": [], "beta_w": [], "beta_a": []}
+    warnings: list[str] = []
+    names = {"beta_w": ("w bits", config.quant.weight_bits), "beta_a": ("a bits", config.quant.activation_bits)}
+    for block, op in enumerate(derived.ops):
+        o = config.candidates.index(op)
+        gap, _, second = _gap(alpha[block])
+        margins["alpha"].append(gap)
+        if gap < MARGIN_THRESHOLD:
+            warnings.append(
+                f"block {block}: op {op} leads {config.candidates[second]} by {gap:.3f} (< {MARGIN_THRESHOLD})"
+            )
+        for key, probs in (("beta_w", beta_w), ("beta_a", beta_a)):
+            gap, first, second = _gap(probs[block, o])
+            margins[key].append(gap)
+            label, bits = names[key]
+            if gap < MARGIN_THRESHOLD and not identity[block]:
+                warnings.append(
+                    f"block {block}: {label} {bits[first]} lead {bits[second]} by {gap:.3f} (< {MARGIN_THRESHOLD})"
+                )
+    return {"margins": {**margins, "threshold": MARGIN_THRESHOLD}, "margin_warnings": warnings}
 
 
 def derive_architecture(space: SpaceCosts, supernet: Supernet) -> DerivedArchitecture:

@@ -28,7 +28,7 @@ from jaqc.data import batches_per_epoch, load_splits, make_loader, split_for_sea
 from jaqc.progress import Progress
 
 from .distributed import fingerprint, init_from_env, ranks_agree
-from .jaq import JaqSearch
+from .jaq import JaqSearch, JaqSearchSettings, choice_margins
 from .outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from .presets import SearchPreset
 from .rundir import LoopPosition, RunDir, capture_rng_state, restore_rng_state, write_summary
@@ -48,6 +48,11 @@ def preset_to_json(preset: SearchPreset) -> dict[str, Any]:
     """The preset as a JSON-ready dict (the config snapshot)."""
 
     def plain(value: Any) -> Any:
+        if isinstance(value, JaqSearchSettings):  # with the warm-up epochs its fraction gives
+            return {
+                **{k: plain(v) for k, v in attrs.asdict(value, recurse=False).items()},
+                "warmup_epochs": value.warmup_epochs,
+            }
         if attrs.has(type(value)):
             return {k: plain(v) for k, v in attrs.asdict(value, recurse=False).items()}
         if isinstance(value, (tuple, list)):
@@ -137,7 +142,7 @@ class SearchRun:
             self.rundir = RunDir.create(self.run_dir, rank=self.rank)
         if resume:
             self.options = self._resumed_options(self.rundir.read_config(), options)
-        self.preset = self._search_preset(preset)
+        self.preset = self._search_preset(preset.scheduled())
         if not resume:
             write_run_config(self.rundir, self.method, self.preset, recipe, self._options_json())
         self.splits = load_splits(self.preset.data)
@@ -216,9 +221,11 @@ class SearchRun:
         epochs = preset.settings.epochs
         total = epochs * self.steps_per_epoch
         start = self.position
+        warmup = preset.settings.warmup_epochs
         with Progress(self.progress_label, total, enabled=progress, completed=start.step) as bar:
             for epoch in range(start.epoch, epochs):
-                temperature = engine.supernet.set_epoch(epoch)
+                # the warm-up trains the weights only, at T0; the schedule anneals over the epochs after it
+                temperature = engine.supernet.set_epoch(max(0, epoch - warmup))
                 skip = start.batch if epoch == start.epoch else 0
                 loader = make_loader(
                     self.weight_set, batch_size=preset.batch_size, shuffle=True, seed=preset.settings.seed,
@@ -229,9 +236,13 @@ class SearchRun:
                     # "step" counts the updates done when the record is written (the run directory's convention)
                     record: dict[str, Any] = {"step": step + 1, "epoch": epoch, "temperature": temperature}
                     record.update(engine.weight_step(images, labels))
-                    record.update(engine.arch_step(*self._arch_batch(step)))
+                    if epoch >= warmup:
+                        record.update(engine.arch_step(*self._arch_batch(step)))
+                        bar.advance(loss=record["w_loss"], acc=record["a_acc"], e_hw=record["e_hw"], T=temperature)
+                    else:
+                        record["warmup"] = True
+                        bar.advance(loss=record["w_loss"], acc=record["w_acc"], phase="warm-up")
                     self.rundir.append_metrics(record)
-                    bar.advance(loss=record["w_loss"], acc=record["a_acc"], e_hw=record["e_hw"], T=temperature)
                     position = LoopPosition(epoch=epoch, batch=batch + 1, step=step + 1)
                     if (step + 1) % preset.checkpoint_every == 0:
                         self._checkpoint(position)
@@ -289,6 +300,7 @@ class SearchRun:
             "ranks_agree": agree,
             "architecture": derived.to_json(),
             "identity_blocks": engine.space.identity_blocks(derived.ops),
+            **choice_margins(engine.supernet, derived, engine.space.identity_blocks(derived.ops)),
             **self._choices_record(),
             "accelerator": design.accelerator.to_json(),
             "generator_loop_order": ">".join(d.value for d in design.loop_order),

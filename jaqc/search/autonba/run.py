@@ -15,7 +15,7 @@ from jaqc.nn.config import SearchStep
 
 from ..ablation import share_of_2bit
 from ..distributed import fingerprint, ranks_agree
-from ..jaq import DerivedArchitecture
+from ..jaq import DerivedArchitecture, choice_margins
 from ..outputs import accuracy, hardware_figures, mapped_subnet, write_search_outputs
 from ..presets import SearchPreset
 from ..rundir import write_summary
@@ -110,6 +110,7 @@ class AutoNbaRun(SearchRun):
             "ranks_agree": agree,
             "architecture": derived.to_json(),
             "identity_blocks": self.engine.space.identity_blocks(derived.ops),
+            **choice_margins(engine.supernet, derived, engine.space.identity_blocks(derived.ops)),
             "accelerator": search.accelerator.to_json(),
             **hardware_figures(schedule),
             "val_acc": val_acc,
