@@ -30,11 +30,16 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
 from jaqc.core import JaqcError
 
 #: The datasets ``DataConfig.name`` accepts.
-DATASET_NAMES: tuple[str, ...] = ("digits", "cifar10", "cifar100", "imagenet")
+DATASET_NAMES: tuple[str, ...] = ("digits", "digits32", "cifar10", "cifar100", "imagenet")
+#: The datasets made from scikit-learn's embedded digits (no ``root``).
+EMBEDDED: tuple[str, ...] = ("digits", "digits32")
 #: Classes per dataset.
-NUM_CLASSES: dict[str, int] = {"digits": 10, "cifar10": 10, "cifar100": 100, "imagenet": 1000}
+NUM_CLASSES: dict[str, int] = {"digits": 10, "digits32": 10, "cifar10": 10, "cifar100": 100, "imagenet": 1000}
 #: The side of the stored images; the default ``DataConfig.resolution``.
-NATIVE_RESOLUTION: dict[str, int] = {"digits": 8, "cifar10": 32, "cifar100": 32, "imagenet": 224}
+NATIVE_RESOLUTION: dict[str, int] = {"digits": 8, "digits32": 32, "cifar10": 32, "cifar100": 32, "imagenet": 224}
+#: digits32 (:mod:`jaqc.digits32`): renderings per source digit in each split, and the seed of each split's.
+DIGITS32_COPIES: dict[str, int] = {"train": 6, "val": 6, "test": 10}
+DIGITS32_SEEDS: dict[str, int] = {"train": 3201, "val": 3202, "test": 3203}
 #: Fraction of digits held out as the fixed test split, and the seed that fixes it (independent of the config).
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_TEST_SEED = 0
@@ -96,9 +101,13 @@ class Normalization:
         return (images - mean) / std
 
 
+#: digits32's training images' mean and standard deviation (measured on the train split of seed 0).
+DIGITS32_MEAN, DIGITS32_STD = 0.2521, 0.2450
+
 #: The usual per-channel statistics of each dataset's training images (digits: all 1797 images, gray).
 STANDARD_NORMALIZATION: dict[str, Normalization] = {
     "digits": Normalization((0.3053,), (0.3760,)),
+    "digits32": Normalization((DIGITS32_MEAN,), (DIGITS32_STD,)),
     "cifar10": Normalization((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": Normalization((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "imagenet": Normalization((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
@@ -145,11 +154,11 @@ class DataConfig:
     )
 
     def __attrs_post_init__(self) -> None:
-        if self.name == "digits" and self.root is not None:
-            raise DataError("DataConfig.root must not be set for digits (it ships inside scikit-learn)")
-        if self.name != "digits" and self.root is None:
+        if self.name in EMBEDDED and self.root is not None:
+            raise DataError(f"DataConfig.root must not be set for {self.name} (made from scikit-learn's digits)")
+        if self.name not in EMBEDDED and self.root is None:
             raise DataError(f"DataConfig.root is required for {self.name}: the folder that holds the dataset")
-        if self.name != "digits" and self.channels != 3:
+        if self.name not in EMBEDDED and self.channels != 3:
             raise DataError(f"DataConfig.channels must be 3 for {self.name} (RGB images), got {self.channels}")
         if self.normalization is not None and len(self.normalization.mean) != self.channels:
             raise DataError(
@@ -180,7 +189,7 @@ class Splits:
 
 def load_splits(config: DataConfig) -> Splits:
     """The train / val / test splits ``config`` describes (digits and CIFAR in memory, ImageNet read lazily)."""
-    if config.name == "digits":
+    if config.name in EMBEDDED:
         return _load_digits(config)
     if config.name in _CIFAR_LAYOUT:
         return _load_cifar(config)
@@ -290,12 +299,25 @@ def _load_digits(config: DataConfig) -> Splits:
     rest, test_idx = stratified_split(labels, DIGITS_TEST_FRACTION, DIGITS_TEST_SEED)
     rest_order = stratified_split(labels[rest], config.val_fraction, config.seed)
     train_idx, val_idx = rest[rest_order[0]], rest[rest_order[1]]
+    names = tuple(str(int(n)) for n in digits.target_names)
+    if config.name == "digits32":  # each split rendered from its own source digits only (jaqc.digits32)
+        from jaqc.digits32 import render
+
+        def rendered(split: str, index: np.ndarray) -> TensorDataset:
+            out, out_labels = render(images[index], torch.from_numpy(labels[index]), DIGITS32_COPIES[split],
+                                     DIGITS32_SEEDS[split])  # fmt: skip
+            return _tensor_dataset(out, out_labels.numpy(), config)
+
+        return Splits(
+            train=rendered("train", train_idx), val=rendered("val", val_idx), test=rendered("test", test_idx),
+            class_names=names,
+        )  # fmt: skip
     full = _tensor_dataset(images, labels, config)
     return Splits(
         train=TensorDataset(*(t[train_idx] for t in full.tensors)),
         val=TensorDataset(*(t[val_idx] for t in full.tensors)),
         test=TensorDataset(*(t[test_idx] for t in full.tensors)),
-        class_names=tuple(str(int(n)) for n in digits.target_names),
+        class_names=names,
     )
 
 

@@ -141,7 +141,7 @@ def test_resize_images() -> None:
 
 
 def test_config_validation() -> None:
-    with pytest.raises(DataError, match=r"DataConfig\.name must be one of digits, cifar10"):
+    with pytest.raises(DataError, match=r"DataConfig\.name must be one of digits, digits32, cifar10"):
         DataConfig("mnist")
     with pytest.raises(DataError, match="root must not be set for digits"):
         DataConfig("digits", root="/tmp")
@@ -397,3 +397,45 @@ def test_sampler_shards_across_ranks_and_batch_counts() -> None:
     assert batches_per_epoch(11, 2, world_size=3) == 2
     with pytest.raises(DataError, match="rank must be in"):
         EpochSampler(4, batch_size=1, rank=2, world_size=2)
+
+
+def test_digits32_is_made_from_each_splits_own_digits_deterministically() -> None:
+    """digits32 (issue #12, item 5): 32x32 renderings of the embedded digits; the test split (>= 3000 images) is
+    rendered from the held-out test digits only, the same on every load."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from jaqc.data import DIGITS32_COPIES, DIGITS32_SEEDS, DIGITS_TEST_FRACTION, DIGITS_TEST_SEED
+    from jaqc.digits32 import render
+
+    config = DataConfig("digits32", channels=1, normalization=None)
+    splits = load_splits(config)
+    assert len(splits.test) >= 3000 and splits.test[0][0].shape == (1, 32, 32)
+    digits = load_digits()
+    labels = np.asarray(digits.target, dtype=np.int64)
+    _, test_idx = stratified_split(labels, DIGITS_TEST_FRACTION, DIGITS_TEST_SEED)
+    images = torch.from_numpy(np.asarray(digits.images, dtype=np.float32) / 16.0).unsqueeze(1)
+    expected, expected_labels = render(images[test_idx], torch.from_numpy(labels[test_idx]), 10, DIGITS32_SEEDS["test"])
+    assert DIGITS32_COPIES["test"] == 10 and len(splits.test) == 10 * len(test_idx)
+    assert torch.equal(splits.test.tensors[0], expected) and torch.equal(splits.test.tensors[1], expected_labels)
+    again = load_splits(config)
+    assert torch.equal(again.train.tensors[0], splits.train.tensors[0])
+    assert len(splits.train) == DIGITS32_COPIES["train"] * (len(labels) - len(test_idx) - len(splits.val) // 6)
+    assert float(splits.train.tensors[0].min()) >= 0.0 and float(splits.train.tensors[0].max()) <= 1.0
+    with pytest.raises(DataError, match="root must not be set for digits32"):
+        DataConfig("digits32", root="/tmp")
+    rgb = load_splits(DataConfig("digits32", channels=3))
+    assert rgb.train[0][0].shape == (3, 32, 32)
+
+
+def test_digits32_preset_has_cifar_sized_layers_where_k3_selects_several_channels() -> None:
+    import math
+
+    from jaqc.search.presets import search_preset
+
+    preset = search_preset("digits32")
+    config = preset.supernet
+    assert (preset.data.name, config.input_size, config.num_blocks) == ("digits32", 32, 8)
+    widest = max(cout * 6 for _, cout, _ in config.block_specs())  # inside the e6 ops
+    k = config.quant.csq_k_percent
+    assert math.ceil(k / 100 * max(c for _, c, _ in config.block_specs())) >= 3 and math.ceil(k / 100 * widest) >= 20

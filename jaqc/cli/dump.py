@@ -22,7 +22,7 @@ from .render import print_schedule_table
     "supernet",
     default=None,
     metavar="PRESET",
-    help="Dump the FBNet supernet of a preset (cifar10, cifar100, imagenet, tiny) with its choice layers.",
+    help="Dump the FBNet supernet of a preset (cifar10, cifar100, imagenet, tiny, digits32) with its choice layers.",
 )
 @click.option("--input-shape", default=None, help="Input shape for torch models, e.g. 1,3,32,32 (default 1,3,32,32).")
 @click.option(

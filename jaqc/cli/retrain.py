@@ -26,7 +26,7 @@ from .render import print_run_summary
 @hw_model_option(None, "Default: the search run's (an IR's own, else deployment).")
 @click.option(
     "--dataset",
-    type=click.Choice(["digits", "cifar10", "cifar100", "imagenet"]),
+    type=click.Choice(["digits", "digits32", "cifar10", "cifar100", "imagenet"]),
     default=None,
     help="[IR.json] the data set to train on (default digits); its images are resized to the model's input.",
 )

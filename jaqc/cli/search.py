@@ -13,7 +13,12 @@ from .render import print_run_summary
 
 
 @cli.command("search")
-@click.option("--preset", default="tiny", show_default=True, help="tiny (digits), cifar10, cifar100, imagenet.")
+@click.option(
+    "--preset",
+    default="tiny",
+    show_default=True,
+    help="tiny (digits), digits32 (32x32 digits, built in), cifar10, cifar100, imagenet.",
+)
 @data_option
 @click.option(
     "--run-dir",

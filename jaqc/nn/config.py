@@ -296,13 +296,15 @@ class SupernetConfig:
         return specs
 
 
-PRESET_NAMES: tuple[str, ...] = ("cifar10", "cifar100", "imagenet", "tiny")
+PRESET_NAMES: tuple[str, ...] = ("cifar10", "cifar100", "imagenet", "tiny", "digits32")
 
 
 def supernet_preset(name: str, **overrides: Any) -> SupernetConfig:
     """The named preset (``cifar10``, ``cifar100``, ``imagenet``, ``tiny``), fields replaced by ``overrides``.
 
-    ``tiny`` is a 5-block, 1-channel, 16x16-input supernet for quick searches on scikit-learn's digits.
+    ``tiny`` is a 5-block, 1-channel, 16x16-input supernet for quick searches on scikit-learn's digits;
+    ``digits32`` an 8-block, 1-channel, 32x32-input one with CIFAR-sized layers (16-128 channels, 96-768 inside the
+    e6 ops) for the ``digits32`` data set.
     """
     if name == "cifar10":
         config = SupernetConfig(name="cifar10", num_classes=10, input_size=32)
@@ -328,6 +330,18 @@ def supernet_preset(name: str, **overrides: Any) -> SupernetConfig:
             stage_channels=(8, 16, 24, 32),
             stage_strides=(1, 2, 2, 1),
             head_channels=64,
+        )
+    elif name == "digits32":
+        config = SupernetConfig(
+            name="digits32",
+            num_classes=10,
+            input_size=32,
+            in_channels=1,
+            stem_channels=16,
+            stage_layers=(1, 2, 2, 2, 1),
+            stage_channels=(16, 24, 48, 96, 128),
+            stage_strides=(1, 2, 2, 2, 1),
+            head_channels=256,
         )
     else:
         raise NNConfigError(f"unknown supernet preset {name!r}; expected one of {', '.join(PRESET_NAMES)}")

@@ -14,6 +14,7 @@ The engine holds no data and writes no files: the runner feeds batches and check
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -176,6 +177,28 @@ def choice_margins(supernet: Supernet, derived: DerivedArchitecture, identity: l
     return {"margins": {**margins, "threshold": MARGIN_THRESHOLD}, "margin_warnings": warnings}
 
 
+def training_state(engine: Any) -> dict[str, Any]:
+    """What every Gumbel-softmax search engine checkpoints of its training: the supernet's weights and CSQ state,
+    the weight optimiser and its learning-rate schedule, the architecture optimiser."""
+    return {
+        "supernet": engine.supernet.state_dict(),
+        "csq": engine.supernet.csq_state(),
+        "weight_opt": engine.weight_opt.state_dict(),
+        "schedule": engine.schedule.state_dict(),
+        "arch_opt": engine.arch_opt.state_dict(),
+    }
+
+
+def load_training_state(engine: Any, state: Mapping[str, Any]) -> None:
+    """Restore :func:`training_state` output into ``engine``."""
+    engine.supernet.load_state_dict(state["supernet"])
+    if "csq" in state:  # (older checkpoints lack it: Ω is then recomputed at the next training step)
+        engine.supernet.load_csq_state(state["csq"])
+    engine.weight_opt.load_state_dict(state["weight_opt"])
+    engine.schedule.load_state_dict(state["schedule"])
+    engine.arch_opt.load_state_dict(state["arch_opt"])
+
+
 def derive_architecture(space: SpaceCosts, supernet: Supernet) -> DerivedArchitecture:
     """The subnet a supernet's architecture parameters select, through the one selection rule of the
     ``extract-subnet`` pass applied to the traced space (:meth:`SpaceCosts.derive`): argmax α per block; argmax
@@ -305,11 +328,7 @@ class JaqSearch:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the search exactly (with the runner's RNG and loop position)."""
         return {
-            "supernet": self.supernet.state_dict(),
-            "csq": self.supernet.csq_state(),
-            "weight_opt": self.weight_opt.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "arch_opt": self.arch_opt.state_dict(),
+            **training_state(self),
             "generator": self.generator.state_dict(),
             "accelerator": None if self.accelerator is None else self.accelerator.to_json(),
             "arch_steps": self.arch_steps,
@@ -318,12 +337,7 @@ class JaqSearch:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output."""
-        self.supernet.load_state_dict(state["supernet"])
-        if "csq" in state:  # (older checkpoints lack it: Ω is then recomputed at the next training step)
-            self.supernet.load_csq_state(state["csq"])
-        self.weight_opt.load_state_dict(state["weight_opt"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.arch_opt.load_state_dict(state["arch_opt"])
+        load_training_state(self, state)
         self.generator.load_state_dict(state["generator"])
         self.arch_steps, self.refreshes = state["arch_steps"], state["refreshes"]
         if state["accelerator"] is not None:

@@ -19,7 +19,7 @@ from jaqc.nn.supernet import Supernet
 
 from ..distributed import average_gradients
 from ..hw_binding import ExpectedHardwareCost
-from ..jaq import DerivedArchitecture, JaqSearchSettings, derive_architecture
+from ..jaq import DerivedArchitecture, JaqSearchSettings, derive_architecture, load_training_state, training_state
 from ..space_costs import SpaceCosts
 from .accelerator import HardwareSearchResult, best_of_n
 from .options import HW_SEED_OFFSET, TOP_K, AutoNbaOptions
@@ -227,11 +227,7 @@ class AutoNbaSearch:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (with the RNG states and the loop position)."""
         return {
-            "supernet": self.supernet.state_dict(),
-            "csq": self.supernet.csq_state(),
-            "weight_opt": self.weight_opt.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "arch_opt": self.arch_opt.state_dict(),
+            **training_state(self),
             "accelerator": self.accelerator.to_json(),
             "arch_steps": self.arch_steps,
             "hw_searches": self.hw_searches,
@@ -239,12 +235,7 @@ class AutoNbaSearch:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` output."""
-        self.supernet.load_state_dict(state["supernet"])
-        if "csq" in state:  # (older checkpoints lack it: Ω is then recomputed at the next training step)
-            self.supernet.load_csq_state(state["csq"])
-        self.weight_opt.load_state_dict(state["weight_opt"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.arch_opt.load_state_dict(state["arch_opt"])
+        load_training_state(self, state)
         self.arch_steps, self.hw_searches = state["arch_steps"], state["hw_searches"]
         accelerator = AcceleratorConfig.from_json(state["accelerator"])
         if accelerator != self.hw_cost.accelerator:
