@@ -68,17 +68,11 @@ def retrain_cmd(
         raise JaqcError(f"{', '.join(given)} apply to retraining an IR.json, not a run directory ({source})")
     from jaqc.search.retrain import retrain_run
     from jaqc.search.rundir import RunDir
-    from jaqc.search.seeds import SEEDS_FILE, seed_dir, seeds_table, write_seeds_summary
+    from jaqc.search.seeds import SEEDS_FILE, retrain_seeds, seeds_table
 
     if (path / SEEDS_FILE).is_file():  # a --seeds folder: retrain every finished seed, then the seeds' summary
-        import json
-
-        seeds = [int(s) for s in json.loads((path / SEEDS_FILE).read_text())["finished"]]
-        for seed in seeds:
-            if RunDir(seed_dir(path, seed)).retrain_dir.joinpath("summary.json").is_file():
-                continue  # retrained already (delete its retrain/ folder to redo it)
-            retrain_run(seed_dir(path, seed), epochs, data_root, hw_model=hw_model)
-        console().print(seeds_table(write_seeds_summary(path, seeds)), markup=False)
+        summary = retrain_seeds(path, lambda seed_run: retrain_run(seed_run, epochs, data_root, hw_model=hw_model))
+        console().print(seeds_table(summary), markup=False)
         return
     summary = retrain_run(source, epochs, data_root, hw_model=hw_model)
     run = RunDir(path)

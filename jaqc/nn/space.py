@@ -141,12 +141,8 @@ def with_space(config: SupernetConfig, spec: str) -> SupernetConfig:
     spec = resolve_space_spec(spec)
     if spec == FBNET_SPACE:
         return attrs.evolve(config, space=spec, candidates=FBNET_CANDIDATES)
-    probe = attrs.evolve(config, space=spec, candidates=(_PROBE_OP,))
-    return attrs.evolve(probe, candidates=space_of(probe).ops)
-
-
-#: A placeholder op name while a space's own ops are being read (see :func:`with_space`).
-_PROBE_OP = "_"
+    user = attrs.evolve(config, space=spec)  # (a user space's candidates are checked against it when built)
+    return attrs.evolve(user, candidates=space_of(user).ops)
 
 
 def space_candidate(

@@ -199,6 +199,31 @@ def load_training_state(engine: Any, state: Mapping[str, Any]) -> None:
     engine.arch_opt.load_state_dict(state["arch_opt"])
 
 
+def weight_step(engine: Any, images: Tensor, labels: Tensor) -> dict[str, float]:
+    """The weight step every Gumbel-softmax search engine takes: one SGD step of ``engine.supernet``'s weights
+    on CE (the supernet's own forward pass in the weight-step mode), gradients averaged over the ranks."""
+    net = engine.supernet
+    net.train()
+    net.set_search_step(SearchStep.WEIGHTS)
+    engine.weight_opt.zero_grad(set_to_none=True)
+    logits = net(images)
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()
+    average_gradients(net.weight_parameters())
+    engine.weight_opt.step()
+    engine.schedule.step()
+    return {
+        "w_loss": float(loss.detach()),
+        "w_acc": batch_accuracy(logits, labels),
+        "lr": engine.schedule.get_last_lr()[0],
+    }
+
+
+def batch_accuracy(logits: Tensor, labels: Tensor) -> float:
+    """The share of ``labels`` the argmax of ``logits`` gets right."""
+    return float((logits.detach().argmax(dim=-1) == labels).float().mean())
+
+
 def derive_architecture(space: SpaceCosts, supernet: Supernet) -> DerivedArchitecture:
     """The subnet a supernet's architecture parameters select, through the one selection rule of the
     ``extract-subnet`` pass applied to the traced space (:meth:`SpaceCosts.derive`): argmax α per block; argmax
@@ -251,20 +276,7 @@ class JaqSearch:
     # --- the two steps -------------------------------------------------------------------------------
     def weight_step(self, images: Tensor, labels: Tensor) -> dict[str, float]:
         """One SGD step of the supernet weights on a batch of the weight split."""
-        self.supernet.train()
-        self.supernet.set_search_step(SearchStep.WEIGHTS)
-        self.weight_opt.zero_grad(set_to_none=True)
-        logits = self.supernet(images)
-        loss = F.cross_entropy(logits, labels)
-        loss.backward()
-        average_gradients(self.supernet.weight_parameters())
-        self.weight_opt.step()
-        self.schedule.step()
-        return {
-            "w_loss": float(loss.detach()),
-            "w_acc": _accuracy(logits, labels),
-            "lr": self.schedule.get_last_lr()[0],
-        }
+        return weight_step(self, images, labels)
 
     def arch_step(self, images: Tensor, labels: Tensor) -> dict[str, float]:
         """One Adam step of α, β and γ on CE + λ·E_HW; refreshes the accelerator every few steps."""
@@ -286,7 +298,7 @@ class JaqSearch:
         return {
             "a_loss": float(loss.detach()),
             "a_ce": float(ce.detach()),
-            "a_acc": _accuracy(logits, labels),
+            "a_acc": batch_accuracy(logits, labels),
             "e_hw": float(e_hw.detach()),
             **{f"expected_{k}": v for k, v in parts.items()},
         }
@@ -344,7 +356,3 @@ class JaqSearch:
             accelerator = AcceleratorConfig.from_json(state["accelerator"])
             if accelerator != self.hw_cost.accelerator:
                 self.hw_cost.refresh(accelerator)
-
-
-def _accuracy(logits: Tensor, labels: Tensor) -> float:
-    return float((logits.detach().argmax(dim=-1) == labels).float().mean())

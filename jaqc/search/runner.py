@@ -48,11 +48,8 @@ def preset_to_json(preset: SearchPreset) -> dict[str, Any]:
     """The preset as a JSON-ready dict (the config snapshot)."""
 
     def plain(value: Any) -> Any:
-        if isinstance(value, JaqSearchSettings):  # with the warm-up epochs its fraction gives
-            return {
-                **{k: plain(v) for k, v in attrs.asdict(value, recurse=False).items()},
-                "warmup_epochs": value.warmup_epochs,
-            }
+        if isinstance(value, JaqSearchSettings):  # its own snapshot, with the warm-up epochs its fraction gives
+            return value.to_json()
         if attrs.has(type(value)):
             return {k: plain(v) for k, v in attrs.asdict(value, recurse=False).items()}
         if isinstance(value, (tuple, list)):
@@ -293,14 +290,15 @@ class SearchRun:
         arch = engine.supernet.arch
         agree = ranks_agree(fingerprint(arch.alpha, arch.beta_w, arch.beta_a, design.accelerator.to_json()))
         val_acc = accuracy(engine.supernet, self.splits.val, preset.batch_size)
+        identity = engine.space.identity_blocks(derived.ops)
         summary = {
             "method": self.method,
             "preset": preset.name,
             "ranks": self.world,
             "ranks_agree": agree,
             "architecture": derived.to_json(),
-            "identity_blocks": engine.space.identity_blocks(derived.ops),
-            **choice_margins(engine.supernet, derived, engine.space.identity_blocks(derived.ops)),
+            "identity_blocks": identity,
+            **choice_margins(engine.supernet, derived, identity),
             **self._choices_record(),
             "accelerator": design.accelerator.to_json(),
             "generator_loop_order": ">".join(d.value for d in design.loop_order),

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from jaqc.core import JaqcError, atomic_write_text
+from jaqc.core import JaqcError, atomic_write_text, read_json
 
 from .rundir import RunDir, read_summary
 
@@ -64,9 +64,10 @@ def run_seeds(
     folder.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         path = seed_dir(folder, seed)
-        if RunDir(path).finished:
+        run = RunDir(path)
+        if run.finished:
             continue
-        if (path / "config.json").is_file():
+        if run.config_path.is_file():
             resume(path)
         else:
             start(seed, path)
@@ -91,7 +92,7 @@ def summarize(run_dir: str | Path, seeds: Sequence[int]) -> dict[str, Any]:
         values = [summaries[s][key] for s in done if isinstance(summaries[s].get(key), (int, float))]  # type: ignore[index]
         if len(values) == len(done) and all(math.isfinite(v) for v in values):
             figures[key] = _stats([float(v) for v in values])
-    retrained = {seed: read_summary(seed_dir(run_dir, seed) / "retrain") for seed in done}
+    retrained = {seed: read_summary(RunDir(seed_dir(run_dir, seed)).retrain_dir) for seed in done}
     with_retrain = [seed for seed in done if retrained[seed] is not None]
     after: dict[str, Any] = {}
     for key in RETRAINED_FIGURES if with_retrain else ():
@@ -124,6 +125,26 @@ def seeds_table(summary: dict[str, Any]) -> str:
             values = ", ".join(f"{v:.4g}" for v in stats["values"])
             lines.append(f"| {prefix}{key} | {stats['mean']:.4g} ± {stats['sd']:.2g} | {values} |")
     return "\n".join(lines) + "\n"
+
+
+def read_finished_seeds(run_dir: str | Path) -> list[int]:
+    """The finished seeds ``RUN_DIR/seeds.json`` lists; an error naming the file when it is missing or damaged."""
+    path = Path(run_dir) / SEEDS_FILE
+    document = read_json(path, JaqcError)
+    finished = document.get("finished") if isinstance(document, dict) else None
+    if not isinstance(finished, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in finished):
+        raise JaqcError(f"{path}: not a seeds summary (a JSON object with a list of integers 'finished')")
+    return finished
+
+
+def retrain_seeds(run_dir: str | Path, retrain: Callable[[Path], Any]) -> dict[str, Any]:
+    """``retrain(path)`` every finished seed of ``run_dir`` not retrained yet (delete a seed's ``retrain/`` to
+    redo it), then rewrite and return the seeds' summary."""
+    seeds = read_finished_seeds(run_dir)
+    for seed in seeds:
+        if read_summary(RunDir(seed_dir(run_dir, seed)).retrain_dir) is None:
+            retrain(seed_dir(run_dir, seed))
+    return write_seeds_summary(run_dir, seeds)
 
 
 def write_seeds_summary(run_dir: str | Path, seeds: Sequence[int]) -> dict[str, Any]:

@@ -97,3 +97,23 @@ def test_the_cli_refuses_seeds_with_seed_or_resume(tmp_path: Path, capsys) -> No
     assert "--seeds runs (and resumes) one search per seed; drop --seed" in capsys.readouterr().err
     assert main(["search", "--seeds", "0,0", "--run-dir", str(tmp_path / "b")]) == 2
     assert "seed 0 is given twice" in capsys.readouterr().err
+
+
+def test_retrain_seeds_retrains_the_finished_ones_not_yet_retrained(tmp_path: Path) -> None:
+    from jaqc.search.seeds import retrain_seeds
+
+    _fake_run(seed_dir(tmp_path, 0), 0, 0.9, 2.0, retrained=0.95)
+    _fake_run(seed_dir(tmp_path, 1), 1, 0.8, 4.0)
+    write_seeds_summary(tmp_path, [0, 1])
+    retrained: list[str] = []
+
+    def retrain(path: Path) -> None:
+        retrained.append(path.name)
+        (path / "retrain").mkdir()
+        write_summary(path / "retrain", {"test_accuracy": 0.85, "latency_ms": 4.0})
+
+    summary = retrain_seeds(tmp_path, retrain)
+    assert retrained == ["seed-1"] and summary["retrained"]["test_accuracy"]["values"] == [0.95, 0.85]
+    (tmp_path / "seeds.json").write_text('{"finished": "all"}')
+    with pytest.raises(JaqcError, match=r"seeds\.json: not a seeds summary"):
+        retrain_seeds(tmp_path, retrain)

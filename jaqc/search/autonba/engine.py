@@ -19,7 +19,15 @@ from jaqc.nn.supernet import Supernet
 
 from ..distributed import average_gradients
 from ..hw_binding import ExpectedHardwareCost
-from ..jaq import DerivedArchitecture, JaqSearchSettings, derive_architecture, load_training_state, training_state
+from ..jaq import (
+    DerivedArchitecture,
+    JaqSearchSettings,
+    batch_accuracy,
+    derive_architecture,
+    load_training_state,
+    training_state,
+    weight_step,
+)
 from ..space_costs import SpaceCosts
 from .accelerator import HardwareSearchResult, best_of_n
 from .options import HW_SEED_OFFSET, TOP_K, AutoNbaOptions
@@ -131,22 +139,9 @@ class AutoNbaSearch:
 
     # --- the two steps --------------------------------------------------------------------------------------------
     def weight_step(self, images: Tensor, labels: Tensor) -> dict[str, float]:
-        """One SGD step of the supernet: ops mixed by Gumbel-softmax α, bits β-blended with identity backward."""
-        net = self.supernet
-        net.train()
-        net.set_search_step(SearchStep.WEIGHTS)
-        self.weight_opt.zero_grad(set_to_none=True)
-        logits = net(images)  # HETERO + WEIGHTS: every conv takes the β-blend (jaqc.nn.mixing.hetero_blend)
-        loss = F.cross_entropy(logits, labels)
-        loss.backward()
-        average_gradients(net.weight_parameters())
-        self.weight_opt.step()
-        self.schedule.step()
-        return {
-            "w_loss": float(loss.detach()),
-            "w_acc": _accuracy(logits, labels),
-            "lr": self.schedule.get_last_lr()[0],
-        }
+        """One SGD step of the supernet: ops mixed by Gumbel-softmax α, bits β-blended with identity backward
+        (HETERO + WEIGHTS: every conv takes the β-blend, jaqc.nn.mixing.hetero_blend)."""
+        return weight_step(self, images, labels)
 
     def arch_step(self, images: Tensor, labels: Tensor) -> dict[str, Any]:
         """One Adam step of α, β on CE + λ·E_HW over the sampled top-2 path; re-searches the accelerator first
@@ -194,7 +189,7 @@ class AutoNbaSearch:
             {
                 "a_loss": float(loss.detach()),
                 "a_ce": float(ce.detach()),
-                "a_acc": _accuracy(logits, labels),
+                "a_acc": batch_accuracy(logits, labels),
                 "e_hw": float(e_hw.detach()),
                 **{f"path_{k}": v for k, v in parts.items()},
             }
@@ -240,7 +235,3 @@ class AutoNbaSearch:
         accelerator = AcceleratorConfig.from_json(state["accelerator"])
         if accelerator != self.hw_cost.accelerator:
             self.hw_cost.refresh(accelerator)
-
-
-def _accuracy(logits: Tensor, labels: Tensor) -> float:
-    return float((logits.detach().argmax(dim=-1) == labels).float().mean())

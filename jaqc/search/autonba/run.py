@@ -102,6 +102,7 @@ class AutoNbaRun(SearchRun):
             write_search_outputs(out, graph, schedule, derived.to_json(), search.accelerator)
         arch = engine.supernet.arch
         agree = ranks_agree(fingerprint(arch.alpha, arch.beta_w, arch.beta_a, search.accelerator.to_json()))
+        identity = engine.space.identity_blocks(derived.ops)
         summary = {
             "method": self.method,
             "preset": preset.name,
@@ -109,8 +110,8 @@ class AutoNbaRun(SearchRun):
             "ranks": self.world,
             "ranks_agree": agree,
             "architecture": derived.to_json(),
-            "identity_blocks": self.engine.space.identity_blocks(derived.ops),
-            **choice_margins(engine.supernet, derived, engine.space.identity_blocks(derived.ops)),
+            "identity_blocks": identity,
+            **choice_margins(engine.supernet, derived, identity),
             "accelerator": search.accelerator.to_json(),
             **hardware_figures(schedule),
             "val_acc": val_acc,
