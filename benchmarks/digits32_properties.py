@@ -4,8 +4,8 @@ point, at w8a8 and at w2a2, and their test accuracies with the test set's size a
 
     python benchmarks/digits32_properties.py [--bits float,8,2] [--epochs N] [--threads 2]
 
-Prints one JSON object; ``w2a2_loss_points`` is the w8a8 accuracy minus the w2a2 one (target: >= 5), and
-``float_in_target`` whether the float network lands in 85-95 %.
+Prints one JSON object (progress lines on stderr); ``w2a2_loss_points`` is the w8a8 accuracy minus the w2a2 one
+(target: >= 5), and ``float_in_target`` whether the float network lands in 85-95 %.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main() -> None:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
             summary = retrain(
-                graph, preset.data, f"{out}/r", epochs, preset.retrain_lr, preset.batch_size, progress=False
+                graph, preset.data, f"{out}/r", epochs, preset.retrain_lr, preset.batch_size, progress=None
             )
         acc = summary["test_accuracy"]
         key = "float" if bits is None else f"w{label}a{label}"
