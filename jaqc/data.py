@@ -584,6 +584,7 @@ def make_loader(
     skip_batches: int = 0,
     drop_last: bool = False,
     num_workers: int = 0,
+    pin_memory: bool = False,
     rank: int = 0,
     world_size: int = 1,
 ) -> DataLoader:
@@ -606,6 +607,7 @@ def make_loader(
         sampler=sampler,
         drop_last=drop_last,
         num_workers=num_workers,
+        pin_memory=pin_memory,
         generator=generator,
     )
 

@@ -2,14 +2,19 @@
 # The checks that need a GPU, for a machine that has one (also `make gpu-check`). Nothing in `make test` needs
 # a GPU; this runs what `make test` skips there and says what the GPU machine's software is.
 #
-# Today (issue #12 grows it: search steps with AMP, resume across devices, nccl, the step benchmarks):
 #   1. the machine: GPU, driver, torch and its CUDA;
 #   2. jaqc installed into a throw-away target from this checkout, with the machine's own torch and packages
 #      (nothing is downloaded: the machine may have no network);
-#   3. the CUDA-only tests (pytest -m gpu) and the cost-model tests on that torch;
+#   3. the CUDA-only tests (pytest -m gpu: search steps on the GPU against the CPU with AMP off and bf16, a run
+#      resumed across devices both ways, the relaxed cost model) and the cost-model tests on that torch;
 #   4. the cost model on the GPU against the CPU: one batched evaluate() of every jaq-space mapping of a
-#      CIFAR FBNet subnet, timed on both (cuda synchronised), and equal results.
-# Prints one JSON summary as its last line; exits non-zero when a check fails.
+#      CIFAR FBNet subnet, timed on both (cuda synchronised), and equal results;
+#   5. `jaqc search --preset cifar10` on synthetic CIFAR-10 files (8000 training images: 2 epochs of about 90 steps)
+#      on the GPU with --amp off and with --amp bf16: each one's derived architecture and seconds;
+#   6. a two-process nccl search (torchrun) when the machine has two GPUs;
+#   7. benchmarks/search_step.py on the GPU (cifar10, batch 64): CSQ against float per step, images per second.
+# Prints one JSON summary as its last line; exits non-zero when a check fails. Meant to take under 8 minutes on
+# one H100 (each stage has a timeout).
 #
 #   bash scripts/gpu_check.sh [PYTHON]     (default: python3; OUT=dir keeps the logs)
 set -u
@@ -91,18 +96,80 @@ evaluate=${PIPESTATUS[0]}
 [ "$evaluate" = 0 ] || fail=1
 grep -q '"equal": true' "$OUT/evaluate.json" || fail=1
 
-"$PY" - "$OUT" "$gpu_tests" "$hw_tests" "$fail" "$(( $(date +%s) - start ))" <<'EOF'
+echo "== cifar10 searches on synthetic CIFAR-10 files, AMP off and bf16"
+"$PY" - "$OUT/cifar" <<'EOF'
+import pickle, sys
+from pathlib import Path
+import numpy as np
+folder = Path(sys.argv[1]) / "cifar-10-batches-py"
+folder.mkdir(parents=True, exist_ok=True)
+rng = np.random.default_rng(0)
+def dump(name, content):
+    with (folder / name).open("wb") as handle:
+        pickle.dump(content, handle, protocol=2)
+for i in range(1, 6):
+    dump(f"data_batch_{i}", {b"data": rng.integers(0, 256, (1600, 3072), dtype=np.uint8),
+                             b"labels": rng.integers(0, 10, 1600).tolist()})
+dump("test_batch", {b"data": rng.integers(0, 256, (1000, 3072), dtype=np.uint8),
+                    b"labels": rng.integers(0, 10, 1000).tolist()})
+dump("batches.meta", {b"label_names": [f"class{i}".encode() for i in range(10)]})
+EOF
+searches=0
+for amp in off bf16; do
+    t0=$(date +%s)
+    if timeout 150 "$PY" -m jaqc search --preset cifar10 --data "$OUT/cifar" --epochs 2 --device cuda --amp "$amp" \
+        --run-dir "$OUT/search-$amp" >"$OUT/search-$amp.log" 2>&1; then
+        echo "amp $amp: $(( $(date +%s) - t0 )) s"
+    else
+        echo "amp $amp: failed"; tail -5 "$OUT/search-$amp.log"; searches=1
+    fi
+done
+[ "$searches" = 0 ] || fail=1
+
+echo "== two-process nccl search"
+gpus=$("$PY" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
+if [ "$gpus" -ge 2 ]; then
+    if timeout 120 "$PY" -m torch.distributed.run --nproc_per_node 2 -m jaqc search --preset tiny --epochs 1 \
+        --device cuda --run-dir "$OUT/nccl" >"$OUT/nccl.log" 2>&1; then
+        nccl=ok
+    else
+        nccl=failed; fail=1; tail -5 "$OUT/nccl.log"
+    fi
+else
+    nccl="skipped: $gpus GPU"
+fi
+echo "nccl: $nccl"
+
+echo "== benchmarks/search_step.py on the GPU"
+timeout 200 "$PY" "$REPO/benchmarks/search_step.py" --preset cifar10 --batch 64 --threads 1 --steps 3 --device cuda \
+    >"$OUT/search_step.json" 2>"$OUT/search_step.log" || { fail=1; tail -5 "$OUT/search_step.log"; }
+
+"$PY" - "$OUT" "$gpu_tests" "$hw_tests" "$fail" "$(( $(date +%s) - start ))" "$nccl" <<'EOF'
 import json, sys
-out, gpu_tests, hw_tests, fail, seconds = sys.argv[1:]
+out, gpu_tests, hw_tests, fail, seconds, nccl = sys.argv[1:]
 def last(path):
     try:
         lines = [l for l in open(path).read().splitlines() if l.strip()]
         return lines[-1] if lines else ""
     except OSError:
         return ""
+def read(path):
+    try:
+        return json.load(open(path))
+    except (OSError, ValueError):
+        return None
+searches = {}
+for amp in ("off", "bf16"):
+    summary = read(f"{out}/search-{amp}/summary.json")
+    searches[amp] = summary and {k: summary.get(k) for k in ("architecture", "search_seconds", "val_acc", "edap_mJ_ms_mm2")}
+same = searches["off"]["architecture"] == searches["bf16"]["architecture"] if all(searches.values()) else None
+step = read(f"{out}/search_step.json")
+keys = ("device_name", "float_step_s", "csq_step_s", "csq_over_float_step_time", "search_loop")
 summary = {"gpu_tests": last(f"{out}/gpu_tests.log"), "gpu_tests_rc": int(gpu_tests),
            "hw_tests": last(f"{out}/hw_tests.log"), "hw_tests_rc": int(hw_tests),
-           "evaluate": json.loads(last(f"{out}/evaluate.json") or "null"), "seconds": int(seconds), "ok": fail == "0"}
+           "evaluate": json.loads(last(f"{out}/evaluate.json") or "null"),
+           "cifar10_search": searches, "bf16_same_architecture": same, "nccl": nccl,
+           "search_step": step and {k: step.get(k) for k in keys}, "seconds": int(seconds), "ok": fail == "0"}
 print(json.dumps(summary))
 EOF
 exit "$fail"

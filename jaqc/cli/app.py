@@ -35,6 +35,29 @@ def cli(debug: bool) -> None:
     _state["debug"] = debug
 
 
+def device_option(func):  # type: ignore[no-untyped-def]
+    """``--device``: where the training runs (docs/search.md, "Devices and mixed precision")."""
+    return click.option(
+        "--device",
+        default=None,
+        metavar="cpu|cuda|cuda:N",
+        help="Where to train (default: cuda when a GPU is available, else cpu). A run resumes on any device.",
+    )(func)
+
+
+def device_options(func):  # type: ignore[no-untyped-def]
+    """``--device`` and ``--amp``: where the training runs and with which mixed precision."""
+    from jaqc.device import AMP_MODES
+
+    func = click.option(
+        "--amp",
+        type=click.Choice(AMP_MODES),
+        default=None,
+        help="Mixed precision of the forward passes: off (float32, the default) or bf16 (bfloat16 autocast).",
+    )(func)
+    return device_option(func)
+
+
 def hw_model_option(default: str | None = "deployment", note: str = ""):  # type: ignore[no-untyped-def]
     """``--hw-model NAME``: which hardware cost model prices the command's layers (docs/cost_model.md)."""
     from jaqc.ir.accelerator import HW_MODELS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from .app import cli, console, data_option, hw_model_option, nonempty_path
+from .app import cli, console, data_option, device_option, hw_model_option, nonempty_path
 
 
 @cli.command("compare")
@@ -42,6 +42,7 @@ from .app import cli, console, data_option, hw_model_option, nonempty_path
 )
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch intra-op threads.")
 @hw_model_option()
+@device_option
 def compare_cmd(
     preset: str,
     data_root: str | None,
@@ -56,6 +57,7 @@ def compare_cmd(
     out_dir: str,
     threads: int,
     hw_model: str,
+    device: str | None,
 ) -> None:
     """Compare search methods on one cost model: table, Pareto plot, Table 7 ablation (resumable)."""
     from pathlib import Path
@@ -68,7 +70,7 @@ def compare_cmd(
     settings = CompareSettings(
         preset=preset, data_root=data_root, methods=parse_methods(methods), lambdas=parse_lambdas(lambdas),
         epochs=epochs, retrain_epochs=retrain_epochs, episodes=episodes, ablation=ablation, seed=seed,
-        ablation_seeds=parse_seeds(ablation_seeds), overrides={"hw_model": hw_model},
+        ablation_seeds=parse_seeds(ablation_seeds), overrides={"hw_model": hw_model}, device=device,
     )  # fmt: skip
     out = console()
     result = Comparison(out_dir, settings, log=lambda msg: out.print(f"[bold]compare[/bold] {msg}")).run()

@@ -6,7 +6,7 @@ import click
 
 from jaqc.core import JaqcError
 
-from .app import cli, console, hw_model_option, nonempty_path
+from .app import cli, console, device_options, hw_model_option, nonempty_path
 from .render import print_run_summary
 
 
@@ -40,6 +40,7 @@ from .render import print_run_summary
     help="[IR.json] output directory.",
     callback=nonempty_path,
 )
+@device_options
 def retrain_cmd(
     source: str,
     epochs: int | None,
@@ -50,6 +51,8 @@ def retrain_cmd(
     accel: str | None,
     lr: float,
     output: str | None,
+    device: str | None,
+    amp: str | None,
 ) -> None:
     """Fixed-precision QAT of a search run's subnet (RUN_DIR) or of any IR with weights (IR.json, e.g. from
     `jaqc quantize`); report test accuracy with the hardware cost."""
@@ -60,7 +63,7 @@ def retrain_cmd(
     torch.set_num_threads(threads)
     path = Path(source)
     if path.is_file() and path.suffix == ".json":
-        _retrain_ir(path, epochs or 10, dataset or "digits", data_root, accel, lr, output, hw_model)
+        _retrain_ir(path, epochs or 10, dataset or "digits", data_root, accel, lr, output, hw_model, device, amp)
         return
     ir_only = {"--dataset": dataset, "--accel": accel, "-o": output}
     given = [flag for flag, value in ir_only.items() if value is not None]
@@ -71,10 +74,15 @@ def retrain_cmd(
     from jaqc.search.seeds import SEEDS_FILE, retrain_seeds, seeds_table
 
     if (path / SEEDS_FILE).is_file():  # a --seeds folder: retrain every finished seed, then the seeds' summary
-        summary = retrain_seeds(path, lambda seed_run: retrain_run(seed_run, epochs, data_root, hw_model=hw_model))
+        summary = retrain_seeds(
+            path,
+            lambda seed_run: retrain_run(
+                seed_run, epochs, data_root, hw_model=hw_model, device=device, amp=amp or "off"
+            ),
+        )
         console().print(seeds_table(summary), markup=False)
         return
-    summary = retrain_run(source, epochs, data_root, hw_model=hw_model)
+    summary = retrain_run(source, epochs, data_root, hw_model=hw_model, device=device, amp=amp or "off")
     run = RunDir(path)
     origin = run.summary() or {}
     context = {k: origin[k] for k in ("method", "preset", "identity_blocks") if k in origin}
@@ -89,7 +97,9 @@ def _retrain_ir(
     accel,
     lr,
     output,
-    hw_model,  # type: ignore[no-untyped-def]
+    hw_model,
+    device,
+    amp,  # type: ignore[no-untyped-def]
 ) -> None:
     from jaqc.data import DataConfig
     from jaqc.hw.accelerators import load_accelerator
@@ -107,7 +117,7 @@ def _retrain_ir(
     if len(dims) != 4 or dims[2] != dims[3]:
         raise JaqcError(f"{path}: retraining needs a square image input [N, C, H, H], the IR takes {list(dims)}")
     data = DataConfig(name=dataset, root=data_root, resolution=dims[2], channels=dims[1])
-    summary = retrain(graph, data, output, epochs, lr=lr, hw_model=hw_model)
+    summary = retrain(graph, data, output, epochs, lr=lr, hw_model=hw_model, device=device, amp=amp or "off")
     out = console()
     out.print(
         f"{graph.name} retrained {epochs} epochs on {dataset}: test accuracy {summary['test_accuracy']:.2%} | "

@@ -8,7 +8,7 @@ import click
 
 from jaqc.core import JaqcError
 
-from .app import cli, console, data_option, hw_model_option, nonempty_path
+from .app import cli, console, data_option, device_options, hw_model_option, nonempty_path
 from .render import print_run_summary
 
 
@@ -116,6 +116,7 @@ from .render import print_run_summary
     help="torch intra-op threads (1 is fastest for the small tensors of tiny on a 2-core CPU).",
 )
 @hw_model_option(None, "Default: deployment (a resumed run keeps its own).")
+@device_options
 def search_cmd(
     preset: str,
     data_root: str | None,
@@ -143,6 +144,8 @@ def search_cmd(
     final_temperature: float | None,
     warmup_fraction: float | None,
     seeds: str | None,
+    device: str | None,
+    amp: str | None,
 ) -> None:
     """Jointly search architecture, bits and accelerator (JAQ, or a baseline method); write a run directory."""
     import torch
@@ -164,7 +167,7 @@ def search_cmd(
     if resume is not None:
         own = (
             ("hw_model", hw_model), ("passes", passes), ("space", space), ("final_temperature", final_temperature),
-            ("warmup_fraction", warmup_fraction),
+            ("warmup_fraction", warmup_fraction), ("amp", amp),
         )  # fmt: skip
         extra = [name for name, value in own if value is not None]
         if options or extra:
@@ -196,6 +199,7 @@ def search_cmd(
         given = (
             ("epochs", epochs), ("lam", lam), ("seed", seed), ("hw_model", hw_model), ("passes", passes),
             ("space", space), ("final_temperature", final_temperature), ("warmup_fraction", warmup_fraction),
+            ("amp", amp),
         )  # fmt: skip
         overrides: dict = {k: v for k, v in given if v is not None}
         if any(v is not None for v in (lambda_e, lambda_l, lambda_a)):
@@ -209,15 +213,15 @@ def search_cmd(
         recipe = {"preset": preset, "data_root": data_root, "overrides": _jsonable(overrides)}
         run_path = run_dir or f"runs/{preset}"
         if seeds is not None:
-            _search_seeds(method, preset, data_root, overrides, options, seeds, run_path)
+            _search_seeds(method, preset, data_root, overrides, options, seeds, run_path, device)
             return
     # a run that fails before its first checkpoint (bad data, a bad option found late) leaves nothing behind
     try:
         with claimed_run(run_path):
             if resume is not None:
-                run = resume_run(resume, data_root)
+                run = resume_run(resume, data_root, device)
             else:
-                run = start_run(method, chosen, run_path, recipe=recipe, options=options)
+                run = start_run(method, chosen, run_path, recipe=recipe, options=options, device=device)
             outcome = run.run()
     finally:
         shutdown()
@@ -234,6 +238,7 @@ def _search_seeds(
     options: dict,
     seeds: str,
     run_path: str,  # type: ignore[type-arg]
+    device: str | None = None,
 ) -> None:
     """``--seeds``: one search per seed in ``run_path/seed-N`` (finished ones skipped, interrupted ones resumed),
     then the seeds' summary, printed as a table."""
@@ -249,11 +254,12 @@ def _search_seeds(
         seeded = {**overrides, "seed": seed}
         recipe = {"preset": preset, "data_root": data_root, "overrides": _jsonable(seeded)}
         with claimed_run(path):
-            start_run(method, search_preset(preset, data_root, **seeded), path, recipe=recipe, options=options).run()
+            chosen = search_preset(preset, data_root, **seeded)
+            start_run(method, chosen, path, recipe=recipe, options=options, device=device).run()
 
     def resume(path: Path) -> None:
         with claimed_run(path):
-            resume_run(path, data_root).run()
+            resume_run(path, data_root, device).run()
 
     try:
         summary = run_seeds(run_path, chosen_seeds, start, resume)

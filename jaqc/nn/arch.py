@@ -19,6 +19,10 @@ class ArchSample:
     beta_w: Tensor
     beta_a: Tensor
 
+    def detached(self) -> ArchSample:
+        """The same draw as constants (a weight step's: no gradient reaches α or β)."""
+        return ArchSample(self.alpha.detach(), self.beta_w.detach(), self.beta_a.detach())
+
 
 class ArchParameters(nn.Module):
     """The architecture logits of the supernet and their Gumbel-softmax sampling.

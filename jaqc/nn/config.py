@@ -61,7 +61,11 @@ class Clipping(enum.StrEnum):
 
 
 class SearchStep(enum.StrEnum):
-    """Which half of a bi-level search iteration a forward pass belongs to (matters for HETERO only)."""
+    """Which half of a bi-level search iteration a forward pass belongs to.
+
+    A weight step's forward pass takes its architecture draw as a constant (backward computes no gradient of α
+    or β, which that step does not update); HETERO quantizes differently in each half.
+    """
 
     WEIGHTS = "weights"
     ARCH = "arch"

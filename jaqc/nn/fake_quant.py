@@ -214,12 +214,12 @@ def symmetric_ste_grads(
     elements dequantize to ``±amax``).
     """
     bound = _broadcast(amax.to(x.dtype), x, axis)
+    if not need_amax_grad:
+        return torch.where(x.abs() <= bound, grad, 0.0), None
     above = x > bound
     below = x < -bound
     zeros = torch.zeros_like(grad)
     grad_x = torch.where(above | below, zeros, grad)
-    if not need_amax_grad:
-        return grad_x, None
     signed = torch.where(above, grad, zeros) - torch.where(below, grad, zeros)
     return grad_x, _reduce_to(signed, amax, axis)
 

@@ -11,6 +11,11 @@ per layer and uses ``jaqc::fake_quant``.
 
 ``mixed_fake_quant_symmetric(x, amax, probs, bits, axis)`` is the same mix of ``fake_quant_symmetric`` terms
 (the weights' symmetric narrow-range quantizer), with ``amax`` of shape ``[m]`` or ``[m, C]``.
+
+Every candidate is computed at once, on one ``[m, *x.shape]`` tensor: a handful of kernels whatever ``m`` (the
+search runs these ops on every conv's weight and Ω activations, where per-op overhead dominates). Candidates
+that share one range (``lo``/``hi`` or ``amax`` expanded from one row: an activation's observed min/max, a
+weight's ``max |w|``) share one straight-through mask in backward.
 """
 
 from __future__ import annotations
@@ -22,15 +27,55 @@ from .fake_quant import (
     check_fake_quant_args,
     check_fake_quant_symmetric_args,
     quant_params,
-    quantize_symmetric_with,
-    quantize_with,
     ste_grads,
+    symmetric_levels,
     symmetric_scale,
     symmetric_ste_grads,
 )
 
 _OP_NAME = "jaqc::mixed_fake_quant"
 _SYMMETRIC_OP_NAME = "jaqc::mixed_fake_quant_symmetric"
+
+
+# --- every candidate at once ----------------------------------------------------------------------------------
+
+
+def _per_candidate(param: Tensor, x: Tensor, axis: int) -> Tensor:
+    """``param`` (``[m]``, or ``[m, C]`` with C on ``axis``) shaped to broadcast against ``[m, *x.shape]``."""
+    shape = [param.shape[0]] + [1] * x.dim()
+    if param.dim() == 2:
+        shape[1 + axis % x.dim()] = param.shape[1]
+    return param.reshape(shape)
+
+
+def _shared(param: Tensor) -> bool:
+    """Whether every candidate's row of ``param`` is one and the same row (expanded from it, or one candidate)."""
+    return param.shape[0] == 1 or param.stride(0) == 0
+
+
+def _bit_tensor(values: list[float], x: Tensor, like: Tensor) -> Tensor:
+    tensor = torch.tensor(values, dtype=x.dtype, device=like.device)
+    return tensor[:, None] if like.dim() == 2 else tensor
+
+
+def _quantized(x: Tensor, scales: Tensor, lows: Tensor, highs: Tensor, axis: int) -> Tensor:
+    """``[m, *x.shape]``: ``clamp(round(x / s_k), low_k, high_k) · s_k`` for every candidate ``k``."""
+    scale = _per_candidate(scales, x, axis)
+    codes = torch.round(x.unsqueeze(0) / scale)
+    return torch.clamp(codes, _per_candidate(lows, x, axis), _per_candidate(highs, x, axis)).mul_(scale)
+
+
+def _mix(quantized: Tensor, probs: Tensor) -> Tensor:
+    """``Σ_k probs[k] · quantized[k]``."""
+    return torch.tensordot(probs.to(quantized.dtype), quantized, dims=1)
+
+
+def _probs_grad(quantized: Tensor, grad: Tensor, probs: Tensor) -> Tensor:
+    """``[m]``: ``Σ grad · quantized[k]`` for every candidate ``k``."""
+    return (quantized.flatten(1) @ grad.flatten().to(quantized.dtype)).to(probs.dtype)
+
+
+# --- the asymmetric (activation) op -----------------------------------------------------------------------------
 
 
 def _check(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int) -> None:
@@ -44,21 +89,16 @@ def _check(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], ax
         check_fake_quant_args(x, lo[index], hi[index], bit, axis)
 
 
+def _candidates(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int], axis: int) -> Tensor:
+    """``[m, *x.shape]``: ``fake_quant(x, lo[k], hi[k], bits[k], axis)`` for every candidate ``k``."""
+    levels = _bit_tensor([float(2**b - 1) for b in bits], x, lo)
+    scales, zero_points = quant_params(lo.to(x.dtype), hi.to(x.dtype), _bit_tensor([float(b) for b in bits], x, lo))
+    return _quantized(x, scales, -zero_points, levels - zero_points, axis)
+
+
 def mixed_fake_quant_impl(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
     """The computation of ``jaqc::mixed_fake_quant`` as plain torch code (no dispatch or autograd)."""
-    scales, zero_points = _all_params(x, lo, hi, bits)
-    weights = probs.to(x.dtype)
-    out = weights[0] * quantize_with(x, scales[0], zero_points[0], bits[0], axis)
-    for index in range(1, len(bits)):
-        out.add_(weights[index] * quantize_with(x, scales[index], zero_points[index], bits[index], axis))
-    return out
-
-
-def _all_params(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int]) -> tuple[Tensor, Tensor]:
-    bit_tensor = torch.tensor(bits, dtype=x.dtype, device=lo.device)
-    if lo.dim() == 2:
-        bit_tensor = bit_tensor[:, None]
-    return quant_params(lo.to(x.dtype), hi.to(x.dtype), bit_tensor)
+    return _mix(_candidates(x, lo, hi, bits, axis), probs)
 
 
 @torch.library.custom_op(_OP_NAME, mutates_args=())
@@ -84,37 +124,27 @@ def _setup_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple, outp
 def _backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple:
     x, lo, hi, probs = ctx.saved_tensors
     need_x, need_lo, need_hi, need_probs = ctx.needs_input_grad[:4]
-    grad_x = torch.zeros_like(x) if need_x else None
-    grad_lo = [] if need_lo else None
-    grad_hi = [] if need_hi else None
-    grad_probs = [] if need_probs else None
-    scales, zero_points = _all_params(x, lo, hi, ctx.bits)
-    for index, bit in enumerate(ctx.bits):
-        weight = probs[index].to(x.dtype)
-        term_x, term_lo, term_hi = ste_grads(x, lo[index], hi[index], ctx.axis, grad, need_lo or need_hi)
-        if grad_x is not None:
-            grad_x = grad_x + weight * term_x
-        if grad_lo is not None and term_lo is not None:
-            grad_lo.append(weight.to(lo.dtype) * term_lo)
-        if grad_hi is not None and term_hi is not None:
-            grad_hi.append(weight.to(hi.dtype) * term_hi)
-        if grad_probs is not None:
-            quantized = quantize_with(x, scales[index], zero_points[index], bit, ctx.axis)
-            grad_probs.append((grad * quantized).sum().to(probs.dtype))
-    return (
-        grad_x,
-        None if grad_lo is None else torch.stack(grad_lo),
-        None if grad_hi is None else torch.stack(grad_hi),
-        None if grad_probs is None else torch.stack(grad_probs),
-        None,
-        None,
-    )
+    grad_x = grad_lo = grad_hi = grad_probs = None
+    if need_lo or need_hi or (need_x and not (_shared(lo) and _shared(hi))):
+        terms = [ste_grads(x, lo[k], hi[k], ctx.axis, grad, need_lo or need_hi) for k in range(len(ctx.bits))]
+        weights = probs.to(x.dtype)
+        if need_x:
+            grad_x = sum((weights[k] * term[0] for k, term in enumerate(terms)), torch.zeros_like(x))
+        if need_lo:
+            grad_lo = torch.stack([weights[k].to(lo.dtype) * term[1] for k, term in enumerate(terms)])
+        if need_hi:
+            grad_hi = torch.stack([weights[k].to(hi.dtype) * term[2] for k, term in enumerate(terms)])
+    elif need_x:  # one range for every candidate: one mask, weighted by the candidates' total probability
+        grad_x = ste_grads(x, lo[0], hi[0], ctx.axis, grad, False)[0] * probs.sum().to(x.dtype)
+    if need_probs:
+        grad_probs = _probs_grad(_candidates(x, lo, hi, ctx.bits, ctx.axis), grad, probs)
+    return grad_x, grad_lo, grad_hi, grad_probs, None, None
 
 
 mixed_fake_quant.register_autograd(_backward, setup_context=_setup_context)
 
 
-# --- the symmetric (weight) variant -------------------------------------------------------------------------
+# --- the symmetric (weight) op ----------------------------------------------------------------------------------
 
 
 def _check_symmetric(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> None:
@@ -128,21 +158,16 @@ def _check_symmetric(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], ax
         check_fake_quant_symmetric_args(x, amax[index], bit, axis)
 
 
-def _all_scales(x: Tensor, amax: Tensor, bits: list[int]) -> Tensor:
-    bit_tensor = torch.tensor(bits, dtype=x.dtype, device=amax.device)
-    if amax.dim() == 2:
-        bit_tensor = bit_tensor[:, None]
-    return symmetric_scale(amax.to(x.dtype), bit_tensor)
+def _symmetric_candidates(x: Tensor, amax: Tensor, bits: list[int], axis: int) -> Tensor:
+    """``[m, *x.shape]``: ``fake_quant_symmetric(x, amax[k], bits[k], axis)`` for every candidate ``k``."""
+    levels = _bit_tensor([float(symmetric_levels(b)) for b in bits], x, amax)
+    scales = symmetric_scale(amax.to(x.dtype), _bit_tensor([float(b) for b in bits], x, amax))
+    return _quantized(x, scales, -levels, levels, axis)
 
 
 def mixed_fake_quant_symmetric_impl(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
     """The computation of ``jaqc::mixed_fake_quant_symmetric`` as plain torch code."""
-    scales = _all_scales(x, amax, bits)
-    weights = probs.to(x.dtype)
-    out = weights[0] * quantize_symmetric_with(x, scales[0], bits[0], axis)
-    for index in range(1, len(bits)):
-        out.add_(weights[index] * quantize_symmetric_with(x, scales[index], bits[index], axis))
-    return out
+    return _mix(_symmetric_candidates(x, amax, bits, axis), probs)
 
 
 @torch.library.custom_op(_SYMMETRIC_OP_NAME, mutates_args=())
@@ -168,27 +193,19 @@ def _setup_symmetric_context(ctx: torch.autograd.function.FunctionCtx, inputs: t
 def _symmetric_backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple:
     x, amax, probs = ctx.saved_tensors
     need_x, need_amax, need_probs = ctx.needs_input_grad[:3]
-    grad_x = torch.zeros_like(x) if need_x else None
-    grad_amax = [] if need_amax else None
-    grad_probs = [] if need_probs else None
-    scales = _all_scales(x, amax, ctx.bits)
-    for index, bit in enumerate(ctx.bits):
-        weight = probs[index].to(x.dtype)
-        term_x, term_amax = symmetric_ste_grads(x, amax[index], ctx.axis, grad, need_amax)
-        if grad_x is not None:
-            grad_x = grad_x + weight * term_x
-        if grad_amax is not None and term_amax is not None:
-            grad_amax.append(weight.to(amax.dtype) * term_amax)
-        if grad_probs is not None:
-            quantized = quantize_symmetric_with(x, scales[index], bit, ctx.axis)
-            grad_probs.append((grad * quantized).sum().to(probs.dtype))
-    return (
-        grad_x,
-        None if grad_amax is None else torch.stack(grad_amax),
-        None if grad_probs is None else torch.stack(grad_probs),
-        None,
-        None,
-    )
+    grad_x = grad_amax = grad_probs = None
+    if need_amax or (need_x and not _shared(amax)):
+        terms = [symmetric_ste_grads(x, amax[k], ctx.axis, grad, need_amax) for k in range(len(ctx.bits))]
+        weights = probs.to(x.dtype)
+        if need_x:
+            grad_x = sum((weights[k] * term[0] for k, term in enumerate(terms)), torch.zeros_like(x))
+        if need_amax:
+            grad_amax = torch.stack([weights[k].to(amax.dtype) * term[1] for k, term in enumerate(terms)])
+    elif need_x:  # one range for every candidate: one mask, weighted by the candidates' total probability
+        grad_x = symmetric_ste_grads(x, amax[0], ctx.axis, grad, False)[0] * probs.sum().to(x.dtype)
+    if need_probs:
+        grad_probs = _probs_grad(_symmetric_candidates(x, amax, ctx.bits, ctx.axis), grad, probs)
+    return grad_x, grad_amax, grad_probs, None, None
 
 
 mixed_fake_quant_symmetric.register_autograd(_symmetric_backward, setup_context=_setup_symmetric_context)

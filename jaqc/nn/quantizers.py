@@ -11,6 +11,7 @@ candidate has a learned ``[lo, hi]`` initialised from the first training batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -42,6 +43,8 @@ class ActivationQuantizer(nn.Module):
         self.register_buffer("running_min", torch.zeros(()))
         self.register_buffer("running_max", torch.zeros(()))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+        # ``initialized`` read once per module, not once per batch: reading a GPU tensor waits for the GPU
+        self._known_initialized = False
         self.clip_lo: nn.Parameter | None = None
         self.clip_hi: nn.Parameter | None = None
         if self.config.activation_clipping is Clipping.PACT:
@@ -57,18 +60,31 @@ class ActivationQuantizer(nn.Module):
     def _observe(self, x: Tensor) -> tuple[Tensor, Tensor]:
         batch_min = x.detach().amin().to(self.running_min.dtype)
         batch_max = x.detach().amax().to(self.running_max.dtype)
-        if not bool(self.initialized):
+        if not self._known_initialized:
+            self._known_initialized = bool(self.initialized)
+        if not self._known_initialized:
             self.running_min.copy_(batch_min)
             self.running_max.copy_(batch_max)
             if self.clip_lo is not None and self.clip_hi is not None:
                 self.clip_lo.fill_(float(batch_min))
                 self.clip_hi.fill_(float(batch_max))
             self.initialized.fill_(True)
+            self._known_initialized = True
         else:
             momentum = self.config.running_momentum
             self.running_min.lerp_(batch_min, momentum)
             self.running_max.lerp_(batch_max, momentum)
         return batch_min, batch_max
+
+    @torch.no_grad()
+    def set_initialized(self, value: bool | Tensor) -> None:
+        """Mark the running range as observed (or not: the next training batch starts it afresh)."""
+        self.initialized.copy_(torch.as_tensor(value, dtype=torch.bool))
+        self._known_initialized = False
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._known_initialized = False  # read the loaded flag again
 
     def clip_ranges(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(lo, hi)``, each of shape ``[len(bits)]``, for quantizing ``x`` with every bit candidate."""

@@ -5,17 +5,18 @@ stays in floating point and is added once to the quantized conv's output.
 
 The same module serves every :class:`QuantSearchMode` and, with one weight and one activation bitwidth,
 a derived subnet's fixed-precision conv. In CSQ mode only the input channels in Ω (``csq_channels``) are
-quantized (Eq. 6). The conv is linear, so ``conv(Ã, W̃) = conv(A, W̃) + conv(Δ, W̃)`` with
-``Δ = Ã - A`` zero outside Ω; the second conv runs on the Ω channels only. Autograd therefore keeps the
-unquantized input ``A`` (which the preceding ReLU keeps anyway) and tensors of size ``|Ω|`` per bit
-candidate, never a full-size quantized copy of the activation.
+quantized (Eq. 6): the conv's input is ``Ã``, ``A`` with its Ω channels replaced by their β-mix of quantized
+versions. ``Ã`` is built inside one autograd node and rebuilt in its backward (one copy of ``A``), so autograd
+keeps the unquantized input ``A`` (which the preceding ReLU keeps anyway) and tensors of size ``|Ω|`` per bit
+candidate, never a full-size quantized copy of the activation, and a step runs one convolution per conv like
+a float step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-import attrs
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -31,15 +32,53 @@ from .quantizers import ActivationQuantizer
 SPARSE_MODES = frozenset({QuantSearchMode.CSQ, QuantSearchMode.CHANNEL0})
 
 
-@attrs.frozen
-class _PartialConv:
-    """One conv over a subset of the input channels whose result is added into a subset of the outputs."""
+class _SparseInputConv(torch.autograd.Function):
+    """``conv(x̃, w)`` where ``x̃`` is ``x`` with its channels ``Ω`` replaced by ``quantized`` (CSQ, Eq. 6).
 
-    delta_positions: Tensor | None  # columns of Δ (positions in Ω) this piece reads; None: all
-    weight_out: Tensor | None  # weight rows (output channels) used; None: all
-    weight_in: Tensor | None  # weight columns (input channels within the group) used; None: all
-    groups: int
-    out_index: Tensor | None  # output channels the result is added to; None: all
+    ``x̃`` exists only inside forward and backward: autograd keeps ``x`` (which the preceding ReLU keeps
+    anyway), the ``|Ω|``-channel ``quantized`` and the weight, and backward rebuilds ``x̃`` with one copy
+    before the convolution's backward. The step therefore costs one convolution like a float step, not a
+    full-size quantized copy of the activation per conv nor a second, partial convolution.
+    Gradients: ``x`` gets the input gradient outside ``Ω``, ``quantized`` the input gradient on ``Ω``.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: Tensor,
+        quantized: Tensor,
+        weight: Tensor,
+        channels: Tensor,
+        stride: tuple[int, ...],
+        padding: tuple[int, ...],
+        dilation: tuple[int, ...],
+        groups: int,
+    ) -> Tensor:
+        ctx.conv = (stride, padding, dilation, groups)
+        ctx.save_for_backward(x, quantized, weight, channels)
+        return F.conv2d(x.index_copy(1, channels, quantized), weight, None, stride, padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        x, quantized, weight, channels = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conv
+        need_x, need_quantized, need_weight = ctx.needs_input_grad[:3]
+        grad_input, grad_weight, _ = torch.ops.aten.convolution_backward(
+            grad,
+            x.index_copy(1, channels, quantized),
+            weight,
+            None,
+            stride,
+            padding,
+            dilation,
+            False,
+            [0] * len(padding),
+            groups,
+            [need_x or need_quantized, need_weight, False],
+        )
+        grad_x = grad_input.index_fill(1, channels, 0.0) if need_x else None
+        grad_quantized = grad_input.index_select(1, channels) if need_quantized else None
+        return grad_x, grad_quantized, grad_weight, None, None, None, None, None
 
 
 class SearchConv2d(nn.Conv2d):
@@ -89,7 +128,6 @@ class SearchConv2d(nn.Conv2d):
             self.act_quant = ActivationQuantizer(self.activation_bits, quantizer)
         self.register_buffer("csq_channels", torch.zeros(1, dtype=torch.long), persistent=False)
         self._csq_list: list[int] = [0]
-        self._plans: dict[torch.device, list[_PartialConv]] = {}
         self.set_csq_channels([0])
 
     # ----------------------------------------------------------------------------------------- CSQ channels
@@ -102,42 +140,9 @@ class SearchConv2d(nn.Conv2d):
                 + ("..." if len(values) > 8 else "")
             )
         if values == self._csq_list and self.csq_channels.device == self.weight.device:
-            return  # unchanged: keep the cached partial-conv plans
+            return
         self.csq_channels = torch.tensor(values, dtype=torch.long, device=self.weight.device)
         self._csq_list = values
-        self._plans = {}
-
-    def _build_plan(self, channels: list[int], device: torch.device) -> list[_PartialConv]:
-        def index(values: Sequence[int]) -> Tensor:
-            return torch.tensor(list(values), dtype=torch.long, device=device)
-
-        in_per_group = self.in_channels // self.groups
-        out_per_group = self.out_channels // self.groups
-        if self.groups == 1:
-            return [_PartialConv(None, None, index(channels), 1, None)]
-        if in_per_group == 1:  # depthwise: every selected channel is its own group
-            outputs = [c * out_per_group + o for c in channels for o in range(out_per_group)]
-            return [_PartialConv(None, index(outputs), None, len(channels), index(outputs))]
-        plan = []
-        for group in sorted({c // in_per_group for c in channels}):
-            positions = [p for p, c in enumerate(channels) if c // in_per_group == group]
-            outputs = range(group * out_per_group, (group + 1) * out_per_group)
-            plan.append(
-                _PartialConv(
-                    None if len(positions) == len(channels) else index(positions),
-                    index(outputs),
-                    index([channels[p] - group * in_per_group for p in positions]),
-                    1,
-                    index(outputs),
-                )
-            )
-        return plan
-
-    def _plan_for(self, device: torch.device) -> list[_PartialConv]:
-        plan = self._plans.get(device)
-        if plan is None:
-            plan = self._plans[device] = self._build_plan(self._csq_list, device)
-        return plan
 
     # ------------------------------------------------------------------------------------------ forward
     def _conv(self, x: Tensor, weight: Tensor) -> Tensor:
@@ -183,17 +188,15 @@ class SearchConv2d(nn.Conv2d):
         return self._conv(inputs, weight)
 
     def _sparse_forward(self, x: Tensor, weight: Tensor, a_probs: Tensor | None) -> Tensor:
-        selected = x.index_select(1, self.csq_channels)
-        delta = self._mix(selected, self._activation_candidates(selected), a_probs) - selected
-        out = self._conv(x, weight)
-        for piece in self._plan_for(x.device):
-            part = delta if piece.delta_positions is None else delta.index_select(1, piece.delta_positions)
-            piece_weight = weight if piece.weight_out is None else weight.index_select(0, piece.weight_out)
-            if piece.weight_in is not None:
-                piece_weight = piece_weight.index_select(1, piece.weight_in)
-            result = F.conv2d(part, piece_weight, None, self.stride, self.padding, self.dilation, piece.groups)
-            out = out + result if piece.out_index is None else out.index_add(1, piece.out_index, result)
-        return out
+        channels = self.csq_channels
+        if channels.device != x.device:
+            channels = channels.to(x.device)
+        selected = x.index_select(1, channels)
+        quantized = self._mix(selected, self._activation_candidates(selected), a_probs)
+        out = _SparseInputConv.apply(
+            x, quantized, weight, channels, self.stride, self.padding, self.dilation, self.groups
+        )
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:
         text = super().extra_repr() + f", mode={self.mode.value}"

@@ -136,7 +136,8 @@ class Supernet(nn.Module):
         return self.arch.set_epoch(epoch)
 
     def set_search_step(self, step: SearchStep | str) -> None:
-        """Mark the following forward passes as the weight step or the architecture step (used by HETERO)."""
+        """Mark the following forward passes as the weight step (the architecture draw is a constant) or the
+        architecture step (gradients reach α and β; HETERO also quantizes differently)."""
         self.search_step = SearchStep(step)
         for module in self.modules():
             if isinstance(module, SearchConv2d):
@@ -151,6 +152,8 @@ class Supernet(nn.Module):
                 self.update_csq_channels()
             self.csq_forward_count += 1
         sample = self.arch.sample()
+        if self.search_step is SearchStep.WEIGHTS:
+            sample = sample.detached()  # the weight step updates weights only: no backward through α, β
         out = self.stem(x)
         out = self.forward_blocks(out, sample)
         out = self.pool(self.head(out)).flatten(1)

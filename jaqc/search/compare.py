@@ -128,6 +128,9 @@ class CompareSettings:
     ablation_seeds: tuple[int, ...] | None = None
     #: Further preset overrides for every run (e.g. ``final_generator_steps``), recorded in each recipe.
     overrides: dict[str, Any] = field(factory=dict)
+    #: Where JAQ's and Auto-NBA's searches and every retraining run (HAQ and HQNAS search on the CPU); the
+    #: default, CUDA when available. Not recorded: a comparison may continue on another device.
+    device: str | None = None
 
 
 class Comparison:
@@ -155,6 +158,13 @@ class Comparison:
         items = {"epochs": s.epochs, "seed": s.seed, "lam": lam, "quant_mode": quant_mode}
         return {**s.overrides, **{k: v for k, v in items.items() if v is not None}}
 
+    def _device(self, method: str | dict[str, Any]) -> str | None:
+        """The device of a search of ``method`` (or of the run whose ``config.json`` is given)."""
+        from .methods import DEVICE_METHODS
+
+        name = method.get("method", "jaq") if isinstance(method, dict) else method
+        return self.settings.device if name in DEVICE_METHODS else None
+
     def search(self, label: str, method: str, overrides: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
         """The summary of run ``label`` (searched now, resumed, or read back when finished)."""
         from .methods import resume_run, start_run
@@ -167,14 +177,14 @@ class Comparison:
             return self._same_model(finished, run_dir)
         if run_dir.exists() and RunDir.open(run_dir).latest_checkpoint() is not None:
             self.log(f"{label}: resuming {run_dir}")
-            run = resume_run(run_dir, self.settings.data_root)
+            run = resume_run(run_dir, self.settings.data_root, self._device(RunDir.open(run_dir).read_config()))
         else:
             if run_dir.exists():
                 shutil.rmtree(run_dir)  # started but never checkpointed: nothing to keep
             self.log(f"{label}: searching ({method}) in {run_dir}")
             preset = search_preset(self.settings.preset, self.settings.data_root, **overrides)
             recipe = {"preset": self.settings.preset, "data_root": self.settings.data_root, "overrides": overrides}
-            run = start_run(method, preset, run_dir, recipe=recipe, options=options)
+            run = start_run(method, preset, run_dir, recipe=recipe, options=options, device=self._device(method))
         outcome = run.run(progress=self.progress)
         return dict(outcome.summary)
 
@@ -290,7 +300,8 @@ class Comparison:
         if retrained.exists():
             shutil.rmtree(retrained)  # an interrupted retraining restarts
         self.log(f"{label}: retraining")
-        return retrain_run(run_dir, self.settings.retrain_epochs, self.settings.data_root, self.progress)
+        settings = self.settings
+        return retrain_run(run_dir, settings.retrain_epochs, settings.data_root, self.progress, device=settings.device)
 
     # --- the whole comparison -----------------------------------------------------------------------------
 

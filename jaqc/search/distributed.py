@@ -18,13 +18,17 @@ import torch
 import torch.distributed as dist
 
 
-def init_from_env() -> tuple[int, int]:
-    """(rank, world size); joins the process group when ``torchrun`` set WORLD_SIZE > 1."""
+def init_from_env(device: torch.device | None = None) -> tuple[int, int]:
+    """(rank, world size); joins the process group when ``torchrun`` set WORLD_SIZE > 1: nccl when the run's
+    ``device`` is a GPU (each rank on ``cuda:LOCAL_RANK``), gloo on the CPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        on_gpu = device is not None and device.type == "cuda"
+        if on_gpu:
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if on_gpu else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
 

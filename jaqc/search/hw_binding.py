@@ -74,10 +74,10 @@ def consumer_distributions(
     ``a_bits`` must be ascending and contain ``head_bits``.
     """
     n_blocks, count = op_probs.shape[0], len(a_bits)
-    last = torch.zeros(count, dtype=torch.float64)
+    last = torch.zeros(count, dtype=torch.float64, device=op_probs.device)
     last[list(a_bits).index(head_bits)] = 1.0
     rows = [last]
-    ident = identity_ops.to(torch.float64)
+    ident = identity_ops.to(device=op_probs.device, dtype=torch.float64)
     for n in range(n_blocks - 1, -1, -1):
         after = rows[-1]
         probs = op_probs[n].to(torch.float64)
@@ -120,6 +120,8 @@ class ExpectedHardwareCost:
         self.blocks = [[c.at() for c in ops] for ops in space.blocks]
         self.identity_ops = torch.tensor([[c.identity for c in ops] for ops in space.blocks])
         self.residual = list(space.residual)
+        #: Where the tables live and E_HW is computed (:meth:`to`); they are built on the CPU.
+        self.device = torch.device("cpu")
         self.accelerator: AcceleratorConfig | None = None
         self.table: CandidateCostTable | None = None
         self.refresh(reference_accelerator)
@@ -153,6 +155,14 @@ class ExpectedHardwareCost:
         )
         self.area_mm2 = area_for(accelerator).total
         self.accelerator, self.table = accelerator, table
+        self.to(self.device)
+
+    def to(self, device: torch.device | str) -> ExpectedHardwareCost:
+        """Keep the cost tables on ``device`` (the supernet's), so E_HW is computed next to α and β."""
+        self.device = torch.device(device)
+        for name in ("energy_table", "latency_table", "stem_energy", "stem_latency", "identity_ops"):
+            setattr(self, name, getattr(self, name).to(self.device))
+        return self
 
     def consumers(self, alpha: Tensor, beta_a: Tensor) -> Tensor:
         """``[blocks + 1, len(out_bits)]``: the distribution of each block output's consumer bits, stem first."""
@@ -173,6 +183,6 @@ class ExpectedHardwareCost:
     def __call__(self, alpha: Tensor, beta_w: Tensor, beta_a: Tensor) -> tuple[Tensor, dict[str, float]]:
         """E_HW (normalised, see the module docstring) and its parts in physical units."""
         energy, latency = self.expected(alpha, beta_w, beta_a)
-        area = torch.tensor(self.area_mm2, dtype=torch.float64)
+        area = torch.tensor(self.area_mm2, dtype=torch.float64, device=energy.device)
         parts = {"energy_nJ": float(energy.detach()), "latency_s": float(latency.detach()), "area_mm2": self.area_mm2}
         return e_hw(self.weights, energy, latency, area, self.reference), parts

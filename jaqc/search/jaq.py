@@ -13,8 +13,9 @@ The engine holds no data and writes no files: the runner feeds batches and check
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -23,6 +24,7 @@ from attrs import asdict, field, frozen
 from torch import Tensor, nn
 
 from jaqc.core import JaqcError
+from jaqc.device import autocast, to_device
 from jaqc.hw.generator.network import HardwareGenerator
 from jaqc.hw.generator.objective import HardwareWeights
 from jaqc.hw.generator.training import GeneratedDesign
@@ -65,6 +67,13 @@ def _pipeline(_inst: object, attribute: Any, value: str) -> None:
         parse_pipeline(value)  # unknown passes and bad options fail before anything runs
 
 
+def _amp(_inst: object, attribute: Any, value: str) -> None:
+    from jaqc.device import AMP_MODES
+
+    if value not in AMP_MODES:
+        raise JaqcError(f"search setting {attribute.name} must be one of {', '.join(AMP_MODES)}, got {value!r}")
+
+
 def _hw_model(_inst: object, attribute: Any, value: str) -> None:
     from jaqc.ir.accelerator import check_hw_model
 
@@ -102,6 +111,9 @@ class JaqSearchSettings:
     #: Share of the epochs that train the weights only (no architecture step, no hardware refresh) before the
     #: search starts, rounded to whole epochs (FBNet and Auto-NBA warm the weights first).
     warmup_fraction: float = field(default=DEFAULT_WARMUP_FRACTION, validator=_fraction)
+    #: Mixed precision of the supernet's forward passes: ``off`` (float32) or ``bf16`` (bfloat16 autocast; its
+    #: effect on the derived architecture is in docs/search.md, "Devices and mixed precision").
+    amp: str = field(default="off", validator=_amp)
 
     @property
     def warmup_epochs(self) -> int:
@@ -206,8 +218,10 @@ def weight_step(engine: Any, images: Tensor, labels: Tensor) -> dict[str, float]
     net.train()
     net.set_search_step(SearchStep.WEIGHTS)
     engine.weight_opt.zero_grad(set_to_none=True)
-    logits = net(images)
-    loss = F.cross_entropy(logits, labels)
+    images, labels = to_device((images, labels), engine.device)
+    with autocast(engine.device, engine.settings.amp):
+        logits = net(images)
+        loss = F.cross_entropy(logits, labels)
     loss.backward()
     average_gradients(net.weight_parameters())
     engine.weight_opt.step()
@@ -217,6 +231,24 @@ def weight_step(engine: Any, images: Tensor, labels: Tensor) -> dict[str, float]
         "w_acc": batch_accuracy(logits, labels),
         "lr": engine.schedule.get_last_lr()[0],
     }
+
+
+@contextlib.contextmanager
+def gradients_only_for(module: nn.Module, params: Iterable[Tensor]) -> Iterator[None]:
+    """Within the block, ``module``'s parameters other than ``params`` do not require grad.
+
+    An architecture step's backward then computes no weight gradient it would throw away (a convolution's
+    backward skips its weight half where the weight is a constant); the gradients of ``params`` are the same.
+    """
+    keep = {id(p) for p in params}
+    frozen = [p for p in module.parameters() if p.requires_grad and id(p) not in keep]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
 
 
 def batch_accuracy(logits: Tensor, labels: Tensor) -> float:
@@ -244,6 +276,7 @@ class JaqSearch:
         self.config = config
         self.settings = settings
         self.supernet = Supernet(config)
+        self.device = torch.device("cpu")  # see to()
         self.weight_opt = torch.optim.SGD(
             self.supernet.weight_parameters(), lr=settings.lr, momentum=settings.momentum,
             weight_decay=settings.weight_decay,
@@ -273,6 +306,14 @@ class JaqSearch:
         self.arch_steps = 0
         self.refreshes = 0
 
+    def to(self, device: torch.device | str) -> JaqSearch:
+        """Run the search on ``device``: the supernet, its optimiser state and the cost tables move there (the
+        Gumbel noise keeps its CPU generator, so a draw is the same on every device)."""
+        self.device = torch.device(device)
+        self.supernet.to(self.device)
+        self.hw_cost.to(self.device)
+        return self
+
     # --- the two steps -------------------------------------------------------------------------------
     def weight_step(self, images: Tensor, labels: Tensor) -> dict[str, float]:
         """One SGD step of the supernet weights on a batch of the weight split."""
@@ -283,15 +324,18 @@ class JaqSearch:
         self.supernet.train()
         self.supernet.set_search_step(SearchStep.ARCH)
         self.arch_opt.zero_grad(set_to_none=True)
-        logits = self.supernet(images)
-        ce = F.cross_entropy(logits, labels)
-        arch = self.supernet.arch
-        e_hw, parts = self.hw_cost(arch.alpha_probs(), arch.beta_w_probs(), arch.beta_a_probs())
-        loss = ce + self.settings.lam * e_hw.to(ce.dtype)
-        loss.backward()
-        average_gradients(p for group in self.arch_opt.param_groups for p in group["params"])
+        trained = [p for group in self.arch_opt.param_groups for p in group["params"]]
+        images, labels = to_device((images, labels), self.device)
+        with gradients_only_for(self.supernet, trained):
+            with autocast(self.device, self.settings.amp):
+                logits = self.supernet(images)
+                ce = F.cross_entropy(logits, labels)
+            arch = self.supernet.arch
+            e_hw, parts = self.hw_cost(arch.alpha_probs(), arch.beta_w_probs(), arch.beta_a_probs())
+            loss = ce + self.settings.lam * e_hw.to(ce.dtype)
+            loss.backward()
+        average_gradients(trained)
         self.arch_opt.step()
-        self.weight_opt.zero_grad(set_to_none=True)  # the arch forward also reached the weights
         self.arch_steps += 1
         if self.arch_steps % self.settings.hw_refresh_every == 0:
             self.refresh_hardware()

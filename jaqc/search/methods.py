@@ -58,19 +58,21 @@ def start_run(
     run_dir: str | Path,
     recipe: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
+    device: str | None = None,
 ) -> MethodRun:
-    """A new run of ``method`` in ``run_dir`` (which must be new or empty)."""
+    """A new run of ``method`` in ``run_dir`` (which must be new or empty) on ``device``."""
     cls = method_class(method)
     if preset.settings.passes and method != "jaq":
         raise JaqcError(
             f"search passes ({preset.settings.passes!r}) apply to --method jaq; {method} does not read its space "
             "through the pass pipeline yet"
         )
-    return cls(preset, run_dir, resume=False, recipe=recipe, options=options or None)
+    return cls(preset, run_dir, resume=False, recipe=recipe, options=options or None, **_device(method, preset, device))
 
 
-def resume_run(run_dir: str | Path, data_root: str | None = None) -> MethodRun:
-    """Re-open an interrupted run of whichever method wrote it, with its preset and options."""
+def resume_run(run_dir: str | Path, data_root: str | None = None, device: str | None = None) -> MethodRun:
+    """Re-open an interrupted run of whichever method wrote it, with its preset and options, on ``device`` (any:
+    checkpoints hold CPU tensors)."""
     from .rundir import RunDir
     from .runner import preset_from_run
 
@@ -78,7 +80,26 @@ def resume_run(run_dir: str | Path, data_root: str | None = None) -> MethodRun:
     config = RunDir.open(run_dir).read_config()
     method = config.get("method", "jaq")
     cls = method_class(method)
-    return cls(preset, run_dir, resume=True, recipe=recipe, options=config.get("options") or None)
+    options = config.get("options") or None
+    return cls(preset, run_dir, resume=True, recipe=recipe, options=options, **_device(method, preset, device))
+
+
+#: The methods whose training runs on a chosen device (the Gumbel-softmax searches); HAQ and HQNAS run on the CPU.
+DEVICE_METHODS = ("jaq", "autonba")
+
+
+def _device(method: str, preset: SearchPreset, device: str | None) -> dict[str, Any]:
+    """The device keyword of ``method``'s run class; an error for a GPU or bf16 where the method has no device
+    path."""
+    if method in DEVICE_METHODS:
+        return {"device": device}
+    from jaqc.device import resolve_device
+
+    if device is not None and resolve_device(device).type != "cpu":
+        raise JaqcError(f"--device {device}: --method {method} runs on the CPU only (GPU: {', '.join(DEVICE_METHODS)})")
+    if preset.settings.amp != "off":
+        raise JaqcError(f"--amp {preset.settings.amp}: --method {method} trains in float32 only")
+    return {}
 
 
 def run_method(name: str) -> str:

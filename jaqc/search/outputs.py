@@ -12,6 +12,7 @@ import torch
 
 from jaqc.core.files import atomic_write_text
 from jaqc.data import make_loader
+from jaqc.device import model_device, to_device
 from jaqc.ir import AcceleratorConfig, LayerGraph, save_graph
 
 from .rundir import ACCELERATOR_FILE, ARCHITECTURE_FILE, SCHEDULE_FILE, SUBNET_FILE, SUBNET_TEXT_FILE
@@ -21,13 +22,15 @@ HARDWARE_KEYS: tuple[str, ...] = ("latency_ms", "energy_mJ", "area_mm2", "edap_m
 
 
 def accuracy(model: torch.nn.Module, dataset: Any, batch_size: int = 256) -> float:
-    """Top-1 accuracy of ``model`` in eval mode on ``dataset`` (NaN for an empty dataset)."""
+    """Top-1 accuracy of ``model`` in eval mode on ``dataset``, on the model's device (NaN for an empty dataset)."""
     if len(dataset) == 0:
         return float("nan")
     model.eval()
+    device = model_device(model)
     correct = 0
     with torch.no_grad():
         for images, labels in make_loader(dataset, batch_size=batch_size, shuffle=False):
+            images, labels = to_device((images, labels), device)
             correct += int((model(images).argmax(-1) == labels).sum())
     return correct / len(dataset)
 

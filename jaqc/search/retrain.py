@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from jaqc.core import JaqcError
 from jaqc.data import DataConfig, load_splits, make_loader
+from jaqc.device import autocast, check_amp, loader_options, resolve_device, to_device
 from jaqc.ir import LayerGraph, load_graph
 from jaqc.progress import Progress
 
@@ -43,17 +44,24 @@ def retrain(
     seed: int = 0,
     progress: bool | None = None,
     hw_model: str | None = None,
+    device: str | torch.device | None = None,
+    amp: str = "off",
 ) -> dict[str, Any]:
-    """QAT of the subnet ``graph`` on ``data``; writes ``out_dir`` and returns the summary, whose hardware
-    figures come from ``hw_model`` (default: the model the subnet was mapped with, else deployment)."""
+    """QAT of the subnet ``graph`` on ``data`` on ``device`` (default: CUDA when available) with ``amp`` mixed
+    precision; writes ``out_dir`` and returns the summary, whose hardware figures come from ``hw_model`` (default:
+    the model the subnet was mapped with, else deployment)."""
     if graph.accelerator is None:
         raise JaqcError(f"subnet {graph.name!r} has no accelerator: retrain the output of a search (subnet.json)")
     if epochs < 1:
         raise JaqcError(f"retrain epochs must be >= 1, got {epochs}")
     hw_model = hw_model or graph.hw_model or "deployment"
+    target = resolve_device(device)
+    check_amp(amp)
     out = Path(out_dir)
     with claimed_run(out):  # a retraining that fails leaves no half-written directory (it has no checkpoints)
-        return _retrain(graph, data, out, RunDir.create(out), epochs, lr, batch_size, seed, progress, hw_model)
+        return _retrain(
+            graph, data, out, RunDir.create(out), epochs, lr, batch_size, seed, progress, hw_model, target, amp
+        )
 
 
 def _retrain(
@@ -67,13 +75,15 @@ def _retrain(
     seed: int,
     progress: bool | None,
     hw_model: str,
+    device: torch.device,
+    amp: str,
 ) -> dict[str, Any]:
     from jaqc.nn.subnet import build_subnet
 
     from .plots import plot_training
 
     torch.manual_seed(seed)
-    model = build_subnet(graph)
+    model = build_subnet(graph).to(device)
     splits = load_splits(data)
     steps = epochs * max(1, len(splits.train) // batch_size)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
@@ -84,12 +94,15 @@ def _retrain(
         for epoch in range(epochs):
             model.train()
             loader = make_loader(
-                splits.train, batch_size=batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True
-            )
+                splits.train, batch_size=batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True,
+                **loader_options(device),
+            )  # fmt: skip
             for images, labels in loader:
+                images, labels = to_device((images, labels), device)
                 optimizer.zero_grad(set_to_none=True)
-                logits = model(images)
-                loss = F.cross_entropy(logits, labels)
+                with autocast(device, amp):
+                    logits = model(images)
+                    loss = F.cross_entropy(logits, labels)
                 if not torch.isfinite(loss):
                     raise JaqcError(
                         f"retraining {graph.name!r} diverged: the loss is {float(loss.detach())} at step {step + 1} "
@@ -107,12 +120,15 @@ def _retrain(
                 rundir.append_metrics({"step": step, "epoch": epoch, "val_acc": accuracy(model, splits.val)})
     train_seconds = time.perf_counter() - start
     test_acc = accuracy(model, splits.test)
+    model.cpu()  # the IR, its mapping and the exports are made on the CPU
     example = graph.inputs()[0].output_shape.dims
     trained, sched = mapped_subnet(model, example, graph.accelerator, name=graph.name, hw_model=hw_model)
     summary = {
         "test_accuracy": test_acc,
         "test_samples": len(splits.test),
         "epochs": epochs,
+        "device": str(device),
+        "amp": amp,
         "train_seconds": train_seconds,
         **hardware_figures(sched),
         "accelerator": graph.accelerator.to_json(),
@@ -130,6 +146,8 @@ def retrain_run(
     data_root: str | None = None,
     progress: bool | None = None,
     hw_model: str | None = None,
+    device: str | torch.device | None = None,
+    amp: str = "off",
 ) -> dict[str, Any]:
     """Retrain the subnet of a finished search run (its preset gives the data and the schedule; ``hw_model``
     overrides the run's hardware model for the retrained subnet's figures)."""
@@ -144,5 +162,5 @@ def retrain_run(
     graph = load_graph(run.subnet_path)
     return retrain(
         graph, preset.data, run.retrain_dir, epochs or preset.retrain_epochs, preset.retrain_lr,
-        preset.batch_size, preset.settings.seed, progress, hw_model or preset.settings.hw_model,
+        preset.batch_size, preset.settings.seed, progress, hw_model or preset.settings.hw_model, device, amp,
     )  # fmt: skip

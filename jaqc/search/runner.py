@@ -25,6 +25,7 @@ from attrs import frozen
 from jaqc import __version__
 from jaqc.core import JaqcError
 from jaqc.data import batches_per_epoch, load_splits, make_loader, split_for_search
+from jaqc.device import loader_options, resolve_device, to_cpu
 from jaqc.progress import Progress
 
 from .distributed import fingerprint, init_from_env, ranks_agree
@@ -129,10 +130,14 @@ class SearchRun:
         resume: bool = False,
         recipe: dict[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
         self.options = self._parse_options(options)  # checked before anything is written
         self.run_dir = Path(run_dir)
-        self.rank, self.world = init_from_env()
+        #: Where the supernet trains (docs/search.md, "Devices and mixed precision"); not part of the recipe: a
+        #: run may resume on another device.
+        self.device = resolve_device(device)
+        self.rank, self.world = init_from_env(self.device)
         if resume:
             self.rundir = RunDir.open(self.run_dir, rank=self.rank, claim=True)
         else:
@@ -146,7 +151,8 @@ class SearchRun:
         self.weight_set, self.arch_set, self.steps_per_epoch, self.arch_batches = bilevel_split(
             self.preset, self.splits.train, self.arch_fraction, self.world
         )
-        self.engine = self._make_engine()
+        self.engine = self._make_engine().to(self.device)
+        self.loader_options = loader_options(self.device)
         self.position = LoopPosition(epoch=0, batch=0, step=0)
         self._elapsed_before = 0.0  # search seconds spent before this process (resumed runs)
         self._started = time.perf_counter()
@@ -196,7 +202,7 @@ class SearchRun:
 
     def _checkpoint(self, position: LoopPosition, epoch: int | None = None) -> None:
         state = {
-            "engine": self.engine.state_dict(),
+            "engine": to_cpu(self.engine.state_dict()),  # portable: a run may resume on another device
             "rng": capture_rng_state(self._generators()),
             "position": position.to_dict(),
             "elapsed_seconds": self.elapsed_seconds(),
@@ -208,6 +214,7 @@ class SearchRun:
         loader = make_loader(
             self.arch_set, batch_size=self.preset.batch_size, shuffle=True, seed=self.preset.settings.seed + 1,
             epoch=epoch, skip_batches=index, drop_last=True, rank=self.rank, world_size=self.world,
+            pin_memory=self.device.type == "cuda",  # one batch per loader: no worker processes
         )  # fmt: skip
         return next(iter(loader))
 
@@ -227,6 +234,7 @@ class SearchRun:
                 loader = make_loader(
                     self.weight_set, batch_size=preset.batch_size, shuffle=True, seed=preset.settings.seed,
                     epoch=epoch, skip_batches=skip, drop_last=True, rank=self.rank, world_size=self.world,
+                    **self.loader_options,
                 )  # fmt: skip
                 for batch, (images, labels) in enumerate(loader, start=skip):
                     step = epoch * self.steps_per_epoch + batch

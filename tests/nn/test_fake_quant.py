@@ -181,6 +181,45 @@ def test_mixed_op_equals_sum_of_single_ops_in_value_and_gradient() -> None:
         torch.testing.assert_close(a.grad, b.grad)
 
 
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_mixed_ops_with_one_shared_range_match_the_sum_of_single_ops(per_channel: bool) -> None:
+    """Ranges expanded from one row (the search's: observed min/max, a weight's max |w|) take backward's one-mask
+    path; values and gradients still equal the sum of single ops, with elements clipped on both sides."""
+    gen = torch.Generator().manual_seed(7)
+    base = torch.randn(2, 5, 4, 4, generator=gen) * 2
+    upstream = torch.randn(2, 5, 4, 4, generator=gen)
+    probs = torch.softmax(torch.randn(3, generator=gen), 0)
+    row_lo = torch.linspace(-1.5, -0.2, 5) if per_channel else torch.tensor(-0.8)
+    row_hi = torch.linspace(0.3, 1.9, 5) if per_channel else torch.tensor(1.1)
+    axis = 1
+    shape = (3, 5) if per_channel else (3,)
+
+    def run(single: bool, symmetric: bool) -> tuple[torch.Tensor, ...]:
+        x, p = base.clone().requires_grad_(), probs.clone().requires_grad_()
+        if symmetric:
+            amax = row_hi.expand(shape)
+            out = (
+                sum(p[k] * fake_quant_symmetric(x, amax[k], b, axis) for k, b in enumerate([2, 4, 8]))
+                if single
+                else mixed_fake_quant_symmetric(x, amax, p, [2, 4, 8], axis)
+            )
+        else:
+            lo, hi = row_lo.expand(shape), row_hi.expand(shape)
+            out = (
+                sum(p[k] * fake_quant(x, lo[k], hi[k], b, axis) for k, b in enumerate([2, 4, 8]))
+                if single
+                else mixed_fake_quant(x, lo, hi, p, [2, 4, 8], axis)
+            )
+        out.backward(upstream)
+        return out.detach(), x.grad, p.grad
+
+    for symmetric in (False, True):
+        mixed, single = run(False, symmetric), run(True, symmetric)
+        assert (mixed[1] == 0).any() and (mixed[1] != 0).any()  # some elements are clipped, some pass
+        for a, b in zip(mixed, single, strict=True):
+            torch.testing.assert_close(a, b)
+
+
 def test_bad_arguments_are_rejected() -> None:
     x = torch.zeros(2, 3)
     with pytest.raises(ValueError, match="bits"):

@@ -154,7 +154,7 @@ def test_force_redoes_the_final_phase_of_a_finished_run(tmp_path: Path, monkeypa
 
             return SimpleNamespace(summary={"redone": True}, run_dir=run)
 
-    monkeypatch.setattr(methods, "resume_run", lambda path, data: resumed.append(path) or Finished())
+    monkeypatch.setattr(methods, "resume_run", lambda path, data, device=None: resumed.append(path) or Finished())
     monkeypatch.setattr(cli, "print_run_summary", lambda summary, run_dir: print("summary", summary))
     assert main(["search", "--resume", str(run)]) == 2 and resumed == []
     assert "add --force to redo its final phase" in capsys.readouterr().err

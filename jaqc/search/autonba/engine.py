@@ -13,6 +13,7 @@ from attrs import frozen
 from torch import Tensor
 
 from jaqc.core import JaqcError
+from jaqc.device import autocast, to_device
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.nn.config import QuantSearchMode, SearchStep, SupernetConfig
 from jaqc.nn.supernet import Supernet
@@ -24,6 +25,7 @@ from ..jaq import (
     JaqSearchSettings,
     batch_accuracy,
     derive_architecture,
+    gradients_only_for,
     load_training_state,
     training_state,
     weight_step,
@@ -73,6 +75,7 @@ class AutoNbaSearch:
         self.settings = settings
         self.options = options
         self.supernet = Supernet(self.config)
+        self.device = torch.device("cpu")  # see to()
         self.weight_opt = torch.optim.SGD(
             self.supernet.weight_parameters(), lr=settings.lr, momentum=settings.momentum,
             weight_decay=settings.weight_decay,
@@ -89,6 +92,13 @@ class AutoNbaSearch:
         self.arch_steps = 0
         self.hw_searches = 0
         self.last_search: HardwareSearchResult | None = None
+
+    def to(self, device: torch.device | str) -> AutoNbaSearch:
+        """Run the search on ``device`` (as :meth:`jaqc.search.jaq.JaqSearch.to`)."""
+        self.device = torch.device(device)
+        self.supernet.to(self.device)
+        self.hw_cost.to(self.device)
+        return self
 
     @property
     def hardware_aware(self) -> bool:
@@ -157,30 +167,32 @@ class AutoNbaSearch:
         buffers = list(net.buffers())  # BN running statistics, activation ranges
         saved = [buffer.detach().clone() for buffer in buffers]
         path = self.sample_path()
-        logits = self.forward_path(
-            images,
-            path.op_order.tolist(),
-            conv_bit_probs(path.w_gates, path.w_order),
-            conv_bit_probs(path.a_gates, path.a_order),
-            path.op_gates,
-        )
-        ce = F.cross_entropy(logits, labels)
-        if self.hardware_aware:
-            e_hw, parts = self.hw_cost(path.op_gates, path.w_gates, path.a_gates)
-            loss = ce + self.settings.lam * e_hw.to(ce.dtype)
-        else:
-            with torch.no_grad():
+        images, labels = to_device((images, labels), self.device)
+        with gradients_only_for(net, net.arch_parameters()):
+            with autocast(self.device, self.settings.amp):
+                logits = self.forward_path(
+                    images,
+                    path.op_order.tolist(),
+                    conv_bit_probs(path.w_gates, path.w_order),
+                    conv_bit_probs(path.a_gates, path.a_order),
+                    path.op_gates,
+                )
+                ce = F.cross_entropy(logits, labels)
+            if self.hardware_aware:
                 e_hw, parts = self.hw_cost(path.op_gates, path.w_gates, path.a_gates)
-            loss = ce
-        before = [p.detach().clone() for p in (arch.alpha, arch.beta_w, arch.beta_a)]
-        loss.backward()
+                loss = ce + self.settings.lam * e_hw.to(ce.dtype)
+            else:
+                with torch.no_grad():
+                    e_hw, parts = self.hw_cost(path.op_gates, path.w_gates, path.a_gates)
+                loss = ce
+            before = [p.detach().clone() for p in (arch.alpha, arch.beta_w, arch.beta_a)]
+            loss.backward()
         with torch.no_grad():  # the single sampled path must not move the mixture's running statistics
             for buffer, value in zip(buffers, saved, strict=True):
                 buffer.copy_(value)
         average_gradients(net.arch_parameters())
         self.arch_opt.step()
-        self.weight_opt.zero_grad(set_to_none=True)  # the arch forward also reached the weights
-        ran = torch.zeros(arch.alpha.shape, dtype=torch.bool).scatter(-1, path.op_order, True)
+        ran = torch.zeros(arch.alpha.shape, dtype=torch.bool, device=arch.alpha.device).scatter(-1, path.op_order, True)
         keep_pair_mass(arch.alpha.data, before[0], path.op_order)
         keep_pair_mass(arch.beta_w.data, before[1], path.w_order, ran)
         keep_pair_mass(arch.beta_a.data, before[2], path.a_order, ran)

@@ -40,8 +40,9 @@ class AutoNbaRun(SearchRun):
         resume: bool = False,
         recipe: dict[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
-        super().__init__(preset, run_dir, resume=resume, recipe=recipe, options=options)
+        super().__init__(preset, run_dir, resume=resume, recipe=recipe, options=options, device=device)
 
     def _parse_options(self, options: Mapping[str, Any] | None) -> AutoNbaOptions:
         return parse_options(options)

@@ -120,7 +120,7 @@ def recalibrate(
             module.reset_running_stats()
             module.momentum = None  # cumulative average over the calibration batches
         elif isinstance(module, ActivationQuantizer) and not module.learned:
-            module.initialized.fill_(False)  # fresh min/max ranges (learned PACT ranges are kept)
+            module.set_initialized(False)  # fresh min/max ranges (learned PACT ranges are kept)
     model.train()
     loader = make_loader(dataset, batch_size=batch_size, shuffle=True, seed=seed, epoch=0, drop_last=True)
     for index, (images, _labels) in enumerate(loader):

@@ -431,7 +431,7 @@ def _copy_activation(target: ActivationQuantizer | None, source: ActivationQuant
     assert target is not None
     target.running_min.copy_(source.running_min)
     target.running_max.copy_(source.running_max)
-    target.initialized.copy_(source.initialized)
+    target.set_initialized(source.initialized)
     if target.clip_lo is not None and source.clip_lo is not None and target.clip_hi is not None:
         assert source.clip_hi is not None
         target.clip_lo.copy_(source.clip_lo[level : level + 1])

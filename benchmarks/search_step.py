@@ -1,0 +1,209 @@
+"""Time and memory of one JAQ search iteration per quantization search mode, and the whole search loop's throughput.
+
+Prints one JSON object. For each mode (the floating-point supernet, CSQ with the preset's K, Eq. 5 through the
+fused op ``naive_fused``, Eq. 5 written the common way ``naive_common``) and each thread setting, one spawned
+process builds the search engine the CLI builds (``jaqc.search.jaq.JaqSearch`` on the preset's supernet and
+settings) and times, after one warm-up iteration:
+
+* the weight step (forward, backward and SGD update of the weights, as ``JaqSearch.weight_step``),
+* the architecture step (forward, backward through α, β and γ, E_HW, Adam update, as ``JaqSearch.arch_step``
+  with the hardware refresh taken out), and
+* one hardware refresh (generator training and cost-table rebuild), which the search runs every
+  ``hw_refresh_every`` architecture steps.
+
+Each step's time is the fastest of ``--steps`` iterations (a shared machine only ever adds time).
+
+A *step* is one search iteration's supernet work: a weight step plus an architecture step, each on its own batch
+of synthetic images. ``csq_over_float_step_time`` is the headline ratio (target: at most 1.5). Memory: the bytes
+autograd saves in each step's forward pass (unique storages, parameters and buffers excluded: the metric of
+``benchmarks/csq_memory.py``), the process's peak resident memory, and on CUDA the peak allocated memory.
+
+``search_loop`` gives CSQ's images per second over the whole loop, ``2 × batch`` images (one weight batch, one
+architecture batch) per iteration of ``weight + arch + refresh / hw_refresh_every`` seconds, and the share of
+each part.
+
+Usage: python benchmarks/search_step.py [--preset cifar10] [--batch 16] [--threads 1,all] [--steps 2]
+       [--device cpu|cuda|cuda:N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+import attrs
+import torch
+
+#: Benchmark entries: name -> search mode.
+MODES: dict[str, str] = {"float": "float", "csq": "csq", "naive_fused": "naive", "naive_common": "naive_common"}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def engine_for(preset_name: str, mode: str, batch: int, device: torch.device) -> Any:
+    from jaqc.search.jaq import JaqSearch
+    from jaqc.search.presets import search_preset
+
+    preset = search_preset(preset_name, data_root="(synthetic)", quant_mode=mode).scheduled()
+    # the refresh is timed on its own: keep it out of the timed architecture steps
+    settings = attrs.evolve(preset.settings, hw_refresh_every=1_000_000)
+    engine = JaqSearch(preset.supernet, settings, steps_per_epoch=100)
+    engine.to(device)
+    engine.supernet.set_epoch(preset.settings.warmup_epochs)
+    return engine, preset
+
+
+def batch_of(config: Any, batch: int, device: torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(batch, config.in_channels, config.input_size, config.input_size, generator=generator)
+    labels = torch.randint(0, config.num_classes, (batch,), generator=generator)
+    return images.to(device), labels.to(device)
+
+
+def saved_bytes(engine: Any, images: torch.Tensor, step: str) -> int:
+    """Bytes saved for backward by one forward pass of ``step`` (as the engine's step runs it)."""
+    from jaqc.nn.memory import SavedTensorMeter, model_tensors
+    from jaqc.search.jaq import gradients_only_for
+
+    net = engine.supernet
+    net.train()
+    net.set_search_step(step)
+    trained = net.parameters() if step == "weights" else (p for g in engine.arch_opt.param_groups for p in g["params"])
+    with gradients_only_for(net, list(trained)), SavedTensorMeter(model_tensors(net)) as meter:
+        out = net(images)
+    del out
+    net.set_search_step("weights")
+    return int(meter.activation_bytes)
+
+
+def measure(preset_name: str, name: str, threads: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Every figure of one mode at one thread count (run in a fresh process)."""
+    torch.set_num_threads(threads)
+    device = torch.device(args.device)
+    engine, preset = engine_for(preset_name, MODES[name], args.batch, device)
+    config = preset.supernet
+    weight_batches = [batch_of(config, args.batch, device, 2 * i) for i in range(args.steps + 1)]
+    arch_batches = [batch_of(config, args.batch, device, 2 * i + 1) for i in range(args.steps + 1)]
+    engine.weight_step(*weight_batches[0])  # warm-up (allocator, oneDNN primitives, CUDA kernels)
+    engine.arch_step(*arch_batches[0])
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times: dict[str, float] = {"weight": float("inf"), "arch": float("inf")}  # the fastest of the timed steps
+    for i in range(1, args.steps + 1):
+        for part, step, batch in (
+            ("weight", engine.weight_step, weight_batches[i]),
+            ("arch", engine.arch_step, arch_batches[i]),
+        ):
+            sync(device)
+            start = time.perf_counter()
+            step(*batch)
+            sync(device)
+            times[part] = min(times[part], time.perf_counter() - start)
+    cuda_peak = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
+    sync(device)
+    start = time.perf_counter()
+    engine.refresh_hardware()
+    sync(device)
+    refresh = time.perf_counter() - start
+    entry: dict[str, Any] = {
+        "mode": MODES[name],
+        "weight_step_s": round(times["weight"], 4),
+        "arch_step_s": round(times["arch"], 4),
+        "step_s": round(times["weight"] + times["arch"], 4),
+        "hw_refresh_s": round(refresh, 4),
+        "saved_bytes_weight_step": saved_bytes(engine, weight_batches[0][0], "weights"),
+        "saved_bytes_arch_step": saved_bytes(engine, arch_batches[0][0], "arch"),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "cuda_peak_bytes": cuda_peak,
+    }
+    if name == "csq":
+        every = preset.settings.hw_refresh_every
+        parts = {
+            "weight_step": entry["weight_step_s"],
+            "arch_step": entry["arch_step_s"],
+            "hw_refresh": refresh / every,
+        }
+        total = sum(parts.values())
+        entry["search_loop"] = {
+            "hw_refresh_every": every,
+            "seconds_per_iteration": round(total, 4),
+            "images_per_s": round(2 * args.batch / total, 2),
+            "share": {k: round(v / total, 3) for k, v in parts.items()},
+        }
+    return entry
+
+
+def run_threads(preset_name: str, threads: int, args: argparse.Namespace) -> dict[str, Any]:
+    modes: dict[str, dict[str, Any]] = {}
+    context = multiprocessing.get_context("spawn")
+    for name in args.modes.split(","):
+        log(f"[{preset_name}, {threads} thread(s)] {name}")
+        with context.Pool(1) as pool:
+            modes[name] = pool.apply(measure, (preset_name, name, threads, args))
+    result: dict[str, Any] = {"threads": threads, "modes": modes}
+    if "float" in modes and "csq" in modes:
+        fp, csq = modes["float"], modes["csq"]
+        result.update(
+            float_step_s=fp["step_s"],
+            csq_step_s=csq["step_s"],
+            csq_over_float_step_time=round(csq["step_s"] / fp["step_s"], 3),
+            csq_over_float_weight_step=round(csq["weight_step_s"] / fp["weight_step_s"], 3),
+            csq_over_float_arch_step=round(csq["arch_step_s"] / fp["arch_step_s"], 3),
+            csq_over_float_saved_bytes=round(csq["saved_bytes_weight_step"] / fp["saved_bytes_weight_step"], 3),
+        )
+    if "naive_common" in modes and "csq" in modes:
+        result["naive_common_over_csq_saved_bytes"] = round(
+            modes["naive_common"]["saved_bytes_weight_step"] / modes["csq"]["saved_bytes_weight_step"], 3
+        )
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="cifar10", help="search preset (cifar10, cifar100, digits32, tiny, ...)")
+    parser.add_argument("--batch", type=int, default=16, help="images per step (naive_common needs ~0.5 GB each)")
+    parser.add_argument("--threads", default="1,all", help="torch thread counts, comma-separated; 'all': every core")
+    parser.add_argument("--steps", type=int, default=3, help="timed iterations after one warm-up (the fastest counts)")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.modes.split(",")) - set(MODES))
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}; expected some of {', '.join(MODES)}")
+    cores = os.cpu_count() or 1
+    thread_counts = [cores if t == "all" else int(t) for t in args.threads.split(",")]
+    result: dict[str, Any] = {
+        "preset": args.preset,
+        "batch": args.batch,
+        "device": args.device,
+        "device_name": torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu",
+        "torch": torch.__version__,
+        "cores": cores,
+        "step": "one weight step + one architecture step, each on its own batch (hardware refresh separate)",
+        "runs": [run_threads(args.preset, t, args) for t in thread_counts],
+    }
+    first = result["runs"][0]
+    for key in ("float_step_s", "csq_step_s", "csq_over_float_step_time"):
+        if key in first:
+            result[key] = first[key]
+    if "csq" in first["modes"]:
+        result["search_loop"] = first["modes"]["csq"]["search_loop"]
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
