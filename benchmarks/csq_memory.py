@@ -1,18 +1,20 @@
 """Memory and time of one search step of the supernet under each quantization search mode (JAQ Fig. 4, Sec. CSQ).
 
 Prints one JSON object. The primary figure is the number of bytes autograd saves for backward in one
-training step, measured with ``torch.autograd.graph.saved_tensors_hooks`` and counting each storage once;
+training iteration (the larger of its weight step, which trains the weights, and its architecture step, which
+trains α, β and the batch-norm scales with the other weights held constant, as the search engine runs them),
+measured with ``torch.autograd.graph.saved_tensors_hooks`` and counting each storage once;
 parameters and buffers are left out (they exist whether or not autograd saves them; the figure with them is
 reported too). Modes: the floating-point supernet, Eq. 5 through the fused ``jaqc::mixed_fake_quant`` op,
-Eq. 5 written the common way (element-wise ops, detach STE), Auto-NBA heterogeneous sampling (the larger of
-its weight and architecture steps), CSQ with K = 3% and 1%, and the "channel 0" ablation.
+Eq. 5 written the common way (element-wise ops, detach STE), Auto-NBA heterogeneous sampling, CSQ with K = 3%
+and 1%, and the "channel 0" ablation.
 
 Saved bytes are affine in the batch size (weight-sized tensors plus per-sample activations), so for a preset
 whose largest modes do not fit this machine at the target batch, they are fitted on two small batches and
 evaluated at the target batch; the fit is checked by a direct measurement at ``--check-batch`` for the modes
 that fit under ``--check-limit-gb``. Each mode runs in its own process. Time per step (forward + backward, CPU
-unless CUDA is present) is measured at ``--time-batch`` after one warm-up step; treat it as indicative on a
-shared machine.
+unless CUDA is present) of both steps is measured at ``--time-batch`` after one warm-up step; treat it as
+indicative on a shared machine (``benchmarks/search_step.py`` times the search engine's steps).
 
 Usage: python benchmarks/csq_memory.py [--presets cifar10,tiny] [--batch 64] [--steps 1]
 """
@@ -33,6 +35,7 @@ import torch
 from jaqc.nn.config import SupernetConfig, supernet_preset
 from jaqc.nn.memory import SavedTensorMeter, model_tensors
 from jaqc.nn.supernet import Supernet
+from jaqc.search.jaq import gradients_only_for
 
 #: Benchmark entries: name -> (search mode, K percent).
 MODES: dict[str, tuple[str, float]] = {
@@ -58,18 +61,28 @@ def build(preset: str, mode: str, k_percent: float, device: torch.device) -> Sup
 
 
 def steps_of(net: Supernet) -> list[str]:
-    """The search steps one training iteration runs (HETERO has two different ones)."""
-    return ["weights", "arch"] if net.mode.value == "hetero" else ["weights"]
+    """The search steps one training iteration runs: a weight step and an architecture step."""
+    return ["weights", "arch"]
+
+
+def trained_in(net: Supernet, step: str) -> list[torch.nn.Parameter]:
+    """The parameters ``step`` trains, as the search engine runs it: every weight in the weight step; α, β and the
+    batch-norm scales γ in the architecture step (jaqc.search.jaq.JaqSearch.arch_step)."""
+    if step == "weights":
+        return list(net.parameters())
+    gammas = [m.weight for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d) and m.affine]
+    return [*net.arch_parameters(), *gammas]
 
 
 def saved_bytes(net: Supernet, batch: int, device: torch.device) -> tuple[int, int]:
-    """``(activation_bytes, total_bytes)`` saved by the forward pass(es) of one training iteration (max)."""
+    """``(activation_bytes, total_bytes)`` saved by the forward pass of the weight step or of the architecture
+    step of one training iteration, whichever saves more."""
     config = net.config
     best = (0, 0)
     for step in steps_of(net):
         net.set_search_step(step)
         x = torch.randn(batch, config.in_channels, config.input_size, config.input_size, device=device)
-        with SavedTensorMeter(model_tensors(net)) as meter:
+        with gradients_only_for(net, trained_in(net, step)), SavedTensorMeter(model_tensors(net)) as meter:
             out = net(x)
         del out
         gc.collect()
@@ -87,7 +100,8 @@ def step_time(net: Supernet, batch: int, steps: int, device: torch.device) -> fl
         for step in steps_of(net):
             net.set_search_step(step)
             net.zero_grad(set_to_none=True)
-            net(x).logsumexp(dim=1).mean().backward()
+            with gradients_only_for(net, trained_in(net, step)):
+                net(x).logsumexp(dim=1).mean().backward()
         net.set_search_step("weights")
 
     one()
@@ -114,7 +128,8 @@ def cuda_peak(net: Supernet, batch: int, device: torch.device) -> int | None:
     torch.cuda.reset_peak_memory_stats(device)
     for step in steps_of(net):
         net.set_search_step(step)
-        net(x).logsumexp(dim=1).mean().backward()
+        with gradients_only_for(net, trained_in(net, step)):
+            net(x).logsumexp(dim=1).mean().backward()
         net.zero_grad(set_to_none=True)
     net.set_search_step("weights")
     return int(torch.cuda.max_memory_allocated(device))

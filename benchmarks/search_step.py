@@ -14,9 +14,10 @@ settings) and times, after one warm-up iteration:
 Each step's time is the fastest of ``--steps`` iterations (a shared machine only ever adds time).
 
 A *step* is one search iteration's supernet work: a weight step plus an architecture step, each on its own batch
-of synthetic images. ``csq_over_float_step_time`` is the headline ratio (target: at most 1.5). Memory: the bytes
-autograd saves in each step's forward pass (unique storages, parameters and buffers excluded: the metric of
-``benchmarks/csq_memory.py``), the process's peak resident memory, and on CUDA the peak allocated memory.
+of synthetic images. ``csq_over_float_step_time`` is the headline ratio (target: at most 1.5), with the ratios of
+each step beside it. Memory: the bytes autograd saves in each step's forward pass (unique storages, parameters
+and buffers excluded: the metric of ``benchmarks/csq_memory.py``; the ratios take the larger step), the
+process's peak resident memory, and on CUDA the peak allocated memory.
 
 ``search_loop`` gives CSQ's images per second over the whole loop, ``2 × batch`` images (one weight batch, one
 architecture batch) per iteration of ``weight + arch + refresh / hw_refresh_every`` seconds, and the share of
@@ -146,6 +147,11 @@ def measure(preset_name: str, name: str, threads: int, args: argparse.Namespace)
     return entry
 
 
+def saved(entry: dict[str, Any]) -> int:
+    """The bytes a mode's iteration keeps for backward: the larger of its two steps' (as csq_memory.py)."""
+    return max(entry["saved_bytes_weight_step"], entry["saved_bytes_arch_step"])
+
+
 def run_threads(preset_name: str, threads: int, args: argparse.Namespace) -> dict[str, Any]:
     modes: dict[str, dict[str, Any]] = {}
     context = multiprocessing.get_context("spawn")
@@ -162,12 +168,10 @@ def run_threads(preset_name: str, threads: int, args: argparse.Namespace) -> dic
             csq_over_float_step_time=round(csq["step_s"] / fp["step_s"], 3),
             csq_over_float_weight_step=round(csq["weight_step_s"] / fp["weight_step_s"], 3),
             csq_over_float_arch_step=round(csq["arch_step_s"] / fp["arch_step_s"], 3),
-            csq_over_float_saved_bytes=round(csq["saved_bytes_weight_step"] / fp["saved_bytes_weight_step"], 3),
+            csq_over_float_saved_bytes=round(saved(csq) / saved(fp), 3),
         )
     if "naive_common" in modes and "csq" in modes:
-        result["naive_common_over_csq_saved_bytes"] = round(
-            modes["naive_common"]["saved_bytes_weight_step"] / modes["csq"]["saved_bytes_weight_step"], 3
-        )
+        result["naive_common_over_csq_saved_bytes"] = round(saved(modes["naive_common"]) / saved(modes["csq"]), 3)
     return result
 
 
