@@ -16,7 +16,7 @@ WORKER = textwrap.dedent(
     import torch
     torch.set_num_threads(1)
     sys.path.insert(0, {tests!r})
-    from test_jaq_runner import small_preset
+    from search_cases import small_preset
     from jaqc.search.distributed import fingerprint, ranks_agree, shutdown
     from jaqc.search.runner import SearchRun
 
@@ -43,7 +43,7 @@ def _free_port() -> int:
 
 def test_two_ranks_agree(tmp_path: Path) -> None:
     script = tmp_path / "worker.py"
-    script.write_text(WORKER.format(tests=str(Path(__file__).parent)))
+    script.write_text(WORKER.format(tests=str(Path(__file__).parents[1])))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
            f"--master_port={_free_port()}", str(script), str(tmp_path)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

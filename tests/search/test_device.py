@@ -4,35 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import attrs
 import pytest
 import torch
+from search_cases import small_preset  # tiny on 8x8 digits, 3 candidates, 2 epochs
 
 from jaqc.cli import main
 from jaqc.core import JaqcError
-from jaqc.data import DataConfig
 from jaqc.device import autocast, check_amp, loader_options, model_device, resolve_device, to_cpu
-from jaqc.nn.config import supernet_preset
 from jaqc.search.jaq import JaqSearch, JaqSearchSettings
-from jaqc.search.presets import search_preset
 from jaqc.search.rundir import RunDir
 from jaqc.search.runner import SearchRun
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the errors of a machine without CUDA")
-
-
-def small_preset(**overrides):  # type: ignore[no-untyped-def]
-    """tiny on native 8x8 digits with 3 candidates, 1 epoch (16 steps)."""
-    preset = search_preset("tiny", epochs=2, hw_refresh_every=5, generator_steps=2, seed=3, **overrides)
-    return attrs.evolve(
-        preset,
-        supernet=supernet_preset("tiny", input_size=8, candidates=("k3_e1", "k5_e1", "skip")),
-        data=DataConfig(name="digits", resolution=8, channels=1),
-        checkpoint_every=4,
-        final_generator_steps=4,
-    )
 
 
 def test_resolve_device_names_and_errors() -> None:

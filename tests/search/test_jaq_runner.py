@@ -5,32 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import attrs
 import pytest
 from jaqc.ir import load_graph, verify
+from search_cases import small_preset
 
 from jaqc.cli import main
 from jaqc.core import JaqcError
-from jaqc.data import DataConfig
 from jaqc.hw.generator.objective import HardwareWeights
-from jaqc.nn.config import supernet_preset
 from jaqc.search.presets import search_preset
 from jaqc.search.rundir import RunDir, without_time
 from jaqc.search.runner import SearchRun, preset_from_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # searches at 1 thread (conftest.one_thread)
-
-
-def small_preset():  # type: ignore[no-untyped-def]
-    """tiny on native 8x8 digits with 3 candidates and 2 epochs: a search of 32 steps."""
-    preset = search_preset("tiny", epochs=2, hw_refresh_every=5, generator_steps=2, seed=3)
-    return attrs.evolve(
-        preset,
-        supernet=supernet_preset("tiny", input_size=8, candidates=("k3_e1", "k5_e1", "skip")),
-        data=DataConfig(name="digits", resolution=8, channels=1),
-        checkpoint_every=4,
-        final_generator_steps=4,
-    )
 
 
 def test_presets() -> None:
