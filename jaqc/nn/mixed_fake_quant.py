@@ -66,13 +66,15 @@ def _quantized(x: Tensor, scales: Tensor, lows: Tensor, highs: Tensor, axis: int
 
 
 def _mix(quantized: Tensor, probs: Tensor) -> Tensor:
-    """``Σ_k probs[k] · quantized[k]``."""
-    return torch.tensordot(probs.to(quantized.dtype), quantized, dims=1)
+    """``Σ_k probs[k] · quantized[k]``, in ``quantized``'s dtype (autocast would run the product in bfloat16)."""
+    with torch.autocast(quantized.device.type, enabled=False):
+        return torch.tensordot(probs.to(quantized.dtype), quantized, dims=1)
 
 
 def _probs_grad(quantized: Tensor, grad: Tensor, probs: Tensor) -> Tensor:
     """``[m]``: ``Σ grad · quantized[k]`` for every candidate ``k``."""
-    return (quantized.flatten(1) @ grad.flatten().to(quantized.dtype)).to(probs.dtype)
+    with torch.autocast(quantized.device.type, enabled=False):
+        return (quantized.flatten(1) @ grad.flatten().to(quantized.dtype)).to(probs.dtype)
 
 
 # --- the asymmetric (activation) op -----------------------------------------------------------------------------

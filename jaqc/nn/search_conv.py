@@ -54,19 +54,22 @@ class _SparseInputConv(torch.autograd.Function):
         dilation: tuple[int, ...],
         groups: int,
     ) -> Tensor:
-        ctx.conv = (stride, padding, dilation, groups)
         ctx.save_for_backward(x, quantized, weight, channels)
-        return F.conv2d(x.index_copy(1, channels, quantized), weight, None, stride, padding, dilation, groups)
+        out = F.conv2d(
+            x.index_copy(1, channels, quantized.to(x.dtype)), weight, None, stride, padding, dilation, groups
+        )
+        ctx.conv = (stride, padding, dilation, groups, out.dtype)  # out.dtype: bfloat16 under autocast
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         x, quantized, weight, channels = ctx.saved_tensors
-        stride, padding, dilation, groups = ctx.conv
+        stride, padding, dilation, groups, dtype = ctx.conv
         need_x, need_quantized, need_weight = ctx.needs_input_grad[:3]
         grad_input, grad_weight, _ = torch.ops.aten.convolution_backward(
-            grad,
-            x.index_copy(1, channels, quantized),
-            weight,
+            grad.to(dtype),
+            x.index_copy(1, channels, quantized.to(x.dtype)).to(dtype),  # the operands the forward's conv ran on
+            weight.to(dtype),
             None,
             stride,
             padding,
@@ -76,8 +79,9 @@ class _SparseInputConv(torch.autograd.Function):
             groups,
             [need_x or need_quantized, need_weight, False],
         )
-        grad_x = grad_input.index_fill(1, channels, 0.0) if need_x else None
-        grad_quantized = grad_input.index_select(1, channels) if need_quantized else None
+        grad_x = grad_input.index_fill(1, channels, 0.0).to(x.dtype) if need_x else None
+        grad_quantized = grad_input.index_select(1, channels).to(quantized.dtype) if need_quantized else None
+        grad_weight = grad_weight.to(weight.dtype) if need_weight else None
         return grad_x, grad_quantized, grad_weight, None, None, None, None, None
 
 

@@ -69,6 +69,29 @@ def _saved_shapes(conv: SearchConv2d, x: torch.Tensor, probs: torch.Tensor) -> t
     return [shape for shape, excluded in meter.saved if not excluded], meter.activation_bytes
 
 
+@pytest.mark.parametrize("groups", [1, 8])
+def test_csq_under_bf16_autocast_runs_the_conv_in_bf16_and_keeps_float32_gradients(groups: int) -> None:
+    """--amp bf16: a float32 input and weight, the conv in bfloat16; gradients come back in the inputs' dtypes
+    (float32) and stay within bfloat16's precision of the float32 step."""
+    conv = make_conv(QuantSearchMode.CSQ, 8, 16, 3, groups)
+    conv.set_csq_channels([1, 3, 6])
+    gen = torch.Generator().manual_seed(4)
+    base = torch.randn(2, 8, 6, 6, generator=gen)
+    probs = torch.softmax(torch.randn(3, generator=gen), 0)
+    results = []
+    for amp in (False, True):
+        x, p = base.clone().requires_grad_(), probs.clone().requires_grad_()
+        conv.weight.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            out = conv(x, p, p)
+        assert out.dtype == (torch.bfloat16 if amp else torch.float32)
+        out.float().square().sum().backward()
+        assert x.grad.dtype == p.grad.dtype == conv.weight.grad.dtype == torch.float32
+        results.append((out.detach().float(), x.grad, p.grad, conv.weight.grad.clone()))
+    for full, half in zip(*results, strict=True):
+        assert (half - full).abs().max() <= 0.02 * full.abs().max()
+
+
 def test_csq_keeps_no_full_size_quantized_activation() -> None:
     conv = make_conv(QuantSearchMode.CSQ, 64, 64, 3, 64)
     conv.set_csq_channels([3, 10])
