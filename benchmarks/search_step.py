@@ -54,7 +54,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def engine_for(preset_name: str, mode: str, batch: int, device: torch.device) -> Any:
+def engine_for(preset_name: str, mode: str, device: torch.device) -> Any:
     from jaqc.search.jaq import JaqSearch
     from jaqc.search.presets import search_preset
 
@@ -94,7 +94,7 @@ def measure(preset_name: str, name: str, threads: int, args: argparse.Namespace)
     """Every figure of one mode at one thread count (run in a fresh process)."""
     torch.set_num_threads(threads)
     device = torch.device(args.device)
-    engine, preset = engine_for(preset_name, MODES[name], args.batch, device)
+    engine, preset = engine_for(preset_name, MODES[name], device)
     config = preset.supernet
     weight_batches = [batch_of(config, args.batch, device, 2 * i) for i in range(args.steps + 1)]
     arch_batches = [batch_of(config, args.batch, device, 2 * i + 1) for i in range(args.steps + 1)]

@@ -73,13 +73,13 @@ def to_device(tensors: Sequence[Tensor], device: torch.device) -> tuple[Tensor, 
     return tuple(t.to(device, non_blocking=device.type == "cuda") for t in tensors)
 
 
-def loader_options(device: torch.device, workers: int | None = None) -> dict[str, Any]:
-    """DataLoader options for an epoch's batches headed to ``device``: pinned memory and (by default up to four)
-    worker processes on CUDA, which keep a GPU fed from decoded image folders; none on the CPU, where the
-    workers would take the cores the training uses."""
+def loader_options(device: torch.device) -> dict[str, Any]:
+    """DataLoader options for an epoch's batches headed to ``device``: pinned memory and up to four worker
+    processes on CUDA, which keep a GPU fed from decoded image folders; none on the CPU, where the workers would
+    take the cores the training uses."""
     if device.type != "cuda":
-        return {"num_workers": workers or 0}
-    return {"num_workers": min(4, os.cpu_count() or 1) if workers is None else workers, "pin_memory": True}
+        return {"num_workers": 0}
+    return {"num_workers": min(4, os.cpu_count() or 1), "pin_memory": True}
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
@@ -87,13 +87,6 @@ def model_device(model: torch.nn.Module) -> torch.device:
     for tensor in [*model.parameters(), *model.buffers()]:
         return tensor.device
     return torch.device("cpu")
-
-
-def describe(device: torch.device) -> str:
-    """``cpu`` or ``cuda:N (GPU name)``, for logs and summaries."""
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return str(device)
 
 
 def to_cpu(value: Any) -> Any:

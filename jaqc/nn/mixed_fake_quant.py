@@ -28,7 +28,6 @@ from .fake_quant import (
     check_fake_quant_symmetric_args,
     quant_params,
     ste_grads,
-    symmetric_levels,
     symmetric_scale,
     symmetric_ste_grads,
 )
@@ -53,8 +52,9 @@ def _shared(param: Tensor) -> bool:
     return param.shape[0] == 1 or param.stride(0) == 0
 
 
-def _bit_tensor(values: list[float], x: Tensor, like: Tensor) -> Tensor:
-    tensor = torch.tensor(values, dtype=x.dtype, device=like.device)
+def _bit_tensor(bits: list[int], x: Tensor, like: Tensor) -> Tensor:
+    """``bits`` as ``x``'s dtype on ``like``'s device, shaped to broadcast against ``like`` (``[m]`` or ``[m, C]``)."""
+    tensor = torch.tensor(bits, dtype=x.dtype, device=like.device)
     return tensor[:, None] if like.dim() == 2 else tensor
 
 
@@ -93,9 +93,9 @@ def _check(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], ax
 
 def _candidates(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int], axis: int) -> Tensor:
     """``[m, *x.shape]``: ``fake_quant(x, lo[k], hi[k], bits[k], axis)`` for every candidate ``k``."""
-    levels = _bit_tensor([float(2**b - 1) for b in bits], x, lo)
-    scales, zero_points = quant_params(lo.to(x.dtype), hi.to(x.dtype), _bit_tensor([float(b) for b in bits], x, lo))
-    return _quantized(x, scales, -zero_points, levels - zero_points, axis)
+    bit_tensor = _bit_tensor(bits, x, lo)
+    scales, zero_points = quant_params(lo.to(x.dtype), hi.to(x.dtype), bit_tensor)
+    return _quantized(x, scales, -zero_points, (2.0**bit_tensor - 1.0) - zero_points, axis)
 
 
 def mixed_fake_quant_impl(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
@@ -162,9 +162,9 @@ def _check_symmetric(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], ax
 
 def _symmetric_candidates(x: Tensor, amax: Tensor, bits: list[int], axis: int) -> Tensor:
     """``[m, *x.shape]``: ``fake_quant_symmetric(x, amax[k], bits[k], axis)`` for every candidate ``k``."""
-    levels = _bit_tensor([float(symmetric_levels(b)) for b in bits], x, amax)
-    scales = symmetric_scale(amax.to(x.dtype), _bit_tensor([float(b) for b in bits], x, amax))
-    return _quantized(x, scales, -levels, levels, axis)
+    bit_tensor = _bit_tensor(bits, x, amax)
+    levels = 2.0 ** (bit_tensor - 1) - 1.0  # symmetric_levels, for every candidate
+    return _quantized(x, symmetric_scale(amax.to(x.dtype), bit_tensor), -levels, levels, axis)
 
 
 def mixed_fake_quant_symmetric_impl(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:

@@ -32,6 +32,11 @@ from .quantizers import ActivationQuantizer
 SPARSE_MODES = frozenset({QuantSearchMode.CSQ, QuantSearchMode.CHANNEL0})
 
 
+def _with_quantized_channels(x: Tensor, channels: Tensor, quantized: Tensor) -> Tensor:
+    """``x̃``: a copy of ``x`` whose ``channels`` (dim 1) are ``quantized``."""
+    return x.index_copy(1, channels, quantized.to(x.dtype))
+
+
 class _SparseInputConv(torch.autograd.Function):
     """``conv(x̃, w)`` where ``x̃`` is ``x`` with its channels ``Ω`` replaced by ``quantized`` (CSQ, Eq. 6).
 
@@ -56,7 +61,7 @@ class _SparseInputConv(torch.autograd.Function):
     ) -> Tensor:
         ctx.save_for_backward(x, quantized, weight, channels)
         out = F.conv2d(
-            x.index_copy(1, channels, quantized.to(x.dtype)), weight, None, stride, padding, dilation, groups
+            _with_quantized_channels(x, channels, quantized), weight, None, stride, padding, dilation, groups
         )
         ctx.conv = (stride, padding, dilation, groups, out.dtype)  # out.dtype: bfloat16 under autocast
         return out
@@ -68,7 +73,7 @@ class _SparseInputConv(torch.autograd.Function):
         need_x, need_quantized, need_weight = ctx.needs_input_grad[:3]
         grad_input, grad_weight, _ = torch.ops.aten.convolution_backward(
             grad.to(dtype),
-            x.index_copy(1, channels, quantized.to(x.dtype)).to(dtype),  # the operands the forward's conv ran on
+            _with_quantized_channels(x, channels, quantized).to(dtype),  # the operands the forward's conv ran on
             weight.to(dtype),
             None,
             stride,
@@ -192,9 +197,7 @@ class SearchConv2d(nn.Conv2d):
         return self._conv(inputs, weight)
 
     def _sparse_forward(self, x: Tensor, weight: Tensor, a_probs: Tensor | None) -> Tensor:
-        channels = self.csq_channels
-        if channels.device != x.device:
-            channels = channels.to(x.device)
+        channels = self.csq_channels  # a buffer: on the module's device, like the weight
         selected = x.index_select(1, channels)
         quantized = self._mix(selected, self._activation_candidates(selected), a_probs)
         out = _SparseInputConv.apply(

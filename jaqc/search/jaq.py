@@ -233,6 +233,15 @@ def weight_step(engine: Any, images: Tensor, labels: Tensor) -> dict[str, float]
     }
 
 
+def move_engine(engine: Any, device: torch.device | str) -> None:
+    """Run a Gumbel-softmax search engine on ``device``: its supernet (and so its optimisers' state) and E_HW's
+    cost tables move there, its steps move their batches there. The Gumbel noise keeps its CPU generator, so a
+    draw is the same on every device."""
+    engine.device = torch.device(device)
+    engine.supernet.to(engine.device)
+    engine.hw_cost.to(engine.device)
+
+
 @contextlib.contextmanager
 def gradients_only_for(module: nn.Module, params: Iterable[Tensor]) -> Iterator[None]:
     """Within the block, ``module``'s parameters other than ``params`` do not require grad.
@@ -307,11 +316,8 @@ class JaqSearch:
         self.refreshes = 0
 
     def to(self, device: torch.device | str) -> JaqSearch:
-        """Run the search on ``device``: the supernet, its optimiser state and the cost tables move there (the
-        Gumbel noise keeps its CPU generator, so a draw is the same on every device)."""
-        self.device = torch.device(device)
-        self.supernet.to(self.device)
-        self.hw_cost.to(self.device)
+        """Run the search on ``device`` (:func:`move_engine`)."""
+        move_engine(self, device)
         return self
 
     # --- the two steps -------------------------------------------------------------------------------

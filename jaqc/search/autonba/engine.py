@@ -27,6 +27,7 @@ from ..jaq import (
     derive_architecture,
     gradients_only_for,
     load_training_state,
+    move_engine,
     training_state,
     weight_step,
 )
@@ -94,10 +95,8 @@ class AutoNbaSearch:
         self.last_search: HardwareSearchResult | None = None
 
     def to(self, device: torch.device | str) -> AutoNbaSearch:
-        """Run the search on ``device`` (as :meth:`jaqc.search.jaq.JaqSearch.to`)."""
-        self.device = torch.device(device)
-        self.supernet.to(self.device)
-        self.hw_cost.to(self.device)
+        """Run the search on ``device`` (:func:`jaqc.search.jaq.move_engine`)."""
+        move_engine(self, device)
         return self
 
     @property
