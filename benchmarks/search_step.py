@@ -63,7 +63,7 @@ def engine_for(preset_name: str, mode: str, device: torch.device) -> Any:
     settings = attrs.evolve(preset.settings, hw_refresh_every=1_000_000)
     engine = JaqSearch(preset.supernet, settings, steps_per_epoch=100)
     engine.to(device)
-    engine.supernet.set_epoch(preset.settings.warmup_epochs)
+    engine.supernet.set_step(0, 1)
     return engine, preset
 
 

@@ -51,13 +51,13 @@ from .render import print_run_summary
     "--final-temperature",
     type=float,
     default=None,
-    help="[jaq, autonba] Gumbel temperature at the last epoch (annealed from T0 = 5; default 0.1).",
+    help="[jaq, autonba] Gumbel temperature at the last step (annealed step by step from T0 = 5; default 0.1).",
 )
 @click.option(
     "--warmup-fraction",
     type=float,
     default=None,
-    help="[jaq, autonba] share of the epochs that train the weights only, first (default 0.1).",
+    help="[jaq, autonba] share of the steps that train the weights only, first (default 0.1).",
 )
 @click.option(
     "--passes",

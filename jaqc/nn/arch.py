@@ -88,6 +88,12 @@ class ArchParameters(nn.Module):
         self.temperature = self.gumbel.temperature.temperature(epoch)
         return self.temperature
 
+    def set_step(self, step: int, steps: int) -> float:
+        """Set the anneal schedule's temperature for step ``step`` of ``steps``
+        (:meth:`~jaqc.nn.config.TemperatureSchedule.temperature_at_step`); returns it."""
+        self.temperature = self.gumbel.temperature.temperature_at_step(step, steps)
+        return self.temperature
+
     def _draw(self, logits: Tensor, hard: bool) -> Tensor:
         if not self.training:
             return torch.softmax(logits, dim=-1)

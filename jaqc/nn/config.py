@@ -162,7 +162,8 @@ class SearchQuantConfig:
 @frozen
 class TemperatureSchedule:
     """Gumbel-softmax temperature per epoch: constant, ``initial·decay^epoch``, linear to ``final``, or annealed
-    exponentially from ``initial`` to ``final`` over ``epochs`` (what a search run uses, scaled to its length)."""
+    exponentially from ``initial`` to ``final`` over ``epochs`` (what a search run uses, scaled to its length, and
+    step by step: :meth:`temperature_at_step`)."""
 
     initial: float = field(default=5.0, validator=_check(_positive, "> 0"))
     kind: ScheduleKind = field(
@@ -190,6 +191,18 @@ class TemperatureSchedule:
             fraction = min(1.0, epoch / self.epochs)
             value = self.initial + (self.final - self.initial) * fraction
         return max(self.final, value) if self.final < self.initial else value
+
+    def temperature_at_step(self, step: int, steps: int) -> float:
+        """The anneal schedule's temperature at step ``step`` (0-based) of ``steps``: ``initial`` at step 0 and
+        ``final`` at step ``steps - 1``, one constant factor a step in between (so a two-epoch search anneals as
+        smoothly as a 90-epoch one; a search run anneals over its steps after the warm-up)."""
+        if self.kind is not ScheduleKind.ANNEAL:
+            raise NNConfigError(f"per-step temperatures are the anneal schedule's, not the {self.kind.value} one's")
+        if step < 0 or steps < 1:
+            raise NNConfigError(f"step must be >= 0 and steps >= 1, got {step} and {steps}")
+        fraction = min(1.0, step / max(1, steps - 1))
+        return self.initial * (self.final / self.initial) ** fraction
+
 
 
 @frozen

@@ -135,6 +135,10 @@ class Supernet(nn.Module):
         """Set the Gumbel temperature for ``epoch``; returns it."""
         return self.arch.set_epoch(epoch)
 
+    def set_step(self, step: int, steps: int) -> float:
+        """Set the Gumbel temperature of the anneal schedule for step ``step`` of ``steps``; returns it."""
+        return self.arch.set_step(step, steps)
+
     def set_search_step(self, step: SearchStep | str) -> None:
         """Mark the following forward passes as the weight step (the architecture draw is a constant) or the
         architecture step (gradients reach α and β; HETERO also quantizes differently)."""

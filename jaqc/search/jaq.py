@@ -105,32 +105,40 @@ class JaqSearchSettings:
     #: A pass pipeline run on the traced supernet before the search prices it: passes that remove candidates of
     #: a choice layer or narrow its bits restrict what that block may choose (docs/search.md, "Search passes").
     passes: str = field(default="", validator=_pipeline)
-    #: The Gumbel temperature the search ends at: it anneals exponentially from the supernet's initial
-    #: temperature (T0 = 5) at the first search epoch to this one at the last, whatever the run's length.
+    #: The Gumbel temperature the search ends at: it anneals exponentially, step by step, from the supernet's
+    #: initial temperature (T0 = 5) at the first search step to this one at the last, whatever the run's length.
     final_temperature: float = field(default=DEFAULT_FINAL_TEMPERATURE, validator=_positive)
-    #: Share of the epochs that train the weights only (no architecture step, no hardware refresh) before the
-    #: search starts, rounded to whole epochs (FBNet and Auto-NBA warm the weights first).
+    #: Share of the run's steps that train the weights only (no architecture step, no hardware refresh) before
+    #: the search starts, rounded to whole steps (FBNet and Auto-NBA warm the weights first).
     warmup_fraction: float = field(default=DEFAULT_WARMUP_FRACTION, validator=_fraction)
     #: Mixed precision of the supernet's forward passes: ``off`` (float32) or ``bf16`` (bfloat16 autocast; its
     #: effect on the derived architecture is in docs/search.md, "Devices and mixed precision").
     amp: str = field(default="off", validator=_amp)
 
-    @property
-    def warmup_epochs(self) -> int:
-        """Weight-only epochs: ``warmup_fraction × epochs`` rounded half up, leaving at least one search epoch."""
-        return min(self.epochs - 1, math.floor(self.warmup_fraction * self.epochs + 0.5))
+    def warmup_steps(self, steps_per_epoch: int) -> int:
+        """Weight-only steps of a run with ``steps_per_epoch`` steps an epoch: ``warmup_fraction`` of its steps,
+        rounded half up, leaving at least one search step."""
+        total = self.epochs * steps_per_epoch
+        return min(total - 1, math.floor(self.warmup_fraction * total + 0.5))
 
     def temperature_schedule(self, initial: float) -> TemperatureSchedule:
-        """The search epochs' schedule: ``initial`` annealed to :attr:`final_temperature` over the epochs after
-        the warm-up (epoch 0 of the schedule is the first search epoch)."""
+        """The search's schedule: ``initial`` annealed to :attr:`final_temperature` step by step over the steps
+        after the warm-up (:meth:`~jaqc.nn.config.TemperatureSchedule.temperature_at_step`)."""
         return TemperatureSchedule(
-            initial=initial, kind=ScheduleKind.ANNEAL, final=self.final_temperature,
-            epochs=self.epochs - self.warmup_epochs,
-        )  # fmt: skip
+            initial=initial, kind=ScheduleKind.ANNEAL, final=self.final_temperature, epochs=self.epochs
+        )
+
+    def schedule_record(self, steps_per_epoch: int) -> dict[str, int]:
+        """The step schedule of a run with ``steps_per_epoch`` steps an epoch (``config.json``'s ``schedule``)."""
+        total = self.epochs * steps_per_epoch
+        warmup = self.warmup_steps(steps_per_epoch)
+        return {
+            "steps_per_epoch": steps_per_epoch, "steps": total, "warmup_steps": warmup, "anneal_steps": total - warmup,
+        }  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (the run directory's config snapshot), with the derived ``warmup_epochs``."""
-        return {**asdict(self), "warmup_epochs": self.warmup_epochs}
+        """A JSON-ready dict (the run directory's config snapshot)."""
+        return asdict(self)
 
 
 @frozen(kw_only=True)

@@ -49,7 +49,7 @@ def preset_to_json(preset: SearchPreset) -> dict[str, Any]:
     """The preset as a JSON-ready dict (the config snapshot)."""
 
     def plain(value: Any) -> Any:
-        if isinstance(value, JaqSearchSettings):  # its own snapshot, with the warm-up epochs its fraction gives
+        if isinstance(value, JaqSearchSettings):
             return value.to_json()
         if attrs.has(type(value)):
             return {k: plain(v) for k, v in attrs.asdict(value, recurse=False).items()}
@@ -82,9 +82,11 @@ def write_run_config(
     preset: SearchPreset,
     recipe: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
+    schedule: dict[str, Any] | None = None,
 ) -> None:
     """``config.json`` of a search run of any method: its format, method, recipe (what ``--resume`` and
-    ``jaqc retrain`` rebuild the preset from), the full preset and, when given, the method's options."""
+    ``jaqc retrain`` rebuild the preset from), the full preset and, when given, the method's options and the
+    run's step schedule (:meth:`JaqSearchSettings.schedule_record`)."""
     config: dict[str, Any] = {
         "format": CONFIG_FORMAT,
         "jaqc_version": __version__,
@@ -94,6 +96,8 @@ def write_run_config(
     }
     if options is not None:
         config["options"] = options
+    if schedule is not None:
+        config["schedule"] = schedule
     rundir.write_config(config)
 
 
@@ -145,12 +149,15 @@ class SearchRun:
         if resume:
             self.options = self._resumed_options(self.rundir.read_config(), options)
         self.preset = self._search_preset(preset.scheduled())
-        if not resume:
-            write_run_config(self.rundir, self.method, self.preset, recipe, self._options_json())
         self.splits = load_splits(self.preset.data)
         self.weight_set, self.arch_set, self.steps_per_epoch, self.arch_batches = bilevel_split(
             self.preset, self.splits.train, self.arch_fraction, self.world
         )
+        if not resume:
+            write_run_config(
+                self.rundir, self.method, self.preset, recipe, self._options_json(),
+                self.preset.settings.schedule_record(self.steps_per_epoch),
+            )  # fmt: skip
         self.engine = self._make_engine().to(self.device)
         self.loader_options = loader_options(self.device)
         self.position = LoopPosition(epoch=0, batch=0, step=0)
@@ -225,11 +232,9 @@ class SearchRun:
         epochs = preset.settings.epochs
         total = epochs * self.steps_per_epoch
         start = self.position
-        warmup = preset.settings.warmup_epochs
+        warmup = preset.settings.warmup_steps(self.steps_per_epoch)
         with Progress(self.progress_label, total, enabled=progress, completed=start.step) as bar:
             for epoch in range(start.epoch, epochs):
-                # the warm-up trains the weights only, at T0; the schedule anneals over the epochs after it
-                temperature = engine.supernet.set_epoch(max(0, epoch - warmup))
                 skip = start.batch if epoch == start.epoch else 0
                 loader = make_loader(
                     self.weight_set, batch_size=preset.batch_size, shuffle=True, seed=preset.settings.seed,
@@ -238,10 +243,12 @@ class SearchRun:
                 )  # fmt: skip
                 for batch, (images, labels) in enumerate(loader, start=skip):
                     step = epoch * self.steps_per_epoch + batch
+                    # the warm-up trains the weights only, at T0; the schedule anneals step by step after it
+                    temperature = engine.supernet.set_step(max(0, step - warmup), total - warmup)
                     # "step" counts the updates done when the record is written (the run directory's convention)
                     record: dict[str, Any] = {"step": step + 1, "epoch": epoch, "temperature": temperature}
                     record.update(engine.weight_step(images, labels))
-                    if epoch >= warmup:
+                    if step >= warmup:
                         record.update(engine.arch_step(*self._arch_batch(step)))
                         bar.advance(loss=record["w_loss"], acc=record["a_acc"], e_hw=record["e_hw"], T=temperature)
                     else:

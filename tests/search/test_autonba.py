@@ -290,7 +290,7 @@ def test_run_directory_and_exact_resume(straight, tmp_path: Path) -> None:  # ty
     assert summary["accelerator"] == json.loads((out / "accelerator.json").read_text())
     assert summary["method"] == "autonba" and summary["preset"] == "tiny"
     assert 0 <= summary["val_acc"] <= 1 and 0 <= summary["supernet_val_acc"] <= 1
-    assert summary["search_seconds"] > 0 and summary["hw_searches"] == 3 + 1  # arch steps 0, 4, 8 and the final
+    assert summary["search_seconds"] > 0 and summary["hw_searches"] == 3 + 1  # arch steps 0, 4, 8 (of 9) and the final
     assert summary["share_of_2bit"] == share_of_2bit(architecture, run.preset.supernet)
     subnet = load_graph(out / "subnet.json")
     verify(subnet)
@@ -298,7 +298,9 @@ def test_run_directory_and_exact_resume(straight, tmp_path: Path) -> None:  # ty
     for plot in ("training.png", "hardware.png", "architecture.png"):
         assert (out / "plots" / plot).read_bytes().startswith(b"\x89PNG")
     records = run.rundir.read_metrics()
-    assert [r["step"] for r in records if "hw_search" in r] == [1, 5, 9]
+    warmup = config["schedule"]["warmup_steps"]  # 10 % of the 10 steps: the first one trains the weights only
+    assert warmup == 1 and [r["step"] for r in records if "warmup" in r] == [1]
+    assert [r["step"] for r in records if "hw_search" in r] == [2, 6, 10]  # architecture steps 0, 4 and 8
     assert [r["step"] for r in records if "val_acc" in r] == [5, 10]
 
     resumed_dir = tmp_path / "resumed"

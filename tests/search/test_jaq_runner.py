@@ -77,7 +77,8 @@ def test_search_outcome_is_pinned(straight_run) -> None:  # type: ignore[no-unty
     thread). Pinned by the config-derived pricing before #11's refactors, which all kept it; re-pinned for issue
     #12's annealed temperature schedule and weight-only warm-up (a change of the search itself), and for #12's
     faster CSQ step (one convolution of the rebuilt input instead of conv(A) + conv(Δ), candidates mixed in one
-    tensor op: the same values up to float rounding, which moved the last block's bits and the accelerator)."""
+    tensor op: the same values up to float rounding, which moved the last block's bits and the accelerator), and
+    for #12's step-by-step anneal with a warm-up counted in steps (another schedule, so another search)."""
     golden = json.loads((Path(__file__).parents[1] / "golden" / "small_search_outcome.json").read_text())
     summary = straight_run.summary
     assert summary["architecture"] == golden["architecture"]

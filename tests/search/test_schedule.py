@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from pathlib import Path
 
 import attrs
@@ -32,18 +33,35 @@ def test_the_anneal_schedule_ends_at_the_final_temperature_in_any_length() -> No
             assert values[epochs - 1] == pytest.approx(0.1, rel=1e-12) and values[epochs + 1] == pytest.approx(0.1)
             ratios = [b / a for a, b in itertools.pairwise(values[:epochs])]
             assert ratios == pytest.approx([(0.1 / 5.0) ** (1 / (epochs - 1))] * (epochs - 1))  # one constant decay
+    # step by step: one constant factor from T0 at step 0 to the final temperature at the last step
+    schedule = TemperatureSchedule(initial=5.0, kind=ScheduleKind.ANNEAL, final=0.1, epochs=2)
+    steps = [schedule.temperature_at_step(s, 6) for s in range(8)]
+    assert steps[0] == 5.0 and steps[5] == pytest.approx(0.1, rel=1e-12) and steps[7] == pytest.approx(0.1)
+    assert [b / a for a, b in itertools.pairwise(steps[:6])] == pytest.approx([(0.1 / 5.0) ** 0.2] * 5)
+    assert schedule.temperature_at_step(0, 1) == 5.0  # one search step: nothing to anneal
+    with pytest.raises(JaqcError, match="step must be >= 0 and steps >= 1, got -1 and 3"):
+        schedule.temperature_at_step(-1, 3)
+    with pytest.raises(JaqcError, match="per-step temperatures are the anneal schedule's, not the exponential one's"):
+        TemperatureSchedule().temperature_at_step(0, 3)
     # 90 epochs: FBNet's per-epoch decay, 0.956
     assert (0.1 / 5.0) ** (1 / 89) == pytest.approx(0.957, abs=1e-3)
 
 
 @pytest.mark.parametrize(
-    ("epochs", "fraction", "warmup"), [(8, 0.1, 1), (90, 0.1, 9), (2, 0.1, 0), (1, 0.5, 0), (3, 0.5, 2)]
+    ("epochs", "steps_per_epoch", "fraction", "warmup"),
+    [(8, 10, 0.1, 8), (90, 100, 0.1, 900), (2, 96, 0.1, 19), (1, 1, 0.5, 0), (3, 2, 0.5, 3), (1, 4, 0.99, 3)],
 )
-def test_warmup_epochs_round_half_up_and_leave_a_search_epoch(epochs: int, fraction: float, warmup: int) -> None:
+def test_warmup_steps_round_half_up_and_leave_a_search_step(
+    epochs: int, steps_per_epoch: int, fraction: float, warmup: int
+) -> None:
     settings = JaqSearchSettings(epochs=epochs, warmup_fraction=fraction)
-    assert settings.warmup_epochs == warmup
+    assert settings.warmup_steps(steps_per_epoch) == warmup
+    total = epochs * steps_per_epoch
+    assert settings.schedule_record(steps_per_epoch) == {
+        "steps_per_epoch": steps_per_epoch, "steps": total, "warmup_steps": warmup, "anneal_steps": total - warmup,
+    }  # fmt: skip
     schedule = settings.temperature_schedule(5.0)
-    assert (schedule.kind, schedule.epochs, schedule.final) == (ScheduleKind.ANNEAL, epochs - warmup, 0.1)
+    assert (schedule.kind, schedule.final) == (ScheduleKind.ANNEAL, 0.1)
 
 
 def test_bad_schedule_settings_are_named() -> None:
@@ -59,18 +77,27 @@ def test_a_run_warms_up_then_anneals_and_records_both(tmp_path: Path) -> None:
     outcome = SearchRun(preset, tmp_path / "run").run(progress=False)
     assert outcome is not None
     run = RunDir.open(tmp_path / "run")
-    steps = [r for r in run.read_metrics() if "w_loss" in r]
-    by_epoch = {e: [r for r in steps if r["epoch"] == e] for e in range(3)}
-    # epoch 0: weights only, at T0 (no architecture step, no hardware)
-    assert all(r.get("warmup") and "a_loss" not in r and "e_hw" not in r for r in by_epoch[0])
-    assert {r["temperature"] for r in by_epoch[0]} == {5.0}
-    # then the schedule anneals from T0 to the final temperature at the last epoch
-    assert {r["temperature"] for r in by_epoch[1]} == {5.0} and all("a_loss" in r for r in by_epoch[1])
-    assert [r["temperature"] for r in by_epoch[2]] == pytest.approx([0.1] * len(by_epoch[2]))
     config = run.read_config()
+    schedule = config["schedule"]
+    per_epoch = schedule["steps_per_epoch"]
+    warmup = math.floor(0.34 * 3 * per_epoch + 0.5)
+    assert schedule == {"steps_per_epoch": per_epoch, "steps": 3 * per_epoch, "warmup_steps": warmup,
+                        "anneal_steps": 3 * per_epoch - warmup}  # fmt: skip
+    steps = [r for r in run.read_metrics() if "w_loss" in r]
+    assert [r["step"] for r in steps] == list(range(1, 3 * per_epoch + 1))
+    # the warm-up: weights only, at T0 (no architecture step, no hardware), a whole number of steps
+    assert all(r.get("warmup") and "a_loss" not in r and "e_hw" not in r for r in steps[:warmup])
+    assert {r["temperature"] for r in steps[:warmup]} == {5.0}
+    # then the schedule anneals step by step from T0 at the first search step to the final one at the last
+    search = steps[warmup:]
+    assert all("a_loss" in r and "warmup" not in r for r in search)
+    temperatures = [r["temperature"] for r in search]
+    assert temperatures[0] == 5.0 and temperatures[-1] == pytest.approx(0.1, rel=1e-12)
+    ratios = [b / a for a, b in itertools.pairwise(temperatures)]
+    assert ratios == pytest.approx([(0.1 / 5.0) ** (1 / (len(search) - 1))] * (len(search) - 1))
     settings, gumbel = config["preset"]["settings"], config["preset"]["supernet"]["gumbel"]["temperature"]
-    assert (settings["warmup_fraction"], settings["warmup_epochs"], settings["final_temperature"]) == (0.34, 1, 0.1)
-    assert (gumbel["kind"], gumbel["initial"], gumbel["final"], gumbel["epochs"]) == ("anneal", 5.0, 0.1, 2)
+    assert (settings["warmup_fraction"], settings["final_temperature"]) == (0.34, 0.1)
+    assert (gumbel["kind"], gumbel["initial"], gumbel["final"]) == ("anneal", 5.0, 0.1)
     summary = outcome.summary
     margins = summary["margins"]
     assert margins["threshold"] == MARGIN_THRESHOLD and len(margins["alpha"]) == len(summary["architecture"]["ops"])
