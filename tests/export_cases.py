@@ -5,7 +5,8 @@
 - ``w8a8``, ``w4a4``, ``w2a2``: a small CNN (conv-bn-relu, depthwise conv-bn-relu, 1x1 conv, global pool,
   linear) with every conv and the linear layer quantized at those bits;
 - ``mixed``: a derived subnet of the ``tiny`` supernet preset with 2-, 4- and 8-bit weights and activations
-  (grouped convs, channel shuffle, a residual add, 1x1 projections).
+  (grouped convs, channel shuffle, a residual add, 1x1 projections); ``mixed_mse`` the same with MSE-clipped
+  activation ranges.
 
 Activation ranges are calibrated by forward passes in train mode; the graphs come mapped on
 ``bitfusion-eyeriss``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import functools
 
+import attrs
 import numpy as np
 import torch
 from jaqc.ir import LayerGraph, LayerKind, QuantSpec
@@ -23,7 +25,7 @@ from torch import nn
 
 from jaqc.frontend import import_model
 from jaqc.hw.accelerators import PRESETS
-from jaqc.nn.config import supernet_preset
+from jaqc.nn.config import QuantizerConfig, supernet_preset
 from jaqc.nn.subnet import DerivedSubnet, build_subnet
 from jaqc.nn.tracing import trace_model
 
@@ -65,10 +67,14 @@ def _case_graph(name: str, mapped: bool) -> LayerGraph:
         graph = _case_graph(name, False).clone()
         graph.accelerator = PRESETS["bitfusion-eyeriss"]
         return PassManager(parse_pipeline("batchtile")).run(graph).graph
-    if name == "mixed":
+    if name in ("mixed", "mixed_mse"):
         torch.manual_seed(0)
-        subnet = _calibrate(DerivedSubnet(supernet_preset("tiny"), MIXED_OPS, MIXED_BITS), (16, 1, 16, 16), 1)
-        return trace_model(subnet, (1, 1, 16, 16), name="mixed")
+        config = supernet_preset("tiny")
+        if name == "mixed_mse":  # activation ranges clipped by MSE (a running factor per quantizer)
+            quantizer = QuantizerConfig(activation_clipping="mse")
+            config = attrs.evolve(config, quant=attrs.evolve(config.quant, quantizer=quantizer))
+        subnet = _calibrate(DerivedSubnet(config, MIXED_OPS, MIXED_BITS), (16, 1, 16, 16), 1)
+        return trace_model(subnet, (1, 1, 16, 16), name=name)
     bits = {"w8a8": (8, 8), "w4a4": (4, 4), "w2a2": (2, 2)}[name]
     torch.manual_seed(1)
     plain = import_model(SmallNet().eval(), (1, 3, 8, 8), name=name)

@@ -307,3 +307,8 @@ def test_cli_short_qat_of_a_quantized_ir(trained, tmp_path: Path, capsys) -> Non
     assert "needs an output directory: give -o OUT/" in capsys.readouterr().err
     assert main(["retrain", str(tmp_path), "--dataset", "digits"]) == 2
     assert "--dataset apply to retraining an IR.json, not a run directory" in capsys.readouterr().err
+    # --float-epochs: the first epoch in floating point, the second quantized
+    assert main(["retrain", str(quantized), "--epochs", "2", "--float-epochs", "1", "-o", str(tmp_path / "warm")]) == 0
+    assert json.loads((tmp_path / "warm" / "summary.json").read_text())["float_epochs"] == 1
+    assert main(["retrain", str(quantized), "--epochs", "1", "--float-epochs", "1", "-o", str(tmp_path / "f")]) == 2
+    assert "float_epochs must be in 0..0 (at least one quantized epoch of 1), got 1" in capsys.readouterr().err

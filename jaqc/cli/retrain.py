@@ -31,6 +31,12 @@ from .render import print_run_summary
     help="[IR.json] the data set to train on (default digits); its images are resized to the model's input.",
 )
 @click.option("--accel", default=None, help="[IR.json] accelerator for the hardware figures (default: the IR's own).")
+@click.option(
+    "--float-epochs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Epochs trained in floating point first, then quantized (run: the preset's, 4 of digits32's 8; IR: 0).",
+)
 @click.option("--lr", type=float, default=0.01, show_default=True, help="[IR.json] learning rate.")
 @click.option(
     "-o",
@@ -49,6 +55,7 @@ def retrain_cmd(
     hw_model: str | None,
     dataset: str | None,
     accel: str | None,
+    float_epochs: int | None,
     lr: float,
     output: str | None,
     device: str | None,
@@ -63,7 +70,10 @@ def retrain_cmd(
     torch.set_num_threads(threads)
     path = Path(source)
     if path.is_file() and path.suffix == ".json":
-        _retrain_ir(path, epochs or 10, dataset or "digits", data_root, accel, lr, output, hw_model, device, amp)
+        _retrain_ir(
+            path, epochs or 10, dataset or "digits", data_root, accel, lr, output, hw_model, device, amp,
+            float_epochs or 0,
+        )  # fmt: skip
         return
     ir_only = {"--dataset": dataset, "--accel": accel, "-o": output}
     given = [flag for flag, value in ir_only.items() if value is not None]
@@ -74,15 +84,13 @@ def retrain_cmd(
     from jaqc.search.seeds import SEEDS_FILE, retrain_seeds, seeds_table
 
     if (path / SEEDS_FILE).is_file():  # a --seeds folder: retrain every finished seed, then the seeds' summary
-        summary = retrain_seeds(
-            path,
-            lambda seed_run: retrain_run(
-                seed_run, epochs, data_root, hw_model=hw_model, device=device, amp=amp or "off"
-            ),
-        )
+        options = {"hw_model": hw_model, "device": device, "amp": amp or "off", "float_epochs": float_epochs}
+        summary = retrain_seeds(path, lambda seed_run: retrain_run(seed_run, epochs, data_root, **options))
         console().print(seeds_table(summary), markup=False)
         return
-    summary = retrain_run(source, epochs, data_root, hw_model=hw_model, device=device, amp=amp or "off")
+    summary = retrain_run(
+        source, epochs, data_root, hw_model=hw_model, device=device, amp=amp or "off", float_epochs=float_epochs
+    )
     run = RunDir(path)
     origin = run.summary() or {}
     context = {k: origin[k] for k in ("method", "preset", "identity_blocks") if k in origin}
@@ -99,7 +107,8 @@ def _retrain_ir(
     output,
     hw_model,
     device,
-    amp,  # type: ignore[no-untyped-def]
+    amp,
+    float_epochs,  # type: ignore[no-untyped-def]
 ) -> None:
     from jaqc.data import DataConfig
     from jaqc.hw.accelerators import load_accelerator
@@ -117,7 +126,10 @@ def _retrain_ir(
     if len(dims) != 4 or dims[2] != dims[3]:
         raise JaqcError(f"{path}: retraining needs a square image input [N, C, H, H], the IR takes {list(dims)}")
     data = DataConfig(name=dataset, root=data_root, resolution=dims[2], channels=dims[1])
-    summary = retrain(graph, data, output, epochs, lr=lr, hw_model=hw_model, device=device, amp=amp or "off")
+    summary = retrain(
+        graph, data, output, epochs, lr=lr, hw_model=hw_model, device=device, amp=amp or "off",
+        float_epochs=float_epochs,
+    )  # fmt: skip
     out = console()
     out.print(
         f"{graph.name} retrained {epochs} epochs on {dataset}: test accuracy {summary['test_accuracy']:.2%} | "

@@ -18,7 +18,11 @@ class QuantLinear(nn.Linear):
         super().__init__(in_features, out_features)
         self.bits = bits
         self.act_quant = ActivationQuantizer((bits.activation,), quantizer)
+        #: False: compute in floating point (see :func:`jaqc.nn.subnet.quantization_disabled`).
+        self.quantize = True
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         """The linear map of the quantized input by the quantized weight (bias in floating point)."""
+        if not self.quantize:
+            return F.linear(x, self.weight, self.bias)
         return F.linear(self.act_quant(x), quantize_weight(self.weight, self.bits.weight), self.bias)

@@ -5,7 +5,10 @@ Weights are quantized per output channel, symmetric narrow-range over ``max |w|`
 zero point (``jaqc::fake_quant``); with ``Clipping.MINMAX`` (the default,
 Eq. 2 as the paper writes it) the range is the batch min/max in training and a running min/max (an
 exponential moving average, like batch norm's statistics) in eval; with ``Clipping.PACT`` every bit
-candidate has a learned ``[lo, hi]`` initialised from the first training batch.
+candidate has a learned ``[lo, hi]`` initialised from the first training batch; with ``Clipping.MSE`` every bit
+candidate's range is the min/max shrunk by the factor (one of :data:`MSE_GRID` steps) with the least mean
+squared quantization error on a fixed sample of the batch (:func:`mse_clip_factors`), and in eval the running
+min/max times a running factor (buffer ``clip_factor``, one per candidate).
 """
 
 from __future__ import annotations
@@ -17,7 +20,35 @@ import torch
 from torch import Tensor, nn
 
 from .config import Clipping, QuantizerConfig
-from .fake_quant import fake_quant, fake_quant_per_channel_symmetric
+from .fake_quant import fake_quant, fake_quant_per_channel_symmetric, quant_params
+
+#: ``Clipping.MSE`` tries the shrink factors ``1/MSE_GRID, 2/MSE_GRID, ..., 1`` of the min/max range.
+MSE_GRID = 32
+#: ``Clipping.MSE`` measures the error on at most this many elements of the batch.
+MSE_SAMPLE = 4096
+#: The sample's elements are ``(i * _SAMPLE_STRIDE) mod numel``: a prime larger than any tensor, so the sample
+#: spreads over channels and pixels instead of striding in step with them.
+_SAMPLE_STRIDE = 2_147_483_647
+
+
+def mse_clip_factors(x: Tensor, lo: Tensor, hi: Tensor, bits: Sequence[int]) -> Tensor:
+    """For each of ``bits``, the factor ``f`` in ``1/MSE_GRID .. 1`` for which quantizing ``x`` over
+    ``[f·lo, f·hi]`` has the least mean squared error, measured on a fixed sample of at most
+    :data:`MSE_SAMPLE` elements (all of them when ``x`` is smaller). Returns a float32 ``[len(bits)]`` tensor;
+    ties go to the larger factor (the wider range)."""
+    flat = x.detach().reshape(-1).float()
+    if flat.numel() > MSE_SAMPLE:
+        index = torch.arange(MSE_SAMPLE, device=flat.device, dtype=torch.int64) * _SAMPLE_STRIDE % flat.numel()
+        flat = flat.index_select(0, index)
+    # candidates [m, J]: bit width m at factor j; the widest first, so argmin's first minimum is the wider range
+    factors = torch.arange(MSE_GRID, 0, -1, device=flat.device, dtype=torch.float32) / MSE_GRID
+    bit_tensor = torch.tensor([float(b) for b in bits], device=flat.device).unsqueeze(1)
+    scale, zero_point = quant_params(lo.float() * factors, hi.float() * factors, bit_tensor)
+    levels = 2.0**bit_tensor - 1.0
+    scale, zero_point, levels = scale.unsqueeze(-1), zero_point.unsqueeze(-1), levels.unsqueeze(-1)
+    codes = torch.minimum(torch.maximum(torch.round(flat / scale), -zero_point), levels - zero_point)
+    error = (codes * scale - flat).square().mean(-1)
+    return factors[error.argmin(dim=-1)]
 
 
 def quantize_weight(weight: Tensor, bits: int) -> Tensor:
@@ -35,6 +66,7 @@ class ActivationQuantizer(nn.Module):
     running_min: Tensor
     running_max: Tensor
     initialized: Tensor
+    clip_factor: Tensor
 
     def __init__(self, bits: Sequence[int], config: QuantizerConfig | None = None) -> None:
         super().__init__()
@@ -50,6 +82,9 @@ class ActivationQuantizer(nn.Module):
         if self.config.activation_clipping is Clipping.PACT:
             self.clip_lo = nn.Parameter(torch.zeros(len(self.bits)))
             self.clip_hi = nn.Parameter(torch.ones(len(self.bits)))
+        self.mse = self.config.activation_clipping is Clipping.MSE
+        if self.mse:  # only then: a model's state (and an IR layer's act_quant.* weights) says how it clips
+            self.register_buffer("clip_factor", torch.ones(len(self.bits)))
 
     @property
     def learned(self) -> bool:
@@ -58,8 +93,11 @@ class ActivationQuantizer(nn.Module):
 
     @torch.no_grad()
     def _observe(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Update the running range with this batch; returns the batch's ``(lo, hi)``: ``[]`` each, or ``[m]``
+        per candidate with ``Clipping.MSE``."""
         batch_min = x.detach().amin().to(self.running_min.dtype)
         batch_max = x.detach().amax().to(self.running_max.dtype)
+        factor = mse_clip_factors(x, batch_min, batch_max, self.bits) if self.mse else None
         if not self._known_initialized:
             self._known_initialized = bool(self.initialized)
         if not self._known_initialized:
@@ -68,12 +106,18 @@ class ActivationQuantizer(nn.Module):
             if self.clip_lo is not None and self.clip_hi is not None:
                 self.clip_lo.fill_(float(batch_min))
                 self.clip_hi.fill_(float(batch_max))
+            if factor is not None:
+                self.clip_factor.copy_(factor)
             self.initialized.fill_(True)
             self._known_initialized = True
         else:
             momentum = self.config.running_momentum
             self.running_min.lerp_(batch_min, momentum)
             self.running_max.lerp_(batch_max, momentum)
+            if factor is not None:
+                self.clip_factor.lerp_(factor, momentum)
+        if factor is not None:
+            return batch_min * factor, batch_max * factor
         return batch_min, batch_max
 
     @torch.no_grad()
@@ -95,6 +139,8 @@ class ActivationQuantizer(nn.Module):
                 return batch_min.expand(count), batch_max.expand(count)
         if self.clip_lo is not None and self.clip_hi is not None:
             return self.clip_lo, self.clip_hi
+        if self.mse:
+            return self.running_min * self.clip_factor, self.running_max * self.clip_factor
         return self.running_min.expand(count), self.running_max.expand(count)
 
     def quantize(self, x: Tensor, index: int, lo: Tensor, hi: Tensor) -> Tensor:

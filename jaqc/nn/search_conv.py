@@ -132,6 +132,9 @@ class SearchConv2d(nn.Conv2d):
             raise NNStateError(f"SearchConv2d in mode {self.mode.value!r} needs weight and activation bits")
         self.hetero_top_k = hetero_top_k
         self.search_step = SearchStep.WEIGHTS
+        #: False: compute in floating point whatever the mode (a retraining's float warm-up, see
+        #: :func:`jaqc.nn.subnet.quantization_disabled`).
+        self.quantize = True
         self.act_quant: ActivationQuantizer | None = None
         if self.mode is not QuantSearchMode.FLOAT:
             self.act_quant = ActivationQuantizer(self.activation_bits, quantizer)
@@ -180,7 +183,7 @@ class SearchConv2d(nn.Conv2d):
 
     def forward(self, x: Tensor, w_probs: Tensor | None = None, a_probs: Tensor | None = None) -> Tensor:  # type: ignore[override]
         """The conv of the quantized input with the quantized weight, as ``mode`` prescribes."""
-        if self.mode is QuantSearchMode.FLOAT:
+        if self.mode is QuantSearchMode.FLOAT or not self.quantize:
             return self._conv(x, self.weight)
         if self.mode is QuantSearchMode.NAIVE_COMMON:
             return self._common_forward(x, w_probs, a_probs)

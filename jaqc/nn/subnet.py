@@ -10,8 +10,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+import attrs
 import torch
 from torch import Tensor, nn
 
@@ -20,7 +22,7 @@ from jaqc.ir import LayerGraph, LayerKind
 from jaqc.ir.layer import Layer
 
 from .candidates import ChannelShuffle, ConvFactory
-from .config import FixedBits, QuantizerConfig, SupernetConfig
+from .config import Clipping, FixedBits, QuantizerConfig, SupernetConfig
 from .graph_ops import Add, Concat, GlobalAvgPool, Mul, Reshape, Slice
 from .quant_linear import QuantLinear
 from .search_conv import SearchConv2d
@@ -80,6 +82,21 @@ class DerivedSubnet(nn.Module):
         self.load_state_dict({**own, **updates})
 
 
+@contextmanager
+def quantization_disabled(model: nn.Module) -> Iterator[None]:
+    """Within the block, ``model``'s quantized convs and linears compute in floating point (no fake
+    quantization; their activation quantizers observe nothing); afterwards they quantize as before."""
+    layers = [m for m in model.modules() if isinstance(m, (SearchConv2d, QuantLinear))]
+    before = [m.quantize for m in layers]
+    for m in layers:
+        m.quantize = False
+    try:
+        yield
+    finally:
+        for m, value in zip(layers, before, strict=True):
+            m.quantize = value
+
+
 # --- torch models from the IR ----------------------------------------------------------------------------
 
 
@@ -100,9 +117,25 @@ def _load_act_state(module: nn.Module, layer: Layer) -> None:
         quant.load_state_dict(state)
 
 
+def _stored_clipping(layer: Layer, quantizer: QuantizerConfig | None) -> QuantizerConfig | None:
+    """``quantizer`` with the activation clipping the layer's stored quantizer state was trained with: a model
+    traced from ``Clipping.MSE`` quantizers stores ``act_quant.clip_factor``, from PACT ones ``act_quant.clip_hi``."""
+    stored = None
+    if "act_quant.clip_factor" in layer.weights:
+        stored = Clipping.MSE
+    elif "act_quant.clip_hi" in layer.weights:
+        stored = Clipping.PACT
+    if stored is None:
+        return quantizer
+    base = quantizer or QuantizerConfig()
+    return base if base.activation_clipping is stored else attrs.evolve(base, activation_clipping=stored)
+
+
 def layer_module(layer: Layer, quantizer: QuantizerConfig | None = None) -> nn.Module | None:
-    """The torch module computing one IR layer (``None`` for input and output layers)."""
+    """The torch module computing one IR layer (``None`` for input and output layers); a quantized layer clips
+    its activations as its stored quantizer state says (``quantizer`` gives the other settings)."""
     kind, p = layer.kind, layer.params
+    quantizer = _stored_clipping(layer, quantizer)
     if kind in (LayerKind.INPUT, LayerKind.OUTPUT):
         return None
     if kind is LayerKind.CONV2D:

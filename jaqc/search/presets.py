@@ -30,6 +30,11 @@ def _positive(_inst: object, attribute: Any, value: float) -> None:
         raise JaqcError(f"preset field {attribute.name} must be > 0, got {value!r}")
 
 
+def _nonnegative(_inst: object, attribute: Any, value: int) -> None:
+    if not (isinstance(value, int) and value >= 0):
+        raise JaqcError(f"preset field {attribute.name} must be an integer >= 0, got {value!r}")
+
+
 @frozen(kw_only=True)
 class SearchPreset:
     """Everything a search and its retraining need besides the run directory."""
@@ -43,6 +48,9 @@ class SearchPreset:
     final_generator_steps: int = field(default=100, validator=_positive)
     retrain_epochs: int = field(default=600, validator=_positive)
     retrain_lr: float = field(default=0.01, validator=_positive)
+    #: The first retraining epochs train the subnet in floating point, then it trains quantized (0: quantized
+    #: throughout; :func:`jaqc.search.retrain.retrain`).
+    retrain_float_epochs: int = field(default=0, validator=_nonnegative)
 
     def scheduled(self) -> SearchPreset:
         """This preset with its supernet's temperature schedule scaled to the run: annealed from the initial

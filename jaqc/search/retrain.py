@@ -2,7 +2,9 @@
 
 The subnet comes from a search run directory (``subnet.json``, with the supernet's weights as the start)
 or any subnet IR file with weights. It is built as a torch model (:func:`jaqc.nn.subnet.build_subnet`:
-fixed-bit fake quantization with straight-through gradients), trained with SGD (momentum 0.9, weight decay
+fixed-bit fake quantization with straight-through gradients); its first ``float_epochs`` epochs train it in
+floating point (a float warm-up: 2-bit layers that train from scratch at 2 bits rarely leave chance), the
+rest quantized; it is trained with SGD (momentum 0.9, weight decay
 5e-4, cosine learning rate, gradients clipped to :data:`GRAD_CLIP_NORM`) on the train split, and evaluated on
 the test split; a non-finite loss stops it with an error naming the step. Outputs go to
 ``RUN_DIR/retrain/``: ``metrics.jsonl``, ``subnet.json`` / ``subnet.jaqc`` (trained weights, mappings on
@@ -46,21 +48,40 @@ def retrain(
     hw_model: str | None = None,
     device: str | torch.device | None = None,
     amp: str = "off",
+    float_epochs: int = 0,
 ) -> dict[str, Any]:
     """QAT of the subnet ``graph`` on ``data`` on ``device`` (default: CUDA when available) with ``amp`` mixed
-    precision; writes ``out_dir`` and returns the summary, whose hardware figures come from ``hw_model`` (default:
-    the model the subnet was mapped with, else deployment)."""
+    precision, after ``float_epochs`` of its ``epochs`` in floating point; writes ``out_dir`` and returns the
+    summary, whose hardware figures come from ``hw_model`` (default: the model the subnet was mapped with, else
+    deployment)."""
     if graph.accelerator is None:
         raise JaqcError(f"subnet {graph.name!r} has no accelerator: retrain the output of a search (subnet.json)")
     if epochs < 1:
         raise JaqcError(f"retrain epochs must be >= 1, got {epochs}")
+    if not 0 <= float_epochs < epochs:
+        raise JaqcError(
+            f"retrain float_epochs must be in 0..{epochs - 1} (at least one quantized epoch of {epochs}), "
+            f"got {float_epochs}"
+        )
     hw_model = hw_model or graph.hw_model or "deployment"
     target = resolve_device(device)
     check_amp(amp)
     out = Path(out_dir)
     with claimed_run(out):  # a retraining that fails leaves no half-written directory (it has no checkpoints)
         return _retrain(
-            graph, data, out, RunDir.create(out), epochs, lr, batch_size, seed, progress, hw_model, target, amp
+            graph,
+            data,
+            out,
+            RunDir.create(out),
+            epochs,
+            lr,
+            batch_size,
+            seed,
+            progress,
+            hw_model,
+            target,
+            amp,
+            float_epochs,
         )
 
 
@@ -77,8 +98,11 @@ def _retrain(
     hw_model: str,
     device: torch.device,
     amp: str,
+    float_epochs: int,
 ) -> dict[str, Any]:
-    from jaqc.nn.subnet import build_subnet
+    from contextlib import nullcontext
+
+    from jaqc.nn.subnet import build_subnet, quantization_disabled
 
     from .plots import plot_training
 
@@ -92,32 +116,36 @@ def _retrain(
     step = 0
     with Progress("retrain", steps, enabled=progress) as bar:
         for epoch in range(epochs):
-            model.train()
-            loader = make_loader(
-                splits.train, batch_size=batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True,
-                **loader_options(device),
-            )  # fmt: skip
-            for images, labels in loader:
-                images, labels = to_device((images, labels), device)
-                optimizer.zero_grad(set_to_none=True)
-                with autocast(device, amp):
-                    logits = model(images)
-                    loss = F.cross_entropy(logits, labels)
-                if not torch.isfinite(loss):
-                    raise JaqcError(
-                        f"retraining {graph.name!r} diverged: the loss is {float(loss.detach())} at step {step + 1} "
-                        f"(epoch {epoch}); try a lower learning rate than {lr}"
-                    )
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
-                optimizer.step()
-                schedule.step()
-                acc = float((logits.argmax(-1) == labels).float().mean())
-                step += 1  # records count the updates done (the run directory's convention)
-                rundir.append_metrics({"step": step, "epoch": epoch, "w_loss": float(loss.detach()), "w_acc": acc})
-                bar.advance(loss=float(loss.detach()), acc=acc)
-            if len(splits.val):
-                rundir.append_metrics({"step": step, "epoch": epoch, "val_acc": accuracy(model, splits.val)})
+            in_float = epoch < float_epochs
+            tag = {"float": True} if in_float else {}
+            with quantization_disabled(model) if in_float else nullcontext():
+                model.train()
+                loader = make_loader(
+                    splits.train, batch_size=batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True,
+                    **loader_options(device),
+                )  # fmt: skip
+                for images, labels in loader:
+                    images, labels = to_device((images, labels), device)
+                    optimizer.zero_grad(set_to_none=True)
+                    with autocast(device, amp):
+                        logits = model(images)
+                        loss = F.cross_entropy(logits, labels)
+                    if not torch.isfinite(loss):
+                        raise JaqcError(
+                            f"retraining {graph.name!r} diverged: the loss is {float(loss.detach())} at step "
+                            f"{step + 1} (epoch {epoch}); try a lower learning rate than {lr}"
+                        )
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
+                    optimizer.step()
+                    schedule.step()
+                    acc = float((logits.argmax(-1) == labels).float().mean())
+                    step += 1  # records count the updates done (the run directory's convention)
+                    loss_value = float(loss.detach())
+                    rundir.append_metrics({"step": step, "epoch": epoch, "w_loss": loss_value, "w_acc": acc, **tag})
+                    bar.advance(loss=loss_value, acc=acc, **({"phase": "float"} if in_float else {}))
+                if len(splits.val):  # a float epoch's accuracy is the float network's
+                    rundir.append_metrics({"step": step, "epoch": epoch, "val_acc": accuracy(model, splits.val), **tag})
     train_seconds = time.perf_counter() - start
     test_acc = accuracy(model, splits.test)
     model.cpu()  # the IR, its mapping and the exports are made on the CPU
@@ -127,6 +155,7 @@ def _retrain(
         "test_accuracy": test_acc,
         "test_samples": len(splits.test),
         "epochs": epochs,
+        "float_epochs": float_epochs,
         "device": str(device),
         "amp": amp,
         "train_seconds": train_seconds,
@@ -148,9 +177,11 @@ def retrain_run(
     hw_model: str | None = None,
     device: str | torch.device | None = None,
     amp: str = "off",
+    float_epochs: int | None = None,
 ) -> dict[str, Any]:
     """Retrain the subnet of a finished search run (its preset gives the data and the schedule; ``hw_model``
-    overrides the run's hardware model for the retrained subnet's figures)."""
+    overrides the run's hardware model for the retrained subnet's figures; ``float_epochs`` the preset's float
+    warm-up, which a shorter ``epochs`` than the preset's shortens to leave a quantized epoch)."""
     from .runner import preset_from_run
 
     run = RunDir(run_dir)
@@ -163,4 +194,11 @@ def retrain_run(
     return retrain(
         graph, preset.data, run.retrain_dir, epochs or preset.retrain_epochs, preset.retrain_lr,
         preset.batch_size, preset.settings.seed, progress, hw_model or preset.settings.hw_model, device, amp,
+        _float_epochs(preset.retrain_float_epochs, epochs, float_epochs),
     )  # fmt: skip
+
+
+def _float_epochs(preset_value: int, epochs: int | None, given: int | None) -> int:
+    if given is not None:
+        return given
+    return preset_value if epochs is None else min(preset_value, epochs - 1)

@@ -30,7 +30,7 @@ from jaqc.export.schedule import ScheduleError
 from jaqc.frontend.onnx_import import LAYER_NAME_KEY, import_onnx, qonnx_quant
 
 ATOL = 1e-5
-CASES = (*UNIFORM_CASES, "mixed")
+CASES = (*UNIFORM_CASES, "mixed", "mixed_mse")
 WEIGHTED = (LayerKind.CONV2D, LayerKind.LINEAR)
 
 

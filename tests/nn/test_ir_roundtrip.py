@@ -49,6 +49,47 @@ def test_derived_subnet_trace_build_trace() -> None:
         torch.testing.assert_close(rebuilt(x), model(x), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("clipping", ["mse", "pact"])
+def test_subnet_clipping_survives_the_ir(clipping: str) -> None:
+    """A subnet whose quantizers clip by MSE (or PACT) is rebuilt from its IR with the same clipping, whatever
+    quantizer config build_subnet is given, and computes the same outputs."""
+    import attrs
+
+    from jaqc.nn.config import QuantizerConfig
+
+    config = attrs.evolve(
+        CONFIG, quant=attrs.evolve(CONFIG.quant, quantizer=QuantizerConfig(activation_clipping=clipping))
+    )
+    model = _calibrated(DerivedSubnet(config, OPS, BITS), (8, 1, 16, 16))
+    graph = trace_model(model, (2, 1, 16, 16))
+    key = "act_quant.clip_factor" if clipping == "mse" else "act_quant.clip_hi"
+    assert key in graph["blocks.1.expand"].weights
+    rebuilt = build_subnet(graph)
+    assert rebuilt.get_submodule("blocks.1.expand").act_quant.config.activation_clipping.value == clipping
+    x = torch.randn(5, 1, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x), rtol=0, atol=0)
+    plain = build_subnet(trace_model(_calibrated(DerivedSubnet(CONFIG, OPS, BITS), (8, 1, 16, 16)), (2, 1, 16, 16)))
+    assert plain.get_submodule("blocks.1.expand").act_quant.config.activation_clipping.value == "minmax"
+
+
+def test_quantization_disabled_computes_the_float_network() -> None:
+    from jaqc.nn.subnet import quantization_disabled
+
+    torch.manual_seed(0)
+    quantized = DerivedSubnet(CONFIG, OPS, BITS)
+    float_net = DerivedSubnet(CONFIG, OPS, [None] * len(OPS))
+    float_net.load_state_dict(quantized.state_dict(), strict=False)  # the same weights, no quantizers
+    x = torch.randn(8, 1, 16, 16)
+    quantizers = [m for m in quantized.modules() if m.__class__.__name__ == "ActivationQuantizer"]
+    with quantization_disabled(quantized):
+        out = quantized.train()(x)
+    torch.testing.assert_close(out, float_net.train()(x), rtol=0, atol=0)
+    assert quantizers and not any(bool(q.initialized) for q in quantizers)  # nothing observed in float
+    assert not torch.equal(quantized(x), out)  # quantized again afterwards
+    assert all(bool(q.initialized) for q in quantizers)
+
+
 def test_supernet_trace_extract_build_trace() -> None:
     supernet = Supernet(CONFIG).eval()
     with torch.no_grad():

@@ -8,7 +8,61 @@ import torch
 from jaqc.nn.common_quant import fake_quant_common, fake_quant_common_symmetric
 from jaqc.nn.config import Clipping, QuantizerConfig
 from jaqc.nn.fake_quant import fake_quant, fake_quant_symmetric
-from jaqc.nn.quantizers import ActivationQuantizer, quantize_weight
+from jaqc.nn.quantizers import MSE_GRID, MSE_SAMPLE, ActivationQuantizer, mse_clip_factors, quantize_weight
+
+
+def _best_factor(x: torch.Tensor, bits: int) -> float:
+    """The MSE-optimal shrink factor by brute force over the grid with the fake-quant op itself."""
+    lo, hi = x.amin(), x.amax()
+    errors = []
+    for j in range(MSE_GRID, 0, -1):  # widest first: ties go to the wider range
+        f = torch.tensor(j / MSE_GRID)
+        errors.append((float((fake_quant(x, lo * f, hi * f, bits, 0) - x).square().mean()), j / MSE_GRID))
+    best = min(e for e, _ in errors)
+    return next(f for e, f in errors if e == best)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_mse_clip_factors_are_the_least_error_grid_points(signed: bool) -> None:
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(40, 50, generator=g) ** 3  # heavy tails: the low widths clip, 8 bits hardly
+    x = x if signed else x.relu()
+    factors = mse_clip_factors(x, x.amin(), x.amax(), (2, 4, 8))
+    for got, bits in zip(factors.tolist(), (2, 4, 8), strict=True):
+        assert got == pytest.approx(_best_factor(x, bits), abs=1e-7)
+    assert factors[0] < factors[1] <= factors[2]
+    assert factors[0] < 0.5  # 2 bits over min/max would round most of this tensor to zero
+
+
+def test_mse_clip_factors_sample_large_tensors_spread_out() -> None:
+    # a tensor whose every 1024th element is 10 and the rest small: a plain stride of 1024 would see only the 10s
+    x = torch.rand(8 * MSE_SAMPLE * 2) * 0.1
+    x[::1024] = 10.0
+    f = mse_clip_factors(x, x.amin(), x.amax(), (2,))
+    index = torch.arange(MSE_SAMPLE) * 2_147_483_647 % x.numel()
+    assert f.item() == pytest.approx(_best_factor(x[index], 2), abs=1e-7)
+    assert (x[index] == 10.0).sum().item() < MSE_SAMPLE // 100  # the sample sees the tensor's proportions
+
+
+def test_mse_clipping_ranges_running_factor_and_eval() -> None:
+    quantizer = ActivationQuantizer((2, 8), QuantizerConfig(activation_clipping="mse", running_momentum=0.5))
+    assert quantizer.clip_factor.tolist() == [1.0, 1.0]
+    g = torch.Generator().manual_seed(0)
+    first = torch.randn(1000, generator=g).relu() ** 2
+    second = 2 * torch.randn(1000, generator=g).relu() ** 2
+    lo, hi = quantizer.clip_ranges(first)
+    f1 = mse_clip_factors(first, first.amin(), first.amax(), (2, 8))
+    assert torch.equal(hi, first.amax() * f1) and torch.equal(lo, first.amin() * f1)
+    assert torch.equal(quantizer.clip_factor, f1)
+    lo, hi = quantizer.clip_ranges(second)
+    f2 = mse_clip_factors(second, second.amin(), second.amax(), (2, 8))
+    assert torch.equal(hi, second.amax() * f2)  # training: this batch's range and factors
+    assert torch.allclose(quantizer.clip_factor, (f1 + f2) / 2)
+    quantizer.eval()
+    lo, hi = quantizer.clip_ranges(torch.tensor([100.0]))
+    assert torch.equal(hi, quantizer.running_max * quantizer.clip_factor)
+    assert set(quantizer.state_dict()) == {"running_min", "running_max", "initialized", "clip_factor"}
+    assert "clip_factor" not in ActivationQuantizer((2, 8)).state_dict()  # min/max keeps its state as before
 
 
 def test_running_range_follows_batches_and_is_used_in_eval() -> None:

@@ -168,3 +168,13 @@ def test_retrain_reports_accuracy_and_hardware(straight_run, tmp_path: Path) -> 
     # a learning rate that overflows the weights stops with an error instead of training NaN for every epoch
     with pytest.raises(JaqcError, match=r"retraining '.*' diverged: the loss is nan at step \d+ \(epoch 0\)"):
         retrain(graph, small_preset().data, run_dir / "diverged", epochs=1, lr=1e38, progress=False)
+    # a float warm-up: the first epoch trains in floating point (its records say so), the second quantized
+    warm = retrain(graph, small_preset().data, run_dir / "warm", epochs=2, progress=False, float_epochs=1)
+    assert warm["float_epochs"] == 1 and summary["float_epochs"] == 0
+    records = RunDir(run_dir / "warm").read_metrics()
+    assert {r["epoch"] for r in records if r.get("float")} == {0}
+    assert all(not r.get("float") for r in records if r["epoch"] == 1)
+    assert [x.quant for x in load_graph(run_dir / "warm" / "subnet.json")] == [x.quant for x in graph]
+    with pytest.raises(JaqcError, match=r"float_epochs must be in 0\.\.1 \(at least one quantized epoch of 2\), got 2"):
+        retrain(graph, small_preset().data, run_dir / "all-float", epochs=2, float_epochs=2)
+    assert not (run_dir / "all-float").exists()
