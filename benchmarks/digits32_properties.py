@@ -1,6 +1,7 @@
 """The measured properties of the ``digits32`` testbed (docs/data.md): uniform k3_e6 networks of the ``digits32``
-supernet trained with jaqc's retraining recipe (the preset's epochs, learning rate and batch size) in floating
-point, at w8a8 and at w2a2, and their test accuracies with the test set's size and standard error.
+supernet trained from scratch with jaqc's retraining recipe (the preset's epochs, float warm-up epochs, learning
+rate and batch size) in floating point, at w8a8 and at w2a2, and their test accuracies with the test set's size
+and standard error.
 
     python benchmarks/digits32_properties.py [--bits float,8,2] [--epochs N] [--threads 2]
 
@@ -37,8 +38,9 @@ def main() -> None:
     config = preset.supernet
     epochs = args.epochs or preset.retrain_epochs
     test_images = len(load_splits(preset.data).test)
-    result: dict = {"epochs": epochs, "lr": preset.retrain_lr, "batch_size": preset.batch_size,
-                    "test_images": test_images, "threads": args.threads}  # fmt: skip
+    result: dict = {"epochs": epochs, "float_epochs": preset.retrain_float_epochs, "lr": preset.retrain_lr,
+                    "batch_size": preset.batch_size, "test_images": test_images, "threads": args.threads,
+                    "clipping": config.quant.quantizer.activation_clipping.value}  # fmt: skip
     for label in args.bits.split(","):
         bits = None if label == "float" else (int(label), int(label))
         torch.manual_seed(0)
@@ -48,8 +50,9 @@ def main() -> None:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
             summary = retrain(
-                graph, preset.data, f"{out}/r", epochs, preset.retrain_lr, preset.batch_size, progress=None
-            )
+                graph, preset.data, f"{out}/r", epochs, preset.retrain_lr, preset.batch_size, progress=None,
+                float_epochs=0 if bits is None else min(preset.retrain_float_epochs, epochs - 1),
+            )  # fmt: skip
         acc = summary["test_accuracy"]
         key = "float" if bits is None else f"w{label}a{label}"
         result[key] = {"test_accuracy": acc, "standard_error": math.sqrt(acc * (1 - acc) / test_images),

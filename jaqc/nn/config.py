@@ -324,7 +324,7 @@ def supernet_preset(name: str, **overrides: Any) -> SupernetConfig:
 
     ``tiny`` is a 5-block, 1-channel, 16x16-input supernet for quick searches on scikit-learn's digits;
     ``digits32`` an 8-block, 1-channel, 32x32-input one with CIFAR-sized layers (16-128 channels, 96-768 inside the
-    e6 ops) for the ``digits32`` data set.
+    e6 ops) for the ``digits32`` data set, whose activation quantizers clip by MSE (``Clipping.MSE``).
     """
     if name == "cifar10":
         config = SupernetConfig(name="cifar10", num_classes=10, input_size=32)
@@ -362,6 +362,9 @@ def supernet_preset(name: str, **overrides: Any) -> SupernetConfig:
             stage_channels=(16, 24, 48, 96, 128),
             stage_strides=(1, 2, 2, 2, 1),
             head_channels=256,
+            # MSE clipping: over min/max, 2-bit activations round most of a ReLU output to zero and a w2a2
+            # network of this depth stays at chance (docs/data.md, "digits32")
+            quant=SearchQuantConfig(quantizer=QuantizerConfig(activation_clipping=Clipping.MSE)),
         )
     else:
         raise NNConfigError(f"unknown supernet preset {name!r}; expected one of {', '.join(PRESET_NAMES)}")

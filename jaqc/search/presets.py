@@ -20,9 +20,15 @@ from jaqc.nn.config import SupernetConfig, supernet_preset
 from .jaq import JaqSearchSettings
 
 PRESETS: tuple[str, ...] = ("tiny", "digits32", "cifar10", "cifar100", "imagenet")
-#: digits32's search and retraining epochs (docs/data.md: measured, not yet the 15 minutes on 2 cores aimed at).
+#: digits32's search and retraining epochs (docs/data.md: search + retraining time on 2 cores).
 DIGITS32_EPOCHS = 2
+#: digits32's search learning rate: at 0.05 the 9-op supernet's loss stays at chance for all of its 192 steps;
+#: at 0.2 it learns in the first epoch (docs/data.md).
+DIGITS32_LR = 0.2
 DIGITS32_RETRAIN_EPOCHS = 8
+#: digits32's retraining trains its first epochs in floating point: from scratch at 2 bits, a network of its depth
+#: does not leave chance (docs/data.md).
+DIGITS32_RETRAIN_FLOAT_EPOCHS = 4
 
 
 def _positive(_inst: object, attribute: Any, value: float) -> None:
@@ -96,13 +102,14 @@ def search_preset(name: str, data_root: str | None = None, **overrides: Any) -> 
             supernet=supernet_preset("digits32"),
             data=DataConfig(name="digits32", resolution=32, channels=1),
             settings=JaqSearchSettings(
-                epochs=DIGITS32_EPOCHS, hw_refresh_every=20, generator_steps=5, lr=0.05, arch_lr=0.01, lam=0.1
+                epochs=DIGITS32_EPOCHS, hw_refresh_every=20, generator_steps=5, lr=DIGITS32_LR, arch_lr=0.01, lam=0.1
             ),
             batch_size=64,
             checkpoint_every=20,
             final_generator_steps=60,
             retrain_epochs=DIGITS32_RETRAIN_EPOCHS,
             retrain_lr=0.05,
+            retrain_float_epochs=DIGITS32_RETRAIN_FLOAT_EPOCHS,
         )
     elif name in ("cifar10", "cifar100"):
         if data_root is None:
