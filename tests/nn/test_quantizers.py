@@ -140,3 +140,19 @@ def test_common_way_gradient_is_straight_through() -> None:
     fake_quant_common(x, 2).backward(g)
     # Inside the range the gradient passes unchanged; at the very ends float rounding of x / s may clip.
     torch.testing.assert_close(x.grad[1:-1], g[1:-1])
+
+
+def test_hqnas_subnet_copies_the_chosen_widths_mse_factor() -> None:
+    from jaqc.search.hqnas.superkernel import _copy_activation
+
+    config = QuantizerConfig(activation_clipping="mse")
+    source = ActivationQuantizer((2, 4, 8), config)
+    x = torch.randn(2000, generator=torch.Generator().manual_seed(5)).relu() ** 2
+    source.clip_ranges(x)
+    target = ActivationQuantizer((4,), config)
+    _copy_activation(target, source, 1)
+    assert torch.equal(target.clip_factor, source.clip_factor[1:2]) and target.clip_factor.item() < 1.0
+    assert (target.running_min, target.running_max) == (source.running_min, source.running_max)
+    target.eval()
+    source.eval()
+    assert torch.equal(target.clip_ranges(x)[1], source.clip_ranges(x)[1][1:2])

@@ -436,6 +436,8 @@ def _copy_activation(target: ActivationQuantizer | None, source: ActivationQuant
         assert source.clip_hi is not None
         target.clip_lo.copy_(source.clip_lo[level : level + 1])
         target.clip_hi.copy_(source.clip_hi[level : level + 1])
+    if target.mse and source.mse:  # MSE clipping: the chosen width's running factor
+        target.clip_factor.copy_(source.clip_factor[level : level + 1])
 
 
 def _copy_bn(target: nn.BatchNorm2d, source: nn.BatchNorm2d, channels: int) -> None:
