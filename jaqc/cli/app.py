@@ -3,6 +3,7 @@ several commands share."""
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
@@ -84,7 +85,17 @@ data_option = click.option(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``jaqc`` console script; returns the exit code."""
+    """Entry point of the ``jaqc`` console script; returns the exit code (a torchrun worker exits with it
+    instead, skipping an interpreter teardown that can abort it: :func:`jaqc.search.distributed.end_worker`)."""
+    code = _run(argv)
+    if "TORCHELASTIC_RUN_ID" in os.environ and "torch.distributed" in sys.modules:
+        from jaqc.search.distributed import end_worker
+
+        end_worker(code)
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="jaqc", standalone_mode=False)
     except JaqcError as exc:

@@ -17,7 +17,7 @@ WORKER = textwrap.dedent(
     torch.set_num_threads(1)
     sys.path.insert(0, {tests!r})
     from search_cases import small_preset
-    from jaqc.search.distributed import fingerprint, ranks_agree, shutdown
+    from jaqc.search.distributed import end_worker, fingerprint, ranks_agree, shutdown
     from jaqc.search.runner import SearchRun
 
     out = sys.argv[1]
@@ -31,6 +31,7 @@ WORKER = textwrap.dedent(
     with open(f"{{out}}/rank{{run.rank}}.json", "w") as f:
         json.dump(result, f)
     shutdown()
+    end_worker(0)  # what jaqc's CLI does under torchrun: no interpreter teardown, which aborts a rank now and then
     """
 )
 
