@@ -91,7 +91,7 @@ def _check(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], ax
         check_fake_quant_args(x, lo[index], hi[index], bit, axis)
 
 
-def _candidates(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int], axis: int) -> Tensor:
+def quantized_candidates(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int], axis: int) -> Tensor:
     """``[m, *x.shape]``: ``fake_quant(x, lo[k], hi[k], bits[k], axis)`` for every candidate ``k``."""
     bit_tensor = _bit_tensor(bits, x, lo)
     scales, zero_points = quant_params(lo.to(x.dtype), hi.to(x.dtype), bit_tensor)
@@ -100,7 +100,7 @@ def _candidates(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int], axis: int) -
 
 def mixed_fake_quant_impl(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
     """The computation of ``jaqc::mixed_fake_quant`` as plain torch code (no dispatch or autograd)."""
-    return _mix(_candidates(x, lo, hi, bits, axis), probs)
+    return _mix(quantized_candidates(x, lo, hi, bits, axis), probs)
 
 
 @torch.library.custom_op(_OP_NAME, mutates_args=())
@@ -139,7 +139,7 @@ def _backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple:
     elif need_x:  # one range for every candidate: one mask, weighted by the candidates' total probability
         grad_x = ste_grads(x, lo[0], hi[0], ctx.axis, grad, False)[0] * probs.sum().to(x.dtype)
     if need_probs:
-        grad_probs = _probs_grad(_candidates(x, lo, hi, ctx.bits, ctx.axis), grad, probs)
+        grad_probs = _probs_grad(quantized_candidates(x, lo, hi, ctx.bits, ctx.axis), grad, probs)
     return grad_x, grad_lo, grad_hi, grad_probs, None, None
 
 

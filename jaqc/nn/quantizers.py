@@ -20,7 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from .config import Clipping, QuantizerConfig
-from .fake_quant import fake_quant, fake_quant_per_channel_symmetric, quant_params
+from .fake_quant import fake_quant, fake_quant_per_channel_symmetric
+from .mixed_fake_quant import quantized_candidates
 
 #: ``Clipping.MSE`` tries the shrink factors ``1/MSE_GRID, 2/MSE_GRID, ..., 1`` of the min/max range.
 MSE_GRID = 32
@@ -40,14 +41,11 @@ def mse_clip_factors(x: Tensor, lo: Tensor, hi: Tensor, bits: Sequence[int]) -> 
     if flat.numel() > MSE_SAMPLE:
         index = torch.arange(MSE_SAMPLE, device=flat.device, dtype=torch.int64) * _SAMPLE_STRIDE % flat.numel()
         flat = flat.index_select(0, index)
-    # candidates [m, J]: bit width m at factor j; the widest first, so argmin's first minimum is the wider range
+    # candidates [m·J]: bit width m at factor j; the widest first, so argmin's first minimum is the wider range
     factors = torch.arange(MSE_GRID, 0, -1, device=flat.device, dtype=torch.float32) / MSE_GRID
-    bit_tensor = torch.tensor([float(b) for b in bits], device=flat.device).unsqueeze(1)
-    scale, zero_point = quant_params(lo.float() * factors, hi.float() * factors, bit_tensor)
-    levels = 2.0**bit_tensor - 1.0
-    scale, zero_point, levels = scale.unsqueeze(-1), zero_point.unsqueeze(-1), levels.unsqueeze(-1)
-    codes = torch.minimum(torch.maximum(torch.round(flat / scale), -zero_point), levels - zero_point)
-    error = (codes * scale - flat).square().mean(-1)
+    lows, highs = (lo.float() * factors).repeat(len(bits)), (hi.float() * factors).repeat(len(bits))
+    widths = [int(b) for b in bits for _ in range(MSE_GRID)]
+    error = (quantized_candidates(flat, lows, highs, widths, 0) - flat).square().mean(-1).view(len(bits), MSE_GRID)
     return factors[error.argmin(dim=-1)]
 
 
