@@ -3,7 +3,6 @@ several commands share."""
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jaqc`` console script; returns the exit code (a torchrun worker exits with it
     instead, skipping an interpreter teardown that can abort it: :func:`jaqc.search.distributed.end_worker`)."""
     code = _run(argv)
-    if "TORCHELASTIC_RUN_ID" in os.environ and "torch.distributed" in sys.modules:
+    if "torch.distributed" in sys.modules:  # only a command that loaded it can be a torchrun worker's
         from jaqc.search.distributed import end_worker
 
         end_worker(code)
