@@ -11,7 +11,9 @@ settings) and times, after one warm-up iteration:
 * one hardware refresh (generator training and cost-table rebuild), which the search runs every
   ``hw_refresh_every`` architecture steps.
 
-Each step's time is the fastest of ``--steps`` iterations (a shared machine only ever adds time).
+Each step's time is the fastest of ``--steps`` iterations in each of ``--rounds`` processes per mode, the modes'
+processes interleaved (float, csq, ..., float, csq, ...): a shared machine only ever adds time, and on a
+virtual machine a whole process can run 10-20 % slow, so one process per mode is not enough to compare modes.
 
 A *step* is one search iteration's supernet work: a weight step plus an architecture step, each on its own batch
 of synthetic images. ``csq_over_float_step_time`` is the headline ratio (target: at most 1.5), with the ratios of
@@ -23,8 +25,8 @@ process's peak resident memory, and on CUDA the peak allocated memory.
 architecture batch) per iteration of ``weight + arch + refresh / hw_refresh_every`` seconds, and the share of
 each part.
 
-Usage: python benchmarks/search_step.py [--preset cifar10] [--batch 16] [--threads 1,all] [--steps 2]
-       [--device cpu|cuda|cuda:N]
+Usage: python benchmarks/search_step.py [--preset cifar10] [--batch 16] [--threads 1,all] [--steps 3]
+       [--rounds 2] [--device cpu|cuda|cuda:N]
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ def measure(preset_name: str, name: str, threads: int, args: argparse.Namespace)
     refresh = time.perf_counter() - start
     entry: dict[str, Any] = {
         "mode": MODES[name],
+        "batch": args.batch,
         "weight_step_s": round(times["weight"], 4),
         "arch_step_s": round(times["arch"], 4),
         "step_s": round(times["weight"] + times["arch"], 4),
@@ -131,19 +134,7 @@ def measure(preset_name: str, name: str, threads: int, args: argparse.Namespace)
         "cuda_peak_bytes": cuda_peak,
     }
     if name == "csq":
-        every = preset.settings.hw_refresh_every
-        parts = {
-            "weight_step": entry["weight_step_s"],
-            "arch_step": entry["arch_step_s"],
-            "hw_refresh": refresh / every,
-        }
-        total = sum(parts.values())
-        entry["search_loop"] = {
-            "hw_refresh_every": every,
-            "seconds_per_iteration": round(total, 4),
-            "images_per_s": round(2 * args.batch / total, 2),
-            "share": {k: round(v / total, 3) for k, v in parts.items()},
-        }
+        entry["hw_refresh_every"] = preset.settings.hw_refresh_every
     return entry
 
 
@@ -152,13 +143,46 @@ def saved(entry: dict[str, Any]) -> int:
     return max(entry["saved_bytes_weight_step"], entry["saved_bytes_arch_step"])
 
 
+def search_loop(entry: dict[str, Any]) -> dict[str, Any]:
+    """The whole loop's throughput: ``2 × batch`` images per weight step, architecture step and share of a
+    refresh (one every ``hw_refresh_every`` architecture steps), and each part's share of the time."""
+    every = entry["hw_refresh_every"]
+    parts = {
+        "weight_step": entry["weight_step_s"],
+        "arch_step": entry["arch_step_s"],
+        "hw_refresh": entry["hw_refresh_s"] / every,
+    }
+    total = sum(parts.values())
+    return {
+        "hw_refresh_every": every,
+        "seconds_per_iteration": round(total, 4),
+        "images_per_s": round(2 * entry["batch"] / total, 2),
+        "share": {k: round(v / total, 3) for k, v in parts.items()},
+    }
+
+
+def fastest(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One mode's figures over its rounds: the fastest weight step, architecture step and refresh of any round."""
+    best = dict(entries[0])
+    for part in ("weight_step_s", "arch_step_s", "hw_refresh_s"):
+        best[part] = min(entry[part] for entry in entries)
+    best["step_s"] = round(best["weight_step_s"] + best["arch_step_s"], 4)
+    best["peak_rss_bytes"] = max(entry["peak_rss_bytes"] for entry in entries)
+    if "hw_refresh_every" in best:
+        best["search_loop"] = search_loop(best)
+    best["rounds_step_s"] = [entry["step_s"] for entry in entries]
+    return best
+
+
 def run_threads(preset_name: str, threads: int, args: argparse.Namespace) -> dict[str, Any]:
-    modes: dict[str, dict[str, Any]] = {}
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in args.modes.split(",")}
     context = multiprocessing.get_context("spawn")
-    for name in args.modes.split(","):
-        log(f"[{preset_name}, {threads} thread(s)] {name}")
-        with context.Pool(1) as pool:
-            modes[name] = pool.apply(measure, (preset_name, name, threads, args))
+    for round_index in range(args.rounds):
+        for name in rounds:
+            log(f"[{preset_name}, {threads} thread(s), round {round_index + 1}/{args.rounds}] {name}")
+            with context.Pool(1) as pool:
+                rounds[name].append(pool.apply(measure, (preset_name, name, threads, args)))
+    modes = {name: fastest(entries) for name, entries in rounds.items()}
     result: dict[str, Any] = {"threads": threads, "modes": modes}
     if "float" in modes and "csq" in modes:
         fp, csq = modes["float"], modes["csq"]
@@ -181,6 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch", type=int, default=16, help="images per step (naive_common needs ~0.5 GB each)")
     parser.add_argument("--threads", default="1,all", help="torch thread counts, comma-separated; 'all': every core")
     parser.add_argument("--steps", type=int, default=3, help="timed iterations after one warm-up (the fastest counts)")
+    parser.add_argument("--rounds", type=int, default=2, help="processes per mode, interleaved (the fastest counts)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)

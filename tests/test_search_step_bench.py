@@ -15,7 +15,8 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "search_step.py"
 
 @pytest.fixture(scope="module")
 def result() -> dict:
-    args = ["--preset", "tiny", "--batch", "16", "--threads", "1", "--steps", "1", "--modes", "float,csq,naive_common"]
+    args = ["--preset", "tiny", "--batch", "16", "--threads", "1", "--steps", "1", "--rounds", "2"]
+    args += ["--modes", "float,csq,naive_common"]
     done = subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
@@ -29,6 +30,14 @@ def test_the_headline_keys_and_their_ratios(result: dict) -> None:
     assert result["csq_over_float_step_time"] == pytest.approx(csq["step_s"] / fp["step_s"], abs=1e-3)
     assert run["csq_over_float_weight_step"] == pytest.approx(csq["weight_step_s"] / fp["weight_step_s"], abs=1e-3)
     assert (result["device"], result["batch"], run["threads"]) == ("cpu", 16, 1)
+
+
+def test_each_mode_keeps_its_fastest_round(result: dict) -> None:
+    """Two interleaved processes per mode; a mode's step is its fastest weight step plus its fastest
+    architecture step, so it is no slower than either round's."""
+    for entry in result["runs"][0]["modes"].values():
+        assert len(entry["rounds_step_s"]) == 2
+        assert entry["step_s"] <= min(entry["rounds_step_s"]) + 2e-4
 
 
 def test_memory_orders_the_modes(result: dict) -> None:

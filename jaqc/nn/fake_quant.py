@@ -54,6 +54,12 @@ def quant_params(lo: Tensor, hi: Tensor, bits: int | Tensor) -> tuple[Tensor, Te
     ``bits`` may be a tensor broadcasting against ``lo`` (several candidates at once).
     """
     levels = (2.0**bits - 1.0) if isinstance(bits, Tensor) else float(quant_levels(bits))
+    return quant_params_for_levels(lo, hi, levels)
+
+
+def quant_params_for_levels(lo: Tensor, hi: Tensor, levels: float | Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`quant_params` for the largest code ``levels = 2^bits - 1`` (a float, or a tensor broadcasting
+    against ``lo``) instead of the bitwidth."""
     lo_eff = torch.clamp(lo, max=0.0)
     hi_eff = torch.clamp(hi, min=0.0)
     scale = (hi_eff - lo_eff) / levels
@@ -175,6 +181,11 @@ def symmetric_scale(amax: Tensor, bits: int | Tensor) -> Tensor:
     ``bits`` may be a tensor broadcasting against ``amax`` (several candidates at once).
     """
     levels = (2.0 ** (bits - 1) - 1.0) if isinstance(bits, Tensor) else float(symmetric_levels(bits))
+    return symmetric_scale_for_levels(amax, levels)
+
+
+def symmetric_scale_for_levels(amax: Tensor, levels: float | Tensor) -> Tensor:
+    """:func:`symmetric_scale` for the largest code ``levels = 2^(bits-1) - 1`` instead of the bitwidth."""
     scale = amax / levels
     return torch.where(scale > 0, scale, torch.ones_like(scale))
 

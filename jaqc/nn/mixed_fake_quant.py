@@ -20,15 +20,19 @@ weight's ``max |w|``) share one straight-through mask in backward.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from .fake_quant import (
     check_fake_quant_args,
     check_fake_quant_symmetric_args,
-    quant_params,
+    quant_levels,
+    quant_params_for_levels,
     ste_grads,
-    symmetric_scale,
+    symmetric_levels,
+    symmetric_scale_for_levels,
     symmetric_ste_grads,
 )
 
@@ -37,6 +41,25 @@ _SYMMETRIC_OP_NAME = "jaqc::mixed_fake_quant_symmetric"
 
 
 # --- every candidate at once ----------------------------------------------------------------------------------
+
+#: The largest codes of each bit tuple as a tensor, per (bits, symmetric, per-channel shape, dtype, device): the
+#: search asks for them twice per conv per step, and building a tensor from a list is a host-to-device copy.
+_LEVELS: dict[tuple[tuple[int, ...], bool, bool, torch.dtype, torch.device], Tensor] = {}
+
+
+def _levels(bits: list[int], symmetric: bool, like: Tensor, dtype: torch.dtype) -> Tensor:
+    """``2^b - 1`` (or ``2^(b-1) - 1`` when ``symmetric``) for every candidate, in ``dtype`` on ``like``'s device,
+    shaped to broadcast against ``like`` (``[m]`` or ``[m, C]``). Cached; never write to the result."""
+    cacheable = type(like) in (Tensor, torch.nn.Parameter)  # not a fake or traced tensor (opcheck, compile)
+    key = (tuple(bits), symmetric, like.dim() == 2, dtype, like.device)
+    found = _LEVELS.get(key) if cacheable else None
+    if found is None:
+        codes = [float(symmetric_levels(b) if symmetric else quant_levels(b)) for b in bits]
+        found = like.new_tensor(codes, dtype=dtype)
+        found = found[:, None] if like.dim() == 2 else found
+        if cacheable:
+            _LEVELS[key] = found
+    return found
 
 
 def _per_candidate(param: Tensor, x: Tensor, axis: int) -> Tensor:
@@ -52,29 +75,42 @@ def _shared(param: Tensor) -> bool:
     return param.shape[0] == 1 or param.stride(0) == 0
 
 
-def _bit_tensor(bits: list[int], x: Tensor, like: Tensor) -> Tensor:
-    """``bits`` as ``x``'s dtype on ``like``'s device, shaped to broadcast against ``like`` (``[m]`` or ``[m, C]``)."""
-    tensor = torch.tensor(bits, dtype=x.dtype, device=like.device)
-    return tensor[:, None] if like.dim() == 2 else tensor
-
-
-def _quantized(x: Tensor, scales: Tensor, lows: Tensor, highs: Tensor, axis: int) -> Tensor:
-    """``[m, *x.shape]``: ``clamp(round(x / s_k), low_k, high_k) · s_k`` for every candidate ``k``."""
+def _quantized(x: Tensor, params: tuple[Tensor, Tensor, Tensor], axis: int) -> Tensor:
+    """``[m, *x.shape]``: ``clamp(round(x / s_k), low_k, high_k) · s_k`` for every candidate ``k``, from
+    ``params = (scales, lows, highs)``."""
+    scales, lows, highs = params
     scale = _per_candidate(scales, x, axis)
     codes = torch.round(x.unsqueeze(0) / scale)
     return torch.clamp(codes, _per_candidate(lows, x, axis), _per_candidate(highs, x, axis)).mul_(scale)
 
 
+def _without_autocast(function: Any, quantized: Tensor, *args: Tensor) -> Tensor:
+    """``function(quantized, *args)`` in ``quantized``'s dtype even under autocast (which would run the product
+    in bfloat16)."""
+    device = quantized.device.type
+    if torch.is_autocast_enabled(device):
+        with torch.autocast(device, enabled=False):
+            return function(quantized, *args)
+    return function(quantized, *args)
+
+
+def _weighted_sum(quantized: Tensor, probs: Tensor) -> Tensor:
+    flat = quantized.reshape(quantized.shape[0], -1)
+    return torch.mm(probs.to(quantized.dtype)[None], flat).view(quantized.shape[1:])
+
+
 def _mix(quantized: Tensor, probs: Tensor) -> Tensor:
-    """``Σ_k probs[k] · quantized[k]``, in ``quantized``'s dtype (autocast would run the product in bfloat16)."""
-    with torch.autocast(quantized.device.type, enabled=False):
-        return torch.tensordot(probs.to(quantized.dtype), quantized, dims=1)
+    """``Σ_k probs[k] · quantized[k]``, in ``quantized``'s dtype."""
+    return _without_autocast(_weighted_sum, quantized, probs)
+
+
+def _dot_each(quantized: Tensor, grad: Tensor) -> Tensor:
+    return quantized.reshape(quantized.shape[0], -1) @ grad.reshape(-1).to(quantized.dtype)
 
 
 def _probs_grad(quantized: Tensor, grad: Tensor, probs: Tensor) -> Tensor:
     """``[m]``: ``Σ grad · quantized[k]`` for every candidate ``k``."""
-    with torch.autocast(quantized.device.type, enabled=False):
-        return (quantized.flatten(1) @ grad.flatten().to(quantized.dtype)).to(probs.dtype)
+    return _without_autocast(_dot_each, quantized, grad).to(probs.dtype)
 
 
 # --- the asymmetric (activation) op -----------------------------------------------------------------------------
@@ -87,15 +123,22 @@ def _check(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], ax
             f"jaqc::mixed_fake_quant: {count} bit candidates need probs [{count}] and lo/hi [{count}] or "
             f"[{count}, C]; got probs {tuple(probs.shape)}, lo {tuple(lo.shape)}, hi {tuple(hi.shape)}"
         )
-    for index, bit in enumerate(bits):
-        check_fake_quant_args(x, lo[index], hi[index], bit, axis)
+    first_lo, first_hi = lo[0], hi[0]  # every row has the same shape
+    for bit in bits:
+        check_fake_quant_args(x, first_lo, first_hi, bit, axis)
+
+
+def _params(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+    """``(scales, lows, highs)`` of every candidate (``[m]`` or ``[m, C]``): ``fake_quant``'s ``s`` and its
+    integer range ``[-z, 2^b - 1 - z]``."""
+    levels = _levels(bits, False, lo, x.dtype)
+    scales, zero_points = quant_params_for_levels(lo.to(x.dtype), hi.to(x.dtype), levels)
+    return scales, -zero_points, levels - zero_points
 
 
 def quantized_candidates(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int], axis: int) -> Tensor:
     """``[m, *x.shape]``: ``fake_quant(x, lo[k], hi[k], bits[k], axis)`` for every candidate ``k``."""
-    bit_tensor = _bit_tensor(bits, x, lo)
-    scales, zero_points = quant_params(lo.to(x.dtype), hi.to(x.dtype), bit_tensor)
-    return _quantized(x, scales, -zero_points, (2.0**bit_tensor - 1.0) - zero_points, axis)
+    return _quantized(x, _params(x, lo, hi, bits), axis)
 
 
 def mixed_fake_quant_impl(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
@@ -120,6 +163,7 @@ def _setup_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple, outp
     x, lo, hi, probs, bits, axis = inputs
     ctx.bits = list(bits)
     ctx.axis = axis
+    ctx.params = None  # recomputed in backward where needed
     ctx.save_for_backward(x, lo, hi, probs)
 
 
@@ -139,11 +183,39 @@ def _backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple:
     elif need_x:  # one range for every candidate: one mask, weighted by the candidates' total probability
         grad_x = ste_grads(x, lo[0], hi[0], ctx.axis, grad, False)[0] * probs.sum().to(x.dtype)
     if need_probs:
-        grad_probs = _probs_grad(quantized_candidates(x, lo, hi, ctx.bits, ctx.axis), grad, probs)
+        params = ctx.params if ctx.params is not None else _params(x, lo, hi, ctx.bits)
+        grad_probs = _probs_grad(_quantized(x, params, ctx.axis), grad, probs)
     return grad_x, grad_lo, grad_hi, grad_probs, None, None
 
 
 mixed_fake_quant.register_autograd(_backward, setup_context=_setup_context)
+
+
+class _MixedFakeQuant(torch.autograd.Function):
+    """``jaqc::mixed_fake_quant`` without torch.library's dispatch: the same forward and autograd formula; the
+    candidates' (small) parameters are kept for backward instead of recomputed."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int
+    ) -> Tensor:
+        params = _params(x, lo, hi, bits)
+        output = _mix(_quantized(x, params, axis), probs)
+        _setup_context(ctx, (x, lo, hi, probs, bits, axis), output)
+        ctx.params = params
+        return output
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:  # type: ignore[override]
+        return _backward(ctx, grad)
+
+
+def mixed_fake_quant_fn(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
+    """``jaqc::mixed_fake_quant`` as an ``autograd.Function``: the same values and gradients without the custom
+    op's dispatch, which costs about as much as the op itself on the search's small tensors (every conv's
+    weight and Ω activations, every step). The search's modules call this; the op serves torch.library users."""
+    _check(x, lo, hi, probs, bits, axis)
+    return _MixedFakeQuant.apply(x, lo, hi, probs, bits, axis)
 
 
 # --- the symmetric (weight) op ----------------------------------------------------------------------------------
@@ -156,15 +228,20 @@ def _check_symmetric(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], ax
             f"jaqc::mixed_fake_quant_symmetric: {count} bit candidates need probs [{count}] and amax [{count}] or "
             f"[{count}, C]; got probs {tuple(probs.shape)}, amax {tuple(amax.shape)}"
         )
-    for index, bit in enumerate(bits):
-        check_fake_quant_symmetric_args(x, amax[index], bit, axis)
+    first = amax[0]  # every row has the same shape
+    for bit in bits:
+        check_fake_quant_symmetric_args(x, first, bit, axis)
+
+
+def _symmetric_params(x: Tensor, amax: Tensor, bits: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+    """``(scales, lows, highs)`` of every candidate: ``fake_quant_symmetric``'s ``s`` and codes ``-n..n``."""
+    levels = _levels(bits, True, amax, x.dtype)
+    return symmetric_scale_for_levels(amax.to(x.dtype), levels), -levels, levels
 
 
 def _symmetric_candidates(x: Tensor, amax: Tensor, bits: list[int], axis: int) -> Tensor:
     """``[m, *x.shape]``: ``fake_quant_symmetric(x, amax[k], bits[k], axis)`` for every candidate ``k``."""
-    bit_tensor = _bit_tensor(bits, x, amax)
-    levels = 2.0 ** (bit_tensor - 1) - 1.0  # symmetric_levels, for every candidate
-    return _quantized(x, symmetric_scale(amax.to(x.dtype), bit_tensor), -levels, levels, axis)
+    return _quantized(x, _symmetric_params(x, amax, bits), axis)
 
 
 def mixed_fake_quant_symmetric_impl(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
@@ -189,6 +266,7 @@ def _setup_symmetric_context(ctx: torch.autograd.function.FunctionCtx, inputs: t
     x, amax, probs, bits, axis = inputs
     ctx.bits = list(bits)
     ctx.axis = axis
+    ctx.params = None
     ctx.save_for_backward(x, amax, probs)
 
 
@@ -206,8 +284,31 @@ def _symmetric_backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) 
     elif need_x:  # one range for every candidate: one mask, weighted by the candidates' total probability
         grad_x = symmetric_ste_grads(x, amax[0], ctx.axis, grad, False)[0] * probs.sum().to(x.dtype)
     if need_probs:
-        grad_probs = _probs_grad(_symmetric_candidates(x, amax, ctx.bits, ctx.axis), grad, probs)
+        params = ctx.params if ctx.params is not None else _symmetric_params(x, amax, ctx.bits)
+        grad_probs = _probs_grad(_quantized(x, params, ctx.axis), grad, probs)
     return grad_x, grad_amax, grad_probs, None, None
 
 
 mixed_fake_quant_symmetric.register_autograd(_symmetric_backward, setup_context=_setup_symmetric_context)
+
+
+class _MixedFakeQuantSymmetric(torch.autograd.Function):
+    """``jaqc::mixed_fake_quant_symmetric`` without torch.library's dispatch (see :class:`_MixedFakeQuant`)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:  # type: ignore[override]
+        params = _symmetric_params(x, amax, bits)
+        output = _mix(_quantized(x, params, axis), probs)
+        _setup_symmetric_context(ctx, (x, amax, probs, bits, axis), output)
+        ctx.params = params
+        return output
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:  # type: ignore[override]
+        return _symmetric_backward(ctx, grad)
+
+
+def mixed_fake_quant_symmetric_fn(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
+    """``jaqc::mixed_fake_quant_symmetric`` as an ``autograd.Function`` (see :func:`mixed_fake_quant_fn`)."""
+    _check_symmetric(x, amax, probs, bits, axis)
+    return _MixedFakeQuantSymmetric.apply(x, amax, probs, bits, axis)

@@ -10,9 +10,9 @@ from torch import Tensor
 
 from .fake_quant import fake_quant, fake_quant_symmetric
 from .mixed_fake_quant import (
-    mixed_fake_quant,
+    mixed_fake_quant_fn,
     mixed_fake_quant_impl,
-    mixed_fake_quant_symmetric,
+    mixed_fake_quant_symmetric_fn,
     mixed_fake_quant_symmetric_impl,
 )
 
@@ -61,8 +61,8 @@ def mix_quantized(x: Tensor, candidates: BitCandidates, probs: Tensor | None) ->
     if probs.shape != (len(c.bits),):
         raise ValueError(f"expected {len(c.bits)} bit probabilities, got shape {tuple(probs.shape)}")
     if c.symmetric:
-        return mixed_fake_quant_symmetric(x, c.hi, probs, list(c.bits), c.axis)
-    return mixed_fake_quant(x, c.lo, c.hi, probs, list(c.bits), c.axis)
+        return mixed_fake_quant_symmetric_fn(x, c.hi, probs, list(c.bits), c.axis)
+    return mixed_fake_quant_fn(x, c.lo, c.hi, probs, list(c.bits), c.axis)
 
 
 class _HeteroBlend(torch.autograd.Function):

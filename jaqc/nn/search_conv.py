@@ -6,15 +6,16 @@ stays in floating point and is added once to the quantized conv's output.
 The same module serves every :class:`QuantSearchMode` and, with one weight and one activation bitwidth,
 a derived subnet's fixed-precision conv. In CSQ mode only the input channels in Ω (``csq_channels``) are
 quantized (Eq. 6): the conv's input is ``Ã``, ``A`` with its Ω channels replaced by their β-mix of quantized
-versions. ``Ã`` is built inside one autograd node and rebuilt in its backward (one copy of ``A``), so autograd
-keeps the unquantized input ``A`` (which the preceding ReLU keeps anyway) and tensors of size ``|Ω|`` per bit
-candidate, never a full-size quantized copy of the activation, and a step runs one convolution per conv like
-a float step.
+versions. ``Ã`` exists only inside one autograd node's forward and backward, made by swapping the quantized
+channels into ``A`` in place and back, so autograd keeps the unquantized input ``A`` (which the preceding ReLU
+keeps anyway) and tensors of size ``|Ω|`` per bit candidate, never a full-size quantized copy of the
+activation, and a step runs one convolution per conv like a float step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -37,11 +38,39 @@ def _with_quantized_channels(x: Tensor, channels: Tensor, quantized: Tensor) -> 
     return x.index_copy(1, channels, quantized.to(x.dtype))
 
 
+def _swappable(x: Tensor) -> bool:
+    """Whether ``x``'s channels may be swapped in place: an activation autograd produced (not a caller's tensor,
+    which may be read-only memory) whose elements are distinct memory (not expanded)."""
+    return x.grad_fn is not None and (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last))
+
+
+@contextlib.contextmanager
+def _quantized_input(x: Tensor, channels: Tensor, quantized: Tensor) -> Iterator[Tensor]:
+    """``x̃`` for the duration of the block: ``x`` with its ``channels`` (dim 1) replaced by ``quantized``.
+
+    The channels are swapped into ``x``'s own memory and the originals copied back, bit for bit, on exit, so
+    ``x̃`` costs two copies of ``|Ω|`` channels instead of a copy of ``x``. The swap goes through ``x.data``,
+    which does not bump ``x``'s autograd version: no reader of ``x`` (the ReLU that produced it keeps it for its
+    backward) runs while the block does, and every later one sees ``x`` restored. Any other ``x`` (a leaf, an
+    expanded tensor) gets a copy instead.
+    """
+    if not _swappable(x):
+        yield _with_quantized_channels(x, channels, quantized)
+        return
+    data = x.data
+    kept = data.index_select(1, channels)
+    data.index_copy_(1, channels, quantized.to(data.dtype))
+    try:
+        yield data
+    finally:
+        data.index_copy_(1, channels, kept)
+
+
 class _SparseInputConv(torch.autograd.Function):
     """``conv(x̃, w)`` where ``x̃`` is ``x`` with its channels ``Ω`` replaced by ``quantized`` (CSQ, Eq. 6).
 
-    ``x̃`` exists only inside forward and backward: autograd keeps ``x`` (which the preceding ReLU keeps
-    anyway), the ``|Ω|``-channel ``quantized`` and the weight, and backward rebuilds ``x̃`` with one copy
+    ``x̃`` exists only inside forward and backward (:func:`_quantized_input`): autograd keeps ``x`` (which the
+    preceding ReLU keeps anyway), the ``|Ω|``-channel ``quantized`` and the weight, and backward rebuilds ``x̃``
     before the convolution's backward. The step therefore costs one convolution like a float step, not a
     full-size quantized copy of the activation per conv nor a second, partial convolution.
     Gradients: ``x`` gets the input gradient outside ``Ω``, ``quantized`` the input gradient on ``Ω``.
@@ -60,9 +89,8 @@ class _SparseInputConv(torch.autograd.Function):
         groups: int,
     ) -> Tensor:
         ctx.save_for_backward(x, quantized, weight, channels)
-        out = F.conv2d(
-            _with_quantized_channels(x, channels, quantized), weight, None, stride, padding, dilation, groups
-        )
+        with _quantized_input(x, channels, quantized) as x_tilde:
+            out = F.conv2d(x_tilde, weight, None, stride, padding, dilation, groups)
         ctx.conv = (stride, padding, dilation, groups, out.dtype)  # out.dtype: bfloat16 under autocast
         return out
 
@@ -71,21 +99,22 @@ class _SparseInputConv(torch.autograd.Function):
         x, quantized, weight, channels = ctx.saved_tensors
         stride, padding, dilation, groups, dtype = ctx.conv
         need_x, need_quantized, need_weight = ctx.needs_input_grad[:3]
-        grad_input, grad_weight, _ = torch.ops.aten.convolution_backward(
-            grad.to(dtype),
-            _with_quantized_channels(x, channels, quantized).to(dtype),  # the operands the forward's conv ran on
-            weight.to(dtype),
-            None,
-            stride,
-            padding,
-            dilation,
-            False,
-            [0] * len(padding),
-            groups,
-            [need_x or need_quantized, need_weight, False],
-        )
-        grad_x = grad_input.index_fill(1, channels, 0.0).to(x.dtype) if need_x else None
+        with _quantized_input(x, channels, quantized) as x_tilde:
+            grad_input, grad_weight, _ = torch.ops.aten.convolution_backward(
+                grad.to(dtype),
+                x_tilde.to(dtype),  # the operands the forward's conv ran on
+                weight.to(dtype),
+                None,
+                stride,
+                padding,
+                dilation,
+                False,
+                [0] * len(padding),
+                groups,
+                [need_x or need_quantized, need_weight, False],
+            )
         grad_quantized = grad_input.index_select(1, channels).to(quantized.dtype) if need_quantized else None
+        grad_x = grad_input.index_fill_(1, channels, 0.0).to(x.dtype) if need_x else None  # grad_input is ours
         grad_weight = grad_weight.to(weight.dtype) if need_weight else None
         return grad_x, grad_quantized, grad_weight, None, None, None, None, None
 

@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from jaqc.nn.fake_quant import fake_quant, fake_quant_symmetric, quant_params, symmetric_scale
-from jaqc.nn.mixed_fake_quant import mixed_fake_quant, mixed_fake_quant_symmetric
+from jaqc.nn.mixed_fake_quant import (
+    mixed_fake_quant,
+    mixed_fake_quant_fn,
+    mixed_fake_quant_symmetric,
+    mixed_fake_quant_symmetric_fn,
+)
 
 
 def numpy_fake_quant(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bits: int, axis: int = 0) -> np.ndarray:
@@ -323,3 +328,40 @@ def test_symmetric_bad_arguments_are_rejected() -> None:
         fake_quant_symmetric(torch.zeros(2, 3), torch.tensor(1.0), 1, 0)
     with pytest.raises(ValueError, match="does not fit axis"):
         fake_quant_symmetric(torch.zeros(2, 3), torch.ones(4), 4, 0)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_search_functions_equal_the_custom_ops_bit_for_bit(per_channel: bool, shared: bool) -> None:
+    """``mixed_fake_quant_fn`` and ``mixed_fake_quant_symmetric_fn`` (what the search calls) give the custom ops'
+    values and every gradient exactly, ranges with gradients included."""
+    gen = torch.Generator().manual_seed(11)
+    base = torch.randn(3, 5, 4, 4, generator=gen) * 2
+    upstream = torch.randn(3, 5, 4, 4, generator=gen)
+    probs = torch.softmax(torch.randn(3, generator=gen), 0)
+    shape = (3, 5) if per_channel else (3,)
+    if shared:
+        lo = (-torch.rand(shape[1:], generator=gen) - 0.2).expand(shape)
+        hi = (torch.rand(shape[1:], generator=gen) + 0.2).expand(shape)
+    else:
+        lo, hi = -torch.rand(shape, generator=gen) - 0.2, torch.rand(shape, generator=gen) + 0.2
+
+    def run(function, symmetric: bool) -> list[torch.Tensor]:
+        x, p = base.clone().requires_grad_(), probs.clone().requires_grad_()
+        if symmetric:
+            amax = hi.clone().requires_grad_() if not shared else hi
+            out = function(x, amax, p, [2, 4, 8], 1)
+            leaves = [x, p] + ([amax] if not shared else [])
+        else:
+            lo_, hi_ = (lo.clone().requires_grad_(), hi.clone().requires_grad_()) if not shared else (lo, hi)
+            out = function(x, lo_, hi_, p, [2, 4, 8], 1)
+            leaves = [x, p] + ([lo_, hi_] if not shared else [])
+        out.backward(upstream)
+        return [out.detach()] + [leaf.grad for leaf in leaves]
+
+    for symmetric, op, fn in (
+        (False, mixed_fake_quant, mixed_fake_quant_fn),
+        (True, mixed_fake_quant_symmetric, mixed_fake_quant_symmetric_fn),
+    ):
+        for a, b in zip(run(op, symmetric), run(fn, symmetric), strict=True):
+            assert torch.equal(a, b)

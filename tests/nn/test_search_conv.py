@@ -42,22 +42,37 @@ def dense_reference(conv: SearchConv2d, x: torch.Tensor, channels: list[int], wp
         (6, 12, 5, 6, [2]),
     ],
 )
-def test_csq_forward_and_gradients_match_dense_eq6(in_ch, out_ch, kernel, groups, channels) -> None:
+@pytest.mark.parametrize("layout", ["leaf", "relu", "relu_channels_last"])
+def test_csq_forward_and_gradients_match_dense_eq6(in_ch, out_ch, kernel, groups, channels, layout) -> None:
+    """A leaf input is copied; a ReLU's output has its Ω channels swapped in place, and the ReLU's backward,
+    which reads that output, still gets it unchanged: gradients reach the leaf as through Eq. 6's copy."""
     conv = make_conv(QuantSearchMode.CSQ, in_ch, out_ch, kernel, groups)
     conv.set_csq_channels(channels)
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(2, in_ch, 6, 6, generator=gen).relu().requires_grad_()
+    base = torch.randn(2, in_ch, 6, 6, generator=gen)
+    if layout == "relu_channels_last":
+        base = base.contiguous(memory_format=torch.channels_last)
+    leaf = (base.relu() if layout == "leaf" else base).requires_grad_()
     wp = torch.softmax(torch.randn(3, generator=gen), 0).requires_grad_()
     ap = torch.softmax(torch.randn(3, generator=gen), 0).requires_grad_()
     upstream = torch.randn(2, out_ch, 6, 6, generator=gen)
-    conv(x, wp, ap).backward(upstream)
-    got = (x.grad.clone(), wp.grad.clone(), ap.grad.clone(), conv.weight.grad.clone())
-    for tensor in (x, wp, ap, conv.weight):
+
+    def input_() -> torch.Tensor:
+        return leaf if layout == "leaf" else leaf.relu()
+
+    x = input_()
+    before = x.detach().clone()
+    out = conv(x, wp, ap)
+    assert torch.equal(x.detach(), before)  # restored bit for bit
+    out.backward(upstream)
+    assert torch.equal(x.detach(), before)
+    got = (out.detach(), leaf.grad.clone(), wp.grad.clone(), ap.grad.clone(), conv.weight.grad.clone())
+    for tensor in (leaf, wp, ap, conv.weight):
         tensor.grad = None
-    want_out = dense_reference(conv, x, channels, wp, ap)
+    want_out = dense_reference(conv, input_(), channels, wp, ap)
     want_out.backward(upstream)
-    torch.testing.assert_close(conv(x, wp, ap), want_out, atol=2e-6, rtol=1e-5)
-    for a, b in zip(got, (x.grad, wp.grad, ap.grad, conv.weight.grad), strict=True):
+    torch.testing.assert_close(got[0], want_out, atol=2e-6, rtol=1e-5)
+    for a, b in zip(got[1:], (leaf.grad, wp.grad, ap.grad, conv.weight.grad), strict=True):
         torch.testing.assert_close(a, b, atol=5e-5, rtol=1e-4)
 
 
