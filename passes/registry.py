@@ -26,6 +26,7 @@ BUILTIN_PASSES: dict[str, str] = {
     "export-schedule": "jaqc.passes.export_schedule:ExportSchedule",
     "export-onnx": "jaqc.passes.export_onnx:ExportOnnx",
     "generate-accelerator": "jaqc.passes.generate_accelerator:GenerateAccelerator",
+    "design-accelerator": "jaqc.passes.generate_accelerator:DesignAccelerator",
 }
 
 ENTRY_POINT_GROUP = "jaqc.passes"

@@ -8,7 +8,8 @@ code 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
-from . import compare, cost, dump, export, mapping, passes, quantize, retrain, search  # noqa: F401 (registers the commands)
+# importing the command modules registers their commands
+from . import compare, cost, design, dump, export, mapping, passes, quantize, retrain, search  # noqa: F401
 from .app import cli, main
 
 __all__ = ["cli", "main"]

@@ -203,26 +203,30 @@ class Comparison:
             )
         return summary
 
-    def _generate_accelerator(self, graph: Any, preset: Any) -> Any:
-        """The accelerator the hardware generation network designs for ``graph`` (the preset's λE/λL/λA)."""
+    def _design_accelerator(self, graph: Any, preset: Any) -> Any:
+        """The accelerator designed for ``graph`` under the preset's λE/λL/λA (``design-accelerator``: a fresh
+        generator for ``final_generator_steps``, then up to ``design_sweeps`` sweeps of the coordinate search);
+        returns :class:`jaqc.hw.design.AcceleratorDesign` (the generator's design and the searched one)."""
         from jaqc.passes import PassContext, PassManager, make_pass
 
         hw = preset.settings.hw
-        generate = make_pass(
-            "generate-accelerator",
+        design = make_pass(
+            "design-accelerator",
             {
                 "steps": str(preset.final_generator_steps), "lambda_e": repr(hw.energy),
                 "lambda_l": repr(hw.latency), "lambda_a": repr(hw.area), "form": hw.form,
                 "seed": str(preset.settings.seed), "hw_model": preset.settings.hw_model,
+                "max_sweeps": str(preset.design_sweeps),
             },
         )  # fmt: skip
-        accelerator = PassManager([generate]).run(graph.clone(), PassContext()).graph.accelerator
-        assert accelerator is not None
-        return accelerator
+        ctx = PassContext()
+        PassManager([design]).run(graph.clone(), ctx)
+        return ctx.data["accelerator_design"]
 
     def codesigned(self, label: str) -> dict[str, Any]:
-        """The retrained subnet of run ``label`` on the accelerator the generator designs for it (cached in
-        ``codesign.json``): separates what a method's network and bits are worth from its accelerator choice."""
+        """The retrained subnet of run ``label`` on the accelerator designed for it (cached in ``codesign.json``):
+        every method's network and bits on the same hardware budget, separating what they are worth from the
+        method's own accelerator choice. Also records the generator's design before the search polished it."""
         from jaqc.export.schedule import build_schedule
         from jaqc.ir import load_graph
         from jaqc.passes import PassContext, PassManager, make_pass
@@ -233,16 +237,29 @@ class Comparison:
         run_dir = self.out / "runs" / label
         cached = run_dir / "codesign.json"
         if cached.exists():
-            return self._same_model(json.loads(cached.read_text()), cached)
-        self.log(f"{label}: generating an accelerator for its retrained subnet")
+            found = json.loads(cached.read_text())
+            if "generator" in found:  # written before the coordinate search: design again
+                return self._same_model(found, cached)
+        self.log(f"{label}: designing an accelerator for its retrained subnet")
         preset = search_preset(self.settings.preset, self.settings.data_root, **self._overrides())
         graph = load_graph(RunDir(run_dir).retrain_dir / SUBNET_FILE)
-        graph.accelerator = self._generate_accelerator(graph, preset)
         options = {"space": "jaq", "hw_model": preset.settings.hw_model}
-        graph = PassManager([make_pass("batchtile", options)]).run(graph, PassContext()).graph
+        design = self._design_accelerator(graph, preset)
+        figures = {}
+        for name, accelerator in (
+            ("designed", design.polished.accelerator),
+            ("generator", design.generated.accelerator),
+        ):
+            graph.accelerator = accelerator
+            mapped = PassManager([make_pass("batchtile", options)]).run(graph, PassContext()).graph
+            figures[name] = {"accelerator": accelerator.to_json(), **hardware_figures(build_schedule(mapped))}
         result = {
-            "accelerator": graph.accelerator.to_json(),
-            **hardware_figures(build_schedule(graph)),
+            **figures["designed"],
+            "generator": figures["generator"],
+            "improvement": design.improvement,
+            "sweeps": design.polished.sweeps,
+            "designs_evaluated": design.polished.evaluations,
+            "hw_model": preset.settings.hw_model,
         }
         atomic_write_text(cached, json.dumps(result, indent=1) + "\n")
         return result
@@ -263,7 +280,7 @@ class Comparison:
             return self._same_model(finished, run_dir)
         if run_dir.exists():
             shutil.rmtree(run_dir)
-        self.log(f"{label}: {UNIFORM_OP} everywhere at w{bits}a{bits}; generating its accelerator")
+        self.log(f"{label}: {UNIFORM_OP} everywhere at w{bits}a{bits}; designing its accelerator")
         overrides = self._overrides()
         preset = search_preset(self.settings.preset, self.settings.data_root, **overrides)
         recipe = {"preset": preset.name, "data_root": self.settings.data_root, "overrides": overrides}
@@ -274,7 +291,9 @@ class Comparison:
         blocks = len(config.block_specs())
         ops, pairs = [UNIFORM_OP] * blocks, [(bits, bits)] * blocks
         model = DerivedSubnet(config, ops, pairs).eval()
-        accelerator = self._generate_accelerator(trace_model(model, model.example_input_shape), preset)
+        accelerator = self._design_accelerator(
+            trace_model(model, model.example_input_shape), preset
+        ).polished.accelerator
         mapped, schedule = mapped_subnet(
             model, model.example_input_shape, accelerator, model_name=f"{label}-subnet",
             hw_model=preset.settings.hw_model,
@@ -399,6 +418,8 @@ def _row(
         "edap_mJ_ms_mm2": trained["edap_mJ_ms_mm2"],
         "codesigned_edap_mJ_ms_mm2": codesign["edap_mJ_ms_mm2"],
         "codesigned_accelerator": codesign["accelerator"],
+        "generator_edap_mJ_ms_mm2": codesign.get("generator", {}).get("edap_mJ_ms_mm2", math.nan),
+        "design_improvement": codesign.get("improvement", math.nan),
         "search_seconds": summary.get("search_seconds", math.nan),
         "retrain_seconds": trained.get("train_seconds", math.nan),
         "mean_w_bits": w_mean,
@@ -422,14 +443,15 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"# jaqc compare — preset {s['preset']}, {model} hardware model",
         "",
         "Test accuracy after the same QAT retraining; hardware figures on each run's own accelerator at its "
-        f"BatchTile mappings (one cost model: `{model}`, docs/cost_model.md). *EDAP, generated accel.*: the "
-        "same retrained subnet on the accelerator the hardware generation network designs for it, which "
-        "separates what a method's network and bits are worth from its accelerator choice. Search time excludes "
-        "retraining.",
+        f"BatchTile mappings (one cost model: `{model}`, docs/cost_model.md). *EDAP, designed accel.*: the "
+        "same retrained subnet on the accelerator `jaqc design` finds for it (the hardware generation network, "
+        "then a coordinate search from its design), the same hardware budget for every method, which separates "
+        "what a method's network and bits are worth from its accelerator choice; *search ×*: how many times "
+        "lower the coordinate search made E_HW than the generator's design. Search time excludes retraining.",
         "",
         "| run | method | λ | test acc | latency (ms) | energy (mJ) | area (mm²) | EDAP (mJ·ms·mm²) "
-        "| EDAP, generated accel. | mean w/a bits | search (s) | accelerator |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| EDAP, designed accel. | search × | mean w/a bits | search (s) | accelerator |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         lam = "–" if r["lambda"] is None else f"{r['lambda']:g}"
@@ -437,6 +459,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"| {r['label']} | {r['method']} | {lam} | {_fmt(100 * r['test_accuracy'], '.2f')}% "
             f"| {_fmt(r['latency_ms'], '.4g')} | {_fmt(r['energy_mJ'], '.4g')} | {_fmt(r['area_mm2'], '.4g')} "
             f"| {_fmt(r['edap_mJ_ms_mm2'], '.4g')} | {_fmt(r.get('codesigned_edap_mJ_ms_mm2'), '.4g')} "
+            f"| {_fmt(r.get('design_improvement'), '.3f')} "
             f"| {_fmt(r['mean_w_bits'], '.2f')}/{_fmt(r['mean_a_bits'], '.2f')} "
             f"| {_fmt(r['search_seconds'], '.0f')} | {r['accelerator']} |"
         )
@@ -484,10 +507,10 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path 
         offset = (4, 4) if i % 2 == 0 else (4, -11)  # alternate above / below: close points stay readable
         ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=offset, fontsize=8)
         generated = r.get("codesigned_edap_mJ_ms_mm2")
-        if generated is not None and generated != x:  # the same subnet on its generated accelerator
+        if generated is not None and generated != x:  # the same subnet on its designed accelerator
             ax.scatter([generated], [y], facecolors="none", edgecolors=[colours[r["method"]]], s=36, zorder=3)
             ax.annotate("", (generated, y), (x, y), arrowprops={"arrowstyle": "->", "color": "0.6", "lw": 0.8})
-    ax.scatter([], [], facecolors="none", edgecolors="0.3", s=36, label="on its generated accelerator")
+    ax.scatter([], [], facecolors="none", edgecolors="0.3", s=36, label="on its designed accelerator")
     front = pareto_front(points)
     ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "--", color="0.5", lw=1, label="Pareto front")
     ax.set_xscale("log")

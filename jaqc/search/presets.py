@@ -52,6 +52,9 @@ class SearchPreset:
     batch_size: int = field(default=64, validator=_positive)
     checkpoint_every: int = field(default=50, validator=_positive)
     final_generator_steps: int = field(default=100, validator=_positive)
+    #: ``jaqc compare`` designs an accelerator for every compared subnet: the generator for
+    #: ``final_generator_steps``, then at most this many sweeps of the coordinate search (:mod:`jaqc.hw.design`).
+    design_sweeps: int = field(default=10, validator=_positive)
     retrain_epochs: int = field(default=600, validator=_positive)
     retrain_lr: float = field(default=0.01, validator=_positive)
     #: The first retraining epochs train the subnet in floating point, then it trains quantized (0: quantized

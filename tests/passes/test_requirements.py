@@ -28,7 +28,7 @@ def _check(pipeline: str, graph_text: str = PLAIN, accelerator: bool = False) ->
     ("pipeline", "accelerator", "message"),
     [
         ("batchtile", False, "pass batchtile requires an accelerator, which the graph lacks; run "
-         "generate-accelerator before batchtile"),
+         "design-accelerator or generate-accelerator before batchtile"),
         ("export-schedule", True, "pass export-schedule requires a mapping on every conv2d/linear layer, which the "
          "graph lacks; run batchtile before export-schedule"),
         ("annotate-quant,export-schedule", True, "which the graph (after annotate-quant) lacks; run batchtile"),

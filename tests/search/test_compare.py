@@ -55,7 +55,7 @@ def test_markdown_has_the_rows_and_the_ablation() -> None:
     row = {
         "label": "jaq-lam0.1", "method": "jaq", "lambda": 0.1, "test_accuracy": 0.975, "latency_ms": 0.0123,
         "energy_mJ": 0.004, "area_mm2": 1.5, "edap_mJ_ms_mm2": 7.38e-5, "codesigned_edap_mJ_ms_mm2": 5e-5,
-        "search_seconds": 300.4,
+        "design_improvement": 1.0564, "search_seconds": 300.4,
         "mean_w_bits": 4.5, "mean_a_bits": 6.0, "accelerator": "8x16 ws W64/I64/O64 KB",
     }  # fmt: skip
     seed = [
@@ -67,13 +67,19 @@ def test_markdown_has_the_rows_and_the_ablation() -> None:
         "any_2bit": 0.5, "per_seed": seed,
     }  # fmt: skip
     text = render_markdown({"settings": {"preset": "tiny"}, "rows": [row], "ablation": [abl]})
-    assert "| jaq-lam0.1 | jaq | 0.1 | 97.50% | 0.0123 | 0.004 | 1.5 | 7.38e-05 | 5e-05 | 4.50/6.00 | 300 |" in text
+    assert (
+        "| jaq-lam0.1 | jaq | 0.1 | 97.50% | 0.0123 | 0.004 | 1.5 | 7.38e-05 | 5e-05 | 1.056 | 4.50/6.00 | 300 |"
+        in text
+    )
     assert "| JAQ (CSQ) | 0,1 | 8 | 25% (50 / 0) | 0% (0 / 0) | 50% (50 / 50) |" in text
 
 
 def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = CompareSettings(
-        methods=("uniform4",), retrain_epochs=1, ablation=False, overrides={"final_generator_steps": 2}
+        methods=("uniform4",),
+        retrain_epochs=1,
+        ablation=False,
+        overrides={"final_generator_steps": 2, "design_sweeps": 1},
     )
     logs: list[str] = []
     result = Comparison(tmp_path, settings, progress=False, log=logs.append).run()
@@ -86,11 +92,14 @@ def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: i
     assert row["test_accuracy"] == retrained["test_accuracy"] and row["edap_mJ_ms_mm2"] == retrained["edap_mJ_ms_mm2"]
     codesign = json.loads((run / "codesign.json").read_text())
     assert row["codesigned_edap_mJ_ms_mm2"] == codesign["edap_mJ_ms_mm2"] > 0
-    # the uniform baseline already sits on its generated accelerator: the same generator gives the same design
+    # the uniform baseline already sits on its designed accelerator: the same design gives the same accelerator
     assert codesign["accelerator"] == json.loads((run / "accelerator.json").read_text())
     assert row["codesigned_edap_mJ_ms_mm2"] == row["edap_mJ_ms_mm2"]
+    # the generator's design before the coordinate search, and how much the search lowered E_HW
+    assert row["generator_edap_mJ_ms_mm2"] == codesign["generator"]["edap_mJ_ms_mm2"] > 0
+    assert row["design_improvement"] == codesign["improvement"] >= 1.0 and codesign["sweeps"] == 1
     recipe = json.loads((run / "config.json").read_text())["config"]["recipe"]
-    assert recipe["overrides"] == {"final_generator_steps": 2}
+    assert recipe["overrides"] == {"final_generator_steps": 2, "design_sweeps": 1}
     for name in ("compare.md", "compare.json", "pareto.png"):
         assert (tmp_path / name).stat().st_size > 0
     # a second run reads everything back instead of redoing it

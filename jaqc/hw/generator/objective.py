@@ -86,14 +86,21 @@ def mapped_totals_each(
     problems: Sequence[ConvProblem],
     accelerators: Sequence[AcceleratorConfig],
     hw_model: HardwareModel | str = "deployment",
+    loop_order: Sequence | None = None,
 ) -> list[NetworkTotals | None]:
     """:func:`mapped_totals` of the subnet ``problems`` on each accelerator (jaq space, latency objective, every
-    loop order), in one vectorised BatchTile call; None where some layer cannot be mapped."""
+    loop order, or only ``loop_order``), in one vectorised BatchTile call; None where some layer cannot be
+    mapped."""
     count, layers = len(accelerators), len(problems)
     if count == 0:
         return []
     selection = select_mappings(
-        list(problems) * count, [a for a in accelerators for _ in range(layers)], "jaq", "latency", hw_model=hw_model
+        list(problems) * count,
+        [a for a in accelerators for _ in range(layers)],
+        "jaq",
+        "latency",
+        loop_orders=None if loop_order is None else [loop_order],
+        hw_model=hw_model,
     )
     energy = selection.energy.view(count, layers)
     cycles = selection.total_cycles.view(count, layers)
