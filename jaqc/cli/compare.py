@@ -27,6 +27,13 @@ from .app import cli, console, data_option, device_option, hw_model_option, none
     default=None,
     help="QAT epochs of every retraining (preset default).",
 )
+@click.option(
+    "--retrain-init",
+    type=click.Choice(["scratch", "supernet"]),
+    default="scratch",
+    show_default=True,
+    help="Retrain every subnet from scratch (one seeded initialisation) or from its search's supernet weights.",
+)
 @click.option("--episodes", type=click.IntRange(min=1), default=None, help="HAQ episodes (default: HAQ's).")
 @click.option("--ablation/--no-ablation", default=True, show_default=True, help="Also run the Table 7 ablation.")
 @click.option("--ablation-seeds", default=None, help="Seeds of the ablation searches, e.g. 0,1,2 (default: --seed).")
@@ -50,6 +57,7 @@ def compare_cmd(
     lambdas: str | None,
     epochs: int | None,
     retrain_epochs: int | None,
+    retrain_init: str,
     episodes: int | None,
     ablation: bool,
     ablation_seeds: str | None,
@@ -69,7 +77,8 @@ def compare_cmd(
 
     settings = CompareSettings(
         preset=preset, data_root=data_root, methods=parse_methods(methods), lambdas=parse_lambdas(lambdas),
-        epochs=epochs, retrain_epochs=retrain_epochs, episodes=episodes, ablation=ablation, seed=seed,
+        epochs=epochs, retrain_epochs=retrain_epochs, retrain_init=retrain_init, episodes=episodes,
+        ablation=ablation, seed=seed,
         ablation_seeds=parse_seeds(ablation_seeds), overrides={"hw_model": hw_model}, device=device,
     )  # fmt: skip
     out = console()

@@ -37,6 +37,13 @@ from .render import print_run_summary
     default=None,
     help="Epochs trained in floating point first, then quantized (run: the preset's, 4 of digits32's 8; IR: 0).",
 )
+@click.option(
+    "--init",
+    type=click.Choice(["supernet", "scratch"]),
+    default="supernet",
+    show_default=True,
+    help="Start from the subnet's weights (a run's: the supernet's) or from a fresh, seeded initialisation.",
+)
 @click.option("--lr", type=float, default=0.01, show_default=True, help="[IR.json] learning rate.")
 @click.option(
     "-o",
@@ -56,6 +63,7 @@ def retrain_cmd(
     dataset: str | None,
     accel: str | None,
     float_epochs: int | None,
+    init: str,
     lr: float,
     output: str | None,
     device: str | None,
@@ -72,7 +80,7 @@ def retrain_cmd(
     if path.is_file() and path.suffix == ".json":
         _retrain_ir(
             path, epochs or 10, dataset or "digits", data_root, accel, lr, output, hw_model, device, amp,
-            float_epochs or 0,
+            float_epochs or 0, init,
         )  # fmt: skip
         return
     ir_only = {"--dataset": dataset, "--accel": accel, "-o": output}
@@ -84,13 +92,16 @@ def retrain_cmd(
     from jaqc.search.seeds import SEEDS_FILE, retrain_seeds, seeds_table
 
     if (path / SEEDS_FILE).is_file():  # a --seeds folder: retrain every finished seed, then the seeds' summary
-        options = {"hw_model": hw_model, "device": device, "amp": amp or "off", "float_epochs": float_epochs}
+        options = {
+            "hw_model": hw_model, "device": device, "amp": amp or "off", "float_epochs": float_epochs, "init": init,
+        }  # fmt: skip
         summary = retrain_seeds(path, lambda seed_run: retrain_run(seed_run, epochs, data_root, **options))
         console().print(seeds_table(summary), markup=False)
         return
     summary = retrain_run(
-        source, epochs, data_root, hw_model=hw_model, device=device, amp=amp or "off", float_epochs=float_epochs
-    )
+        source, epochs, data_root, hw_model=hw_model, device=device, amp=amp or "off", float_epochs=float_epochs,
+        init=init,
+    )  # fmt: skip
     run = RunDir(path)
     origin = run.summary() or {}
     context = {k: origin[k] for k in ("method", "preset", "identity_blocks") if k in origin}
@@ -108,7 +119,8 @@ def _retrain_ir(
     hw_model,
     device,
     amp,
-    float_epochs,  # type: ignore[no-untyped-def]
+    float_epochs,
+    init,  # type: ignore[no-untyped-def]
 ) -> None:
     from jaqc.data import DataConfig
     from jaqc.hw.accelerators import load_accelerator
@@ -128,7 +140,7 @@ def _retrain_ir(
     data = DataConfig(name=dataset, root=data_root, resolution=dims[2], channels=dims[1])
     summary = retrain(
         graph, data, output, epochs, lr=lr, hw_model=hw_model, device=device, amp=amp or "off",
-        float_epochs=float_epochs,
+        float_epochs=float_epochs, init=init,
     )  # fmt: skip
     out = console()
     out.print(

@@ -25,6 +25,7 @@ from .candidates import ChannelShuffle, ConvFactory
 from .config import Clipping, FixedBits, QuantizerConfig, SupernetConfig
 from .graph_ops import Add, Concat, GlobalAvgPool, Mul, Reshape, Slice
 from .quant_linear import QuantLinear
+from .quantizers import ActivationQuantizer
 from .search_conv import SearchConv2d
 from .space import space_candidate, space_of
 
@@ -95,6 +96,23 @@ def quantization_disabled(model: nn.Module) -> Iterator[None]:
     finally:
         for m, value in zip(layers, before, strict=True):
             m.quantize = value
+
+
+#: How a retraining starts: the weights the subnet carries (a search's supernet weights), or drawn afresh.
+RETRAIN_INITS: tuple[str, ...] = ("supernet", "scratch")
+
+
+def reinitialize(model: nn.Module, seed: int) -> None:
+    """Train ``model`` from scratch: every layer's parameters drawn afresh as torch initializes that layer
+    (``reset_parameters``, seeded: the same draw for a seed), batch norms' running statistics reset, and every
+    activation quantizer's range forgotten (the next training batch sets it, as in a new model)."""
+    torch.manual_seed(seed)
+    for module in model.modules():
+        reset = getattr(module, "reset_parameters", None)
+        if module is not model and callable(reset):
+            reset()
+        if isinstance(module, ActivationQuantizer):
+            module.set_initialized(False)
 
 
 # --- torch models from the IR ----------------------------------------------------------------------------

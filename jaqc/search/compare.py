@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from attrs import field, frozen
+from attrs import field, frozen, validators
 
 from jaqc import __version__
 from jaqc.core import JaqcError
@@ -126,6 +126,10 @@ class CompareSettings:
     seed: int | None = field(default=None)
     #: Seeds of the Table 7 ablation searches (default: the comparison's seed only).
     ablation_seeds: tuple[int, ...] | None = None
+    #: How every retraining starts: from scratch (the default: every method's subnet from the same, seeded
+    #: initialisation) or from its search's supernet weights (which favours methods whose supernet trained the
+    #: chosen path).
+    retrain_init: str = field(default="scratch", validator=validators.in_(("scratch", "supernet")))
     #: Further preset overrides for every run (e.g. ``final_generator_steps``), recorded in each recipe.
     overrides: dict[str, Any] = field(factory=dict)
     #: Where JAQ's and Auto-NBA's searches and every retraining run (HAQ and HQNAS search on the CPU); the
@@ -314,13 +318,19 @@ class Comparison:
 
         run_dir = self.out / "runs" / label
         retrained = RunDir(run_dir).retrain_dir
-        if (done := read_summary(retrained)) is not None:
+        settings = self.settings
+        done = read_summary(retrained)
+        if done is not None and done.get("init", "supernet") == settings.retrain_init:
             return self._same_model(done, retrained)
         if retrained.exists():
-            shutil.rmtree(retrained)  # an interrupted retraining restarts
-        self.log(f"{label}: retraining")
-        settings = self.settings
-        return retrain_run(run_dir, settings.retrain_epochs, settings.data_root, self.progress, device=settings.device)
+            shutil.rmtree(retrained)  # an interrupted retraining, or one from another start, restarts
+        self.log(
+            f"{label}: retraining ({'from scratch' if settings.retrain_init == 'scratch' else 'from the supernet'})"
+        )
+        return retrain_run(
+            run_dir, settings.retrain_epochs, settings.data_root, self.progress, device=settings.device,
+            init=settings.retrain_init,
+        )  # fmt: skip
 
     # --- the whole comparison -----------------------------------------------------------------------------
 
@@ -379,7 +389,7 @@ class Comparison:
                 "lambdas": list(self.settings.lambdas), "epochs": self.settings.epochs,
                 "retrain_epochs": self.settings.retrain_epochs, "episodes": self.settings.episodes,
                 "seed": self.settings.seed, "ablation_seeds": self.settings.ablation_seeds,
-                "hw_model": self.hw_model,
+                "hw_model": self.hw_model, "retrain_init": self.settings.retrain_init,
             },
             "rows": rows,
             "ablation": ablation,
@@ -435,6 +445,13 @@ def _fmt(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
+#: How the report names each retraining start (comparisons written before the option retrained from the supernet).
+_INIT_TEXT = {
+    "scratch": "every subnet from scratch (the same seeded initialisation)",
+    "supernet": "every subnet from its search's supernet weights",
+}
+
+
 def render_markdown(result: dict[str, Any]) -> str:
     """The comparison as markdown: the method table, then the Table 7 ablation."""
     s = result["settings"]
@@ -442,7 +459,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# jaqc compare — preset {s['preset']}, {model} hardware model",
         "",
-        "Test accuracy after the same QAT retraining; hardware figures on each run's own accelerator at its "
+        f"Test accuracy after the same QAT retraining, {_INIT_TEXT[s.get('retrain_init', 'supernet')]}; "
+        "hardware figures on each run's own accelerator at its "
         f"BatchTile mappings (one cost model: `{model}`, docs/cost_model.md). *EDAP, designed accel.*: the "
         "same retrained subnet on the accelerator `jaqc design` finds for it (the hardware generation network, "
         "then a coordinate search from its design), the same hardware budget for every method, which separates "

@@ -49,11 +49,17 @@ def retrain(
     device: str | torch.device | None = None,
     amp: str = "off",
     float_epochs: int = 0,
+    init: str = "supernet",
 ) -> dict[str, Any]:
     """QAT of the subnet ``graph`` on ``data`` on ``device`` (default: CUDA when available) with ``amp`` mixed
     precision, after ``float_epochs`` of its ``epochs`` in floating point; writes ``out_dir`` and returns the
     summary, whose hardware figures come from ``hw_model`` (default: the model the subnet was mapped with, else
-    deployment)."""
+    deployment). ``init``: start from the weights the graph carries (``supernet``) or from a fresh, seeded
+    initialisation (``scratch``, :func:`jaqc.nn.subnet.reinitialize`); the summary records it."""
+    from jaqc.nn.subnet import RETRAIN_INITS
+
+    if init not in RETRAIN_INITS:
+        raise JaqcError(f"retrain init must be one of {', '.join(RETRAIN_INITS)}, got {init!r}")
     if graph.accelerator is None:
         raise JaqcError(f"subnet {graph.name!r} has no accelerator: retrain the output of a search (subnet.json)")
     if epochs < 1:
@@ -82,6 +88,7 @@ def retrain(
             target,
             amp,
             float_epochs,
+            init,
         )
 
 
@@ -99,15 +106,19 @@ def _retrain(
     device: torch.device,
     amp: str,
     float_epochs: int,
+    init: str,
 ) -> dict[str, Any]:
     from contextlib import nullcontext
 
-    from jaqc.nn.subnet import build_subnet, quantization_disabled
+    from jaqc.nn.subnet import build_subnet, quantization_disabled, reinitialize
 
     from .plots import plot_training
 
     torch.manual_seed(seed)
-    model = build_subnet(graph).to(device)
+    model = build_subnet(graph)
+    if init == "scratch":
+        reinitialize(model, seed)
+    model = model.to(device)
     splits = load_splits(data)
     steps = epochs * max(1, len(splits.train) // batch_size)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
@@ -156,6 +167,7 @@ def _retrain(
         "test_samples": len(splits.test),
         "epochs": epochs,
         "float_epochs": float_epochs,
+        "init": init,
         "device": str(device),
         "amp": amp,
         "train_seconds": train_seconds,
@@ -178,10 +190,12 @@ def retrain_run(
     device: str | torch.device | None = None,
     amp: str = "off",
     float_epochs: int | None = None,
+    init: str = "supernet",
 ) -> dict[str, Any]:
     """Retrain the subnet of a finished search run (its preset gives the data and the schedule; ``hw_model``
     overrides the run's hardware model for the retrained subnet's figures; ``float_epochs`` the preset's float
-    warm-up, which a shorter ``epochs`` than the preset's shortens to leave a quantized epoch)."""
+    warm-up, which a shorter ``epochs`` than the preset's shortens to leave a quantized epoch; ``init``: from the
+    supernet's weights or from scratch)."""
     from .runner import preset_from_run
 
     run = RunDir(run_dir)
@@ -194,7 +208,7 @@ def retrain_run(
     return retrain(
         graph, preset.data, run.retrain_dir, epochs or preset.retrain_epochs, preset.retrain_lr,
         preset.batch_size, preset.settings.seed, progress, hw_model or preset.settings.hw_model, device, amp,
-        _float_epochs(preset.retrain_float_epochs, epochs, float_epochs),
+        _float_epochs(preset.retrain_float_epochs, epochs, float_epochs), init,
     )  # fmt: skip
 
 

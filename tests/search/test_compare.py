@@ -89,6 +89,7 @@ def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: i
     assert set(arch["ops"]) == {"k3_e6"} and {tuple(b) for b in arch["bits"]} == {(4, 4)}
     assert row["mean_w_bits"] == row["mean_a_bits"] == 4.0
     retrained = json.loads((run / "retrain" / "summary.json").read_text())
+    assert retrained["init"] == "scratch" and result["settings"]["retrain_init"] == "scratch"
     assert row["test_accuracy"] == retrained["test_accuracy"] and row["edap_mJ_ms_mm2"] == retrained["edap_mJ_ms_mm2"]
     codesign = json.loads((run / "codesign.json").read_text())
     assert row["codesigned_edap_mJ_ms_mm2"] == codesign["edap_mJ_ms_mm2"] > 0

@@ -178,3 +178,32 @@ def test_retrain_reports_accuracy_and_hardware(straight_run, tmp_path: Path) -> 
     with pytest.raises(JaqcError, match=r"float_epochs must be in 0\.\.1 \(at least one quantized epoch of 2\), got 2"):
         retrain(graph, small_preset().data, run_dir / "all-float", epochs=2, float_epochs=2)
     assert not (run_dir / "all-float").exists()
+
+
+def test_retraining_from_scratch_draws_every_weight_afresh(straight_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """init="scratch": the subnet's weights are drawn afresh (the same draw for a seed, none equal to the
+    supernet's), its batch norms and activation ranges start anew; the summary says how it started."""
+    import torch
+
+    from jaqc.nn.quantizers import ActivationQuantizer
+    from jaqc.nn.subnet import build_subnet, reinitialize
+    from jaqc.search.retrain import retrain
+
+    graph = load_graph(straight_run.run_dir / "subnet.json")
+    supernet = build_subnet(graph)
+    first, second = build_subnet(graph), build_subnet(graph)
+    reinitialize(first, 5)
+    reinitialize(second, 5)
+    for (name, a), b, c in zip(first.state_dict().items(), second.state_dict().values(), supernet.state_dict().values(),
+                               strict=True):  # fmt: skip
+        assert torch.equal(a, b), name
+        if name.endswith(".weight") and a.dim() == 4:  # every conv weight differs from the supernet's
+            assert not torch.equal(a, c), name
+        if name.endswith("running_mean"):
+            assert not a.any(), name
+    quantizers = [m for m in first.modules() if isinstance(m, ActivationQuantizer)]
+    assert quantizers and not any(bool(q.initialized) for q in quantizers)
+    summary = retrain(graph, small_preset().data, tmp_path / "s", epochs=1, progress=False, init="scratch")
+    assert summary["init"] == "scratch" and 0.0 <= summary["test_accuracy"] <= 1.0
+    with pytest.raises(JaqcError, match="retrain init must be one of supernet, scratch, got 'fresh'"):
+        retrain(graph, small_preset().data, tmp_path / "x", epochs=1, init="fresh")
