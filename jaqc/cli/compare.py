@@ -35,6 +35,19 @@ from .app import cli, console, data_option, device_option, hw_model_option, none
     help="Retrain every subnet from scratch (one seeded initialisation) or from its search's supernet weights.",
 )
 @click.option("--episodes", type=click.IntRange(min=1), default=None, help="HAQ episodes (default: HAQ's).")
+@click.option(
+    "--haq-budget",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=None,
+    help="HAQ's budget, a fraction of its 8-bit design (default: the fraction JAQ's subnet reached here).",
+)
+@click.option(
+    "--haq-budget-kind",
+    type=click.Choice(["latency", "energy", "edap"]),
+    default="latency",
+    show_default=True,
+    help="What HAQ's budget limits.",
+)
 @click.option("--ablation/--no-ablation", default=True, show_default=True, help="Also run the Table 7 ablation.")
 @click.option("--ablation-seeds", default=None, help="Seeds of the ablation searches, e.g. 0,1,2 (default: --seed).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Any integer in 0..2^63-1.")
@@ -59,6 +72,8 @@ def compare_cmd(
     retrain_epochs: int | None,
     retrain_init: str,
     episodes: int | None,
+    haq_budget: float | None,
+    haq_budget_kind: str,
     ablation: bool,
     ablation_seeds: str | None,
     seed: int | None,
@@ -78,6 +93,7 @@ def compare_cmd(
     settings = CompareSettings(
         preset=preset, data_root=data_root, methods=parse_methods(methods), lambdas=parse_lambdas(lambdas),
         epochs=epochs, retrain_epochs=retrain_epochs, retrain_init=retrain_init, episodes=episodes,
+        haq_budget=haq_budget, haq_budget_kind=haq_budget_kind,
         ablation=ablation, seed=seed,
         ablation_seeds=parse_seeds(ablation_seeds), overrides={"hw_model": hw_model}, device=device,
     )  # fmt: skip

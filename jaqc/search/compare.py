@@ -130,6 +130,11 @@ class CompareSettings:
     #: initialisation) or from its search's supernet weights (which favours methods whose supernet trained the
     #: chosen path).
     retrain_init: str = field(default="scratch", validator=validators.in_(("scratch", "supernet")))
+    #: HAQ's budget: a fraction of its all-8-bit design's ``haq_budget_kind``, or ``None``: the fraction of its
+    #: own all-8-bit design that JAQ's subnet reached in this comparison (raised to the cheapest fraction HAQ's
+    #: network can meet where it is lower), or HAQ's own default when the comparison has no JAQ run.
+    haq_budget: float | None = None
+    haq_budget_kind: str = field(default="latency", validator=validators.in_(("latency", "energy", "edap")))
     #: Further preset overrides for every run (e.g. ``final_generator_steps``), recorded in each recipe.
     overrides: dict[str, Any] = field(factory=dict)
     #: Where JAQ's and Auto-NBA's searches and every retraining run (HAQ and HQNAS search on the CPU); the
@@ -345,6 +350,41 @@ class Comparison:
                 out.append((method, method, None))
         return out
 
+    def jaq_fraction(self, label: str, kind: str) -> float:
+        """The ``kind`` (latency, energy or EDAP) of run ``label``'s subnet as a fraction of the same network at
+        w8a8 (first and last layers as searched), both mapped by BatchTile on the run's accelerator."""
+        from jaqc.export.schedule import build_schedule
+        from jaqc.ir import load_graph
+        from jaqc.passes import PassContext, PassManager, make_pass
+
+        from .outputs import hardware_figures
+
+        graph = load_graph(RunDir(self.out / "runs" / label).subnet_path)
+        mapping = make_pass("batchtile", {"space": "jaq", "hw_model": self.hw_model})
+        key = {"latency": "latency_ms", "energy": "energy_mJ", "edap": "edap_mJ_ms_mm2"}[kind]
+        costs = []
+        for pipeline in ([mapping], [make_pass("annotate-quant", {"w_bits": "8", "a_bits": "8"}), mapping]):
+            mapped = PassManager(pipeline).run(graph.clone(), PassContext()).graph
+            costs.append(hardware_figures(build_schedule(mapped))[key])
+        return costs[0] / costs[1]
+
+    def _haq_options(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """HAQ's options in this comparison: its episodes, and its budget (see :attr:`CompareSettings.haq_budget`)."""
+        s = self.settings
+        options: dict[str, Any] = {"budget_kind": s.haq_budget_kind}
+        if s.episodes:
+            options["episodes"] = s.episodes
+        if s.haq_budget is not None:
+            return {**options, "budget": s.haq_budget}
+        jaq = next((r["label"] for r in rows if r["method"] == "jaq"), None)
+        if jaq is None:
+            self.log("haq: no JAQ run in this comparison; HAQ's own default budget")
+            return options
+        fraction = self.jaq_fraction(jaq, s.haq_budget_kind)
+        budget = min(1.0, math.ceil(fraction * 1e6) / 1e6)
+        self.log(f"haq: budget {budget:g} of its 8-bit {s.haq_budget_kind}, the fraction {jaq} reached")
+        return {**options, "budget": budget, "budget_clamp": True}
+
     def ablation(self) -> list[dict[str, Any]]:
         """Table 7: per variant, the share of blocks at 2 bits pooled over the ablation seeds (and per seed)."""
         from .presets import search_preset
@@ -376,7 +416,7 @@ class Comparison:
             if method.startswith("uniform"):
                 summary = self.uniform(label, int(method.removeprefix("uniform")))
             else:
-                options = {"episodes": self.settings.episodes} if method == "haq" and self.settings.episodes else {}
+                options = self._haq_options(rows) if method == "haq" else {}
                 summary = self.search(label, method, self._overrides(lam), options)
             trained = self.retrain(label)
             rows.append(_row(label, method, lam, summary, trained, self.codesigned(label)))
@@ -390,6 +430,7 @@ class Comparison:
                 "retrain_epochs": self.settings.retrain_epochs, "episodes": self.settings.episodes,
                 "seed": self.settings.seed, "ablation_seeds": self.settings.ablation_seeds,
                 "hw_model": self.hw_model, "retrain_init": self.settings.retrain_init,
+                "haq_budget": self.settings.haq_budget, "haq_budget_kind": self.settings.haq_budget_kind,
             },
             "rows": rows,
             "ablation": ablation,

@@ -4,6 +4,7 @@ features of a real subnet, the reward, first/last layers at 8 bits, the run dire
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import attrs
@@ -422,3 +423,19 @@ def test_settings_defaults() -> None:
     cifar = resolve_settings(search_preset("cifar10", "/data"), {"episodes": 10})
     assert (cifar.episodes, cifar.warmup_episodes, cifar.pretrain_epochs) == (10, 5, 150)
     assert resolve_settings(search_preset("cifar10", "/data"), {}).episodes == 600
+
+
+def test_budget_clamp_raises_a_budget_below_the_cheapest_fraction_to_it() -> None:
+    torch.manual_seed(0)
+    model = default_network(supernet_preset("tiny", input_size=8), "k3_e6")
+    graph = trace_model(model.eval(), model.example_input_shape)
+    table = LayerCostTable(graph, load_accelerator("jaq-table2"))
+    low = {"budget": 0.01, "budget_kind": "energy"}
+    with pytest.raises(JaqcError, match=r"infeasible energy budget: 0\.01 of the 8-bit design"):
+        choose_budget(table, resolve_settings(small_preset(), low))
+    fraction, bounds = choose_budget(table, resolve_settings(small_preset(), {**low, "budget_clamp": True}))
+    assert fraction == math.ceil(bounds.minimum_fraction * 1e6) / 1e6 and bounds.within(bounds.minimum_cost)
+    # a budget the network meets is kept as given
+    assert choose_budget(table, resolve_settings(small_preset(), {"budget": 0.9, "budget_clamp": True}))[0] == 0.9
+    with pytest.raises(JaqcError, match="haq option 'budget_clamp' must be true or false, got 'yes'"):
+        resolve_settings(small_preset(), {"budget_clamp": "yes"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 from jaqc.ir import load_graph, verify
 from search_cases import small_preset
@@ -207,3 +208,30 @@ def test_retraining_from_scratch_draws_every_weight_afresh(straight_run, tmp_pat
     assert summary["init"] == "scratch" and 0.0 <= summary["test_accuracy"] <= 1.0
     with pytest.raises(JaqcError, match="retrain init must be one of supernet, scratch, got 'fresh'"):
         retrain(graph, small_preset().data, tmp_path / "x", epochs=1, init="fresh")
+
+
+def test_compare_gives_haq_the_fraction_of_its_8bit_design_jaq_reached(straight_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import math
+    import shutil
+
+    from jaqc.search.compare import CompareSettings, Comparison
+
+    out = tmp_path / "c"
+    shutil.copytree(straight_run.run_dir, out / "runs" / "jaq")
+    logs: list[str] = []
+    settings = CompareSettings(methods=("jaq", "haq"), ablation=False, episodes=3, haq_budget_kind="energy")
+    comparison = Comparison(out, settings, progress=False, log=logs.append)
+    fractions = {kind: comparison.jaq_fraction("jaq", kind) for kind in ("latency", "energy", "edap")}
+    arch = json.loads((straight_run.run_dir / "architecture.json").read_text())
+    assert any(min(bits) < 8 for bits in arch["bits"])  # so the searched subnet is cheaper than at w8a8
+    assert all(0 < f < 1 for f in fractions.values())
+    # the area is the same accelerator's: the EDAP fraction is the energy one times the latency one
+    assert fractions["edap"] == pytest.approx(fractions["energy"] * fractions["latency"], rel=1e-9)
+    options = comparison._haq_options([{"label": "jaq", "method": "jaq"}])
+    budget = math.ceil(fractions["energy"] * 1e6) / 1e6
+    assert options == {"budget_kind": "energy", "episodes": 3, "budget": budget, "budget_clamp": True}
+    assert logs[-1] == f"haq: budget {budget:g} of its 8-bit energy, the fraction jaq reached"
+    # an explicit budget is HAQ's as given; without a JAQ run, HAQ keeps its own default
+    explicit = Comparison(out, attrs.evolve(settings, haq_budget=0.7), progress=False)
+    assert explicit._haq_options([{"label": "jaq", "method": "jaq"}])["budget"] == 0.7
+    assert "budget" not in comparison._haq_options([])

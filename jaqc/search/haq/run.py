@@ -72,6 +72,7 @@ OPTION_KEYS: tuple[str, ...] = (
     "finetune_lr",
     "budget_kind",
     "budget",
+    "budget_clamp",
     "accelerator",
     "episodes",
     "warmup_episodes",
@@ -125,6 +126,15 @@ def _float_option(options: Mapping[str, Any], key: str, default: float | None, l
     return number
 
 
+def _bool_option(options: Mapping[str, Any], key: str) -> bool:
+    value = options.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise _option_error(key, "true or false", value)
+    return value
+
+
 @frozen(kw_only=True)
 class HaqSettings:
     """The resolved options of a HAQ run (``budget`` ``None``: 0.5 when the network can meet it, else the
@@ -138,6 +148,9 @@ class HaqSettings:
     finetune_lr: float
     budget_kind: ResourceKind
     budget: float | None
+    #: A given budget below the cheapest configuration's fraction is raised to it instead of refused (``jaqc
+    #: compare`` gives HAQ the fraction JAQ reached, which HAQ's network may not be able to meet).
+    budget_clamp: bool = False
     accelerator: str
     episodes: int
     warmup_episodes: int
@@ -197,6 +210,7 @@ def resolve_settings(preset: SearchPreset, options: Mapping[str, Any] | None) ->
         finetune_lr=lr,
         budget_kind=kind,
         budget=_float_option(options, "budget", None, 0.0, 1.0),
+        budget_clamp=_bool_option(options, "budget_clamp"),
         accelerator=str(accelerator),
         episodes=episodes,
         warmup_episodes=warmup,
@@ -214,6 +228,9 @@ def choose_budget(table: LayerCostTable, settings: HaqSettings) -> tuple[float, 
         raise JaqcError(f"HAQ needs at least 3 quantizable layers (the first and last stay at 8 bits), got {count}")
     if settings.budget is not None:
         fraction = settings.budget
+        if settings.budget_clamp:
+            full = resolve_budget(table.cost, count, searched, ResourceBudget(settings.budget_kind, 1.0))
+            fraction = max(fraction, min(1.0, math.ceil(full.minimum_fraction * 1e6) / 1e6))
     else:
         full = resolve_budget(table.cost, count, searched, ResourceBudget(settings.budget_kind, 1.0))
         if full.minimum_fraction <= DEFAULT_BUDGET:
