@@ -109,6 +109,12 @@ from .render import print_run_summary
     "--lifelong-epochs", type=click.IntRange(min=1), default=None, help="[hqnas] epochs of a --lifelong re-search."
 )
 @click.option(
+    "--objective",
+    type=click.Choice(["latency", "energy", "edap"]),
+    default=None,
+    help="[hqnas] what the hardware term log(X/X_ref) measures (default latency, HQNAS's).",
+)
+@click.option(
     "--threads",
     type=click.IntRange(min=1),
     default=1,
@@ -136,6 +142,7 @@ def search_cmd(
     episodes: int | None,
     lifelong: str | None,
     lifelong_epochs: int | None,
+    objective: str | None,
     threads: int,
     hw_model: str | None,
     force: bool,
@@ -159,7 +166,7 @@ def search_cmd(
 
     options = _method_options(
         method, accelerator=accelerator, network=network, budget=budget, budget_kind=budget_kind,
-        episodes=episodes, lifelong=lifelong, lifelong_epochs=lifelong_epochs,
+        episodes=episodes, lifelong=lifelong, lifelong_epochs=lifelong_epochs, objective=objective,
     )  # fmt: skip
     if seeds is not None and (resume is not None or seed is not None or force):
         given = [flag for flag, value in (("--resume", resume), ("--seed", seed), ("--force", force or None)) if value]
@@ -280,6 +287,7 @@ _METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
     "episodes": ("haq",),
     "lifelong": ("hqnas",),
     "lifelong_epochs": ("hqnas",),
+    "objective": ("hqnas",),
 }
 
 

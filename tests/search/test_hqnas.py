@@ -4,6 +4,7 @@ resume, lifelong search and option errors."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import attrs
@@ -19,7 +20,7 @@ from jaqc.nn.config import FBNET_CANDIDATES, FixedBits, supernet_preset
 from jaqc.nn.quantizers import quantize_weight
 from jaqc.search.hqnas import HqnasRun
 from jaqc.search.hqnas.latency import LatencyTable
-from jaqc.search.hqnas.run import check_options, recalibrate
+from jaqc.search.hqnas.run import check_options, hardware_ratio, hardware_term, recalibrate
 from jaqc.search.hqnas.superkernel import (
     HQNAS_OPS,
     Gate,
@@ -201,6 +202,13 @@ def test_latency_term_matches_the_cost_table_at_the_derived_choices() -> None:
     assert table.at(arch.ops, arch.bits) == pytest.approx((exact.latency_s, exact.energy_nJ), rel=1e-12)
     full = mapped_totals(SpaceCosts.from_config(config).derived_problems(["k5_e6"] * 5, [(8, 8)] * 5), _accelerator())
     assert table.reference_latency_s == pytest.approx(full.latency_s, rel=1e-12)
+    assert table.reference_energy_nj == pytest.approx(full.energy_nJ, rel=1e-12)
+    # the objective option: log of the latency, energy or EDAP (energy x latency) ratio to the largest path's
+    lat, en = latency / full.latency_s, energy / full.energy_nJ
+    for objective, ratio in (("latency", lat), ("energy", en), ("edap", lat * en)):
+        term = hardware_term(latency, energy, table, objective)
+        assert float(term) == pytest.approx(math.log(float(ratio)), rel=1e-9)
+        assert hardware_ratio(float(latency), float(energy), table, objective) == pytest.approx(float(ratio), rel=1e-12)
 
 
 def test_derived_subnet_has_fbnet_ops_the_weights_and_the_same_output() -> None:
@@ -236,6 +244,7 @@ def test_derived_subnet_has_fbnet_ops_the_weights_and_the_same_output() -> None:
         ({"lifelong_epochs": 2}, "option lifelong_epochs needs option lifelong"),
         ({"lifelong": "x", "lifelong_epochs": 0}, "option lifelong_epochs must be an integer >= 1, got 0"),
         ({"accelerator": 3}, "option accelerator must be a preset name or a file, got 3"),
+        ({"objective": "area"}, "option objective must be one of latency, energy, edap, got 'area'"),
     ],
 )
 def test_bad_options_are_named(options: dict, message: str) -> None:
@@ -255,6 +264,7 @@ def test_bad_accelerator_and_lifelong_are_refused_before_writing(tmp_path: Path)
     assert not any((tmp_path / name).exists() for name in "abc")
     assert check_options(None) == {
         "accelerator": "jaq-table2", "lifelong": None, "lifelong_epochs": None, "temperature": 0.25,
+        "objective": "latency",
     }  # fmt: skip
 
 

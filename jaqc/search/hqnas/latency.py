@@ -71,9 +71,11 @@ class LatencyTable:
         self.fixed_latency_s = fixed.latency_s  # head, classifier
         self.fixed_energy_nj = fixed.energy_nJ
         self.area_mm2 = area_for(accelerator).total
-        #: Latency of the largest path (k5_e6 at the highest bits everywhere): the unit of the log term.
+        #: Latency and energy of the largest path (k5_e6 at the highest bits everywhere): the units of the log term.
         largest = ["k5_e6"] * len(blocks)
-        self.reference_latency_s = self.at(largest, [(self.w_bits[-1], self.a_bits[-1])] * len(blocks))[0]
+        self.reference_latency_s, self.reference_energy_nj = self.at(
+            largest, [(self.w_bits[-1], self.a_bits[-1])] * len(blocks)
+        )
 
     def _weights(self, decisions: Sequence[BlockDecisions]) -> Tensor:
         rows = []

@@ -16,6 +16,8 @@ as in every method's summary).
 Options (``options`` mapping, checked before anything is written):
 
 * ``accelerator``: preset name or TOML/JSON file (default ``jaq-table2``), fixed for the whole search;
+* ``objective``: what the hardware term measures, ``latency`` (HQNAS's, the default), ``energy`` or ``edap``
+  (energy × latency on the fixed accelerator): ``log(X / X_ref)`` with ``X_ref`` the largest path's;
 * ``lifelong``: a finished hqnas run directory; the search starts from its final supernet weights,
   thresholds and statistics (its latest checkpoint) and runs ``lifelong_epochs`` epochs
   (default ``max(1, epochs // 4)``); ``summary.json`` adds ``lifelong_from`` and ``time_saved_seconds`` (the
@@ -62,7 +64,12 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "lifelong": None,
     "lifelong_epochs": None,
     "temperature": 0.25,
+    "objective": "latency",
 }
+
+#: What the hardware term ``log(X / X_ref)`` measures (``objective``): HQNAS's latency, or energy or EDAP
+#: (energy × latency; the accelerator, and so the area, is fixed) for comparisons on those.
+OBJECTIVES: tuple[str, ...] = ("latency", "energy", "edap")
 
 
 def check_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -90,7 +97,25 @@ def check_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     if isinstance(tau, bool) or not isinstance(tau, int | float) or not math.isfinite(tau) or tau <= 0:
         raise JaqcError(f"method hqnas: option temperature must be a number > 0, got {tau!r}")
     merged["temperature"] = float(tau)
+    if merged["objective"] not in OBJECTIVES:
+        raise JaqcError(
+            f"method hqnas: option objective must be one of {', '.join(OBJECTIVES)}, got {merged['objective']!r}"
+        )
     return merged
+
+
+def hardware_ratio(latency: float, energy: float, table: Any, objective: str) -> float:
+    """``X / X_ref`` of the objective (what the step records as ``e_hw``)."""
+    latency_ratio = latency / table.reference_latency_s
+    energy_ratio = energy / table.reference_energy_nj
+    return {"latency": latency_ratio, "energy": energy_ratio, "edap": latency_ratio * energy_ratio}[objective]
+
+
+def hardware_term(latency: torch.Tensor, energy: torch.Tensor, table: Any, objective: str) -> torch.Tensor:
+    """``log(X / X_ref)`` of the expected latency, energy or EDAP against the largest path's."""
+    latency_term = torch.log(latency / table.reference_latency_s)
+    energy_term = torch.log(energy / table.reference_energy_nj)
+    return {"latency": latency_term, "energy": energy_term, "edap": latency_term + energy_term}[objective]
 
 
 def _accelerator(spec: str) -> Any:
@@ -267,7 +292,7 @@ class HqnasRun:
         logits, decisions = net.forward_with_decisions(images)
         ce = F.cross_entropy(logits, labels)
         latency, energy = table.expected(decisions)
-        term = torch.log(latency / table.reference_latency_s)
+        term = hardware_term(latency, energy, table, self.options["objective"])
         loss = ce + self.preset.settings.lam * term.to(ce.dtype)
         loss.backward()
         self.weight_opt.step()
@@ -279,8 +304,8 @@ class HqnasRun:
             "a_loss": float(loss.detach()),
             "w_acc": float((logits.detach().argmax(-1) == labels).float().mean()),
             "lr": self.schedule.get_last_lr()[0],
-            "latency_term": float(term.detach()),
-            "e_hw": float(latency.detach()) / table.reference_latency_s,
+            "latency_term": float(term.detach()),  # the hardware term, whatever its objective (the name is kept)
+            "e_hw": hardware_ratio(float(latency.detach()), float(energy.detach()), table, self.options["objective"]),
             "expected_latency_s": float(latency.detach()),
             "expected_energy_nJ": float(energy.detach()),
             "expected_area_mm2": table.area_mm2,
