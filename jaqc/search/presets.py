@@ -22,7 +22,8 @@ from .jaq import JaqSearchSettings
 PRESETS: tuple[str, ...] = ("tiny", "digits32", "cifar10", "cifar100", "imagenet")
 #: digits32's search and retraining epochs (docs/data.md: search + retraining time on 2 cores).
 DIGITS32_EPOCHS = 2
-#: digits32's search learning rate: at 0.05 the 9-op supernet's loss stays at chance for all of its 192 steps;
+#: digits32's search learning rate: at 0.05 the 9-op supernet's loss stayed at chance for all 192 steps of a search
+#: on 6 renderings per digit;
 #: at 0.2 it learns in the first epoch (docs/data.md).
 DIGITS32_LR = 0.2
 DIGITS32_RETRAIN_EPOCHS = 8
