@@ -16,7 +16,7 @@ the accelerator space from its design (:mod:`jaqc.hw.design`, ``jaqc design``) a
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from attrs import field, frozen
 from jaqc.ir.accelerator import HW_MODELS
@@ -26,6 +26,11 @@ from jaqc.ir.types import LayerKind
 from jaqc.core import JaqcError
 
 from .base import Pass, PassContext, PassError, PassResult
+
+
+def _describe(acc: Any) -> str:
+    """``RxC PEs, W/I/O w/i/o KB, DATAFLOW`` of an accelerator (the passes' log lines)."""
+    return f"{acc.pe_rows}x{acc.pe_cols} PEs, W/I/O {acc.wbuf_kb}/{acc.ibuf_kb}/{acc.obuf_kb} KB, {acc.dataflow.value}"
 
 
 def _positive(_inst: object, attribute: object, value: float) -> None:
@@ -96,11 +101,9 @@ class GenerateAccelerator(Pass):
         ctx.data["hardware_generator"] = generator
         ctx.data["generated_design"] = design
         changed = self._write(graph, layers, problems, design.accelerator, design.mappings)
-        acc = design.accelerator
         ctx.log(
-            f"generate-accelerator: {acc.pe_rows}x{acc.pe_cols} PEs, "
-            f"W/I/O {acc.wbuf_kb}/{acc.ibuf_kb}/{acc.obuf_kb} KB, "
-            f"{acc.dataflow.value}, E_HW {design.e_hw:.4f} ({self.steps} steps, {design.seconds:.1f} s)"
+            f"generate-accelerator: {_describe(design.accelerator)}, E_HW {design.e_hw:.4f} "
+            f"({self.steps} steps, {design.seconds:.1f} s)"
         )
         return PassResult(graph, changed)
 
@@ -148,10 +151,8 @@ class DesignAccelerator(GenerateAccelerator):
         ctx.data["accelerator_design"] = design
         polished = design.polished
         changed = self._write(graph, layers, problems, polished.accelerator, polished.mappings)
-        acc = polished.accelerator
         ctx.log(
-            f"design-accelerator: {acc.pe_rows}x{acc.pe_cols} PEs, "
-            f"W/I/O {acc.wbuf_kb}/{acc.ibuf_kb}/{acc.obuf_kb} KB, {acc.dataflow.value}, "
+            f"design-accelerator: {_describe(polished.accelerator)}, "
             f"E_HW {polished.e_hw:.4f} (generator {design.generated.e_hw:.4f}, x{design.improvement:.3f} after "
             f"{polished.sweeps} sweeps, {polished.evaluations} designs, {polished.seconds:.1f} s)"
         )

@@ -52,6 +52,11 @@ from .app import cli, console, data_option, device_option, hw_model_option, none
 @click.option("--ablation-seeds", default=None, help="Seeds of the ablation searches, e.g. 0,1,2 (default: --seed).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Any integer in 0..2^63-1.")
 @click.option(
+    "--seeds",
+    default=None,
+    help="Run every method once per seed, e.g. 0,1,2: mean ± sd and the wins beyond the seeds' spread.",
+)
+@click.option(
     "-o",
     "--out",
     "out_dir",
@@ -77,6 +82,7 @@ def compare_cmd(
     ablation: bool,
     ablation_seeds: str | None,
     seed: int | None,
+    seeds: str | None,
     out_dir: str,
     threads: int,
     hw_model: str,
@@ -95,7 +101,8 @@ def compare_cmd(
         epochs=epochs, retrain_epochs=retrain_epochs, retrain_init=retrain_init, episodes=episodes,
         haq_budget=haq_budget, haq_budget_kind=haq_budget_kind,
         ablation=ablation, seed=seed,
-        ablation_seeds=parse_seeds(ablation_seeds), overrides={"hw_model": hw_model}, device=device,
+        ablation_seeds=parse_seeds(ablation_seeds), seeds=parse_seeds(seeds, "--seeds"),
+        overrides={"hw_model": hw_model}, device=device,
     )  # fmt: skip
     out = console()
     result = Comparison(out_dir, settings, log=lambda msg: out.print(f"[bold]compare[/bold] {msg}")).run()
@@ -109,6 +116,21 @@ def compare_cmd(
             f"{r['search_seconds']:.0f}",
         )  # fmt: skip
     out.print(table)
+    if result["aggregate"]:
+        spread = Table(title="over seeds: mean ± sd († wins against every other entry)", title_justify="left")
+        for col in ("entry", "test acc %", "EDAP", "EDAP, designed accel.", "wins (acc / EDAP)"):
+            spread.add_column(col)
+        others = len(result["aggregate"]) - 1
+        for a in result["aggregate"]:
+
+            def cell(key: str, scale: float = 1.0, a: dict = a) -> str:
+                mark = " †" if others and len(a["wins"][key]) == others else ""
+                return f"{scale * a[key]['mean']:.4g} ± {scale * a[key]['sd']:.2g}{mark}"
+
+            wins = f"{', '.join(a['wins']['test_accuracy']) or '–'} / {', '.join(a['wins']['edap_mJ_ms_mm2']) or '–'}"
+            spread.add_row(a["entry"], cell("test_accuracy", 100.0), cell("edap_mJ_ms_mm2"),
+                           cell("codesigned_edap_mJ_ms_mm2"), wins)  # fmt: skip
+        out.print(spread)
     if result["ablation"]:
         abl = Table(title="Table 7 ablation: share of blocks at 2 bits (λ = 0)", title_justify="left")
         for col in ("variant", "seeds", "blocks", "w at 2 bits", "a at 2 bits"):
@@ -118,4 +140,5 @@ def compare_cmd(
             abl.add_row(a["variant"], seeds, str(a["layers"]), f"{a['weight_2bit']:.0%}", f"{a['activation_2bit']:.0%}")
         out.print(abl)
     root = Path(out_dir)
-    out.print(f"wrote {root / 'compare.md'}, {root / 'compare.json'}, {root / 'pareto.png'}")
+    plots = f"{root / 'pareto.png'}" + (f", {root / 'pareto_seeds.png'}" if result["aggregate"] else "")
+    out.print(f"wrote {root / 'compare.md'}, {root / 'compare.json'}, {plots}")

@@ -84,8 +84,8 @@ def parse_lambdas(text: str | None) -> tuple[float | None, ...]:
     return tuple(values)
 
 
-def parse_seeds(text: str | None) -> tuple[int, ...] | None:
-    """``"0,1,2"`` -> ``(0, 1, 2)``; ``None`` -> ``None`` (the comparison's seed)."""
+def parse_seeds(text: str | None, flag: str = "--ablation-seeds") -> tuple[int, ...] | None:
+    """``"0,1,2"`` -> ``(0, 1, 2)``; ``None`` -> ``None`` (the comparison's seed); errors name ``flag``."""
     if text is None:
         return None
     seeds: list[int] = []
@@ -93,9 +93,11 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
         try:
             seeds.append(int(token))
         except ValueError:
-            raise JaqcError(f"--ablation-seeds: {token!r} is not an integer") from None
+            raise JaqcError(f"{flag}: {token!r} is not an integer") from None
+        if not 0 <= seeds[-1] < 2**63:
+            raise JaqcError(f"{flag}: {seeds[-1]} is outside 0..2^63-1")
     if len(set(seeds)) != len(seeds):
-        raise JaqcError(f"--ablation-seeds: {text!r} repeats a seed")
+        raise JaqcError(f"{flag}: {text!r} repeats a seed")
     return tuple(seeds)
 
 
@@ -135,6 +137,9 @@ class CompareSettings:
     #: network can meet where it is lower), or HAQ's own default when the comparison has no JAQ run.
     haq_budget: float | None = None
     haq_budget_kind: str = field(default="latency", validator=validators.in_(("latency", "energy", "edap")))
+    #: Run every entry once per seed (labels ``<entry>-s<seed>``) and report mean ± standard deviation over them,
+    #: with the wins beyond the seeds' spread (:func:`aggregate_seeds`); ``None``: one run per entry at ``seed``.
+    seeds: tuple[int, ...] | None = None
     #: Further preset overrides for every run (e.g. ``final_generator_steps``), recorded in each recipe.
     overrides: dict[str, Any] = field(factory=dict)
     #: Where JAQ's and Auto-NBA's searches and every retraining run (HAQ and HQNAS search on the CPU); the
@@ -162,9 +167,11 @@ class Comparison:
 
     # --- one run -----------------------------------------------------------------------------------------
 
-    def _overrides(self, lam: float | None = None, quant_mode: str | None = None) -> dict[str, Any]:
+    def _overrides(
+        self, lam: float | None = None, quant_mode: str | None = None, seed: int | None = None
+    ) -> dict[str, Any]:
         s = self.settings
-        items = {"epochs": s.epochs, "seed": s.seed, "lam": lam, "quant_mode": quant_mode}
+        items = {"epochs": s.epochs, "seed": s.seed if seed is None else seed, "lam": lam, "quant_mode": quant_mode}
         return {**s.overrides, **{k: v for k, v in items.items() if v is not None}}
 
     def _device(self, method: str | dict[str, Any]) -> str | None:
@@ -232,7 +239,7 @@ class Comparison:
         PassManager([design]).run(graph.clone(), ctx)
         return ctx.data["accelerator_design"]
 
-    def codesigned(self, label: str) -> dict[str, Any]:
+    def codesigned(self, label: str, seed: int | None = None) -> dict[str, Any]:
         """The retrained subnet of run ``label`` on the accelerator designed for it (cached in ``codesign.json``):
         every method's network and bits on the same hardware budget, separating what they are worth from the
         method's own accelerator choice. Also records the generator's design before the search polished it."""
@@ -250,7 +257,7 @@ class Comparison:
             if "generator" in found:  # written before the coordinate search: design again
                 return self._same_model(found, cached)
         self.log(f"{label}: designing an accelerator for its retrained subnet")
-        preset = search_preset(self.settings.preset, self.settings.data_root, **self._overrides())
+        preset = search_preset(self.settings.preset, self.settings.data_root, **self._overrides(seed=seed))
         graph = load_graph(RunDir(run_dir).retrain_dir / SUBNET_FILE)
         options = {"space": "jaq", "hw_model": preset.settings.hw_model}
         design = self._design_accelerator(graph, preset)
@@ -268,12 +275,11 @@ class Comparison:
             "improvement": design.improvement,
             "sweeps": design.polished.sweeps,
             "designs_evaluated": design.polished.evaluations,
-            "hw_model": preset.settings.hw_model,
         }
         atomic_write_text(cached, json.dumps(result, indent=1) + "\n")
         return result
 
-    def uniform(self, label: str, bits: int) -> dict[str, Any]:
+    def uniform(self, label: str, bits: int, seed: int | None = None) -> dict[str, Any]:
         """A uniform-``bits`` baseline: the ``k3_e6`` network and the accelerator the generator designs."""
         from jaqc.nn.subnet import DerivedSubnet
         from jaqc.nn.tracing import trace_model
@@ -290,7 +296,7 @@ class Comparison:
         if run_dir.exists():
             shutil.rmtree(run_dir)
         self.log(f"{label}: {UNIFORM_OP} everywhere at w{bits}a{bits}; designing its accelerator")
-        overrides = self._overrides()
+        overrides = self._overrides(seed=seed)
         preset = search_preset(self.settings.preset, self.settings.data_root, **overrides)
         recipe = {"preset": preset.name, "data_root": self.settings.data_root, "overrides": overrides}
         options = {"op": UNIFORM_OP, "bits": bits}
@@ -412,15 +418,21 @@ class Comparison:
     def run(self) -> dict[str, Any]:
         """Run every entry and the ablation; write ``compare.json``, ``compare.md`` and ``pareto.png``."""
         rows: list[dict[str, Any]] = []
-        for label, method, lam in self.entries():
-            if method.startswith("uniform"):
-                summary = self.uniform(label, int(method.removeprefix("uniform")))
-            else:
-                options = self._haq_options(rows) if method == "haq" else {}
-                summary = self.search(label, method, self._overrides(lam), options)
-            trained = self.retrain(label)
-            rows.append(_row(label, method, lam, summary, trained, self.codesigned(label)))
+        for seed in self.settings.seeds or (None,):
+            for entry, method, lam in self.entries():
+                label = entry if seed is None else f"{entry}-s{seed}"
+                if method.startswith("uniform"):
+                    summary = self.uniform(label, int(method.removeprefix("uniform")), seed)
+                else:
+                    same_seed = [r for r in rows if r["seed"] == seed]
+                    options = self._haq_options(same_seed) if method == "haq" else {}
+                    summary = self.search(label, method, self._overrides(lam, seed=seed), options)
+                trained = self.retrain(label)
+                row = _row(label, method, lam, summary, trained, self.codesigned(label, seed))
+                rows.append({**row, "entry": entry, "seed": seed})
         ablation = self.ablation() if self.settings.ablation else []
+        seeds = self.settings.seeds
+        aggregate = aggregate_seeds(rows) if seeds and len(seeds) > 1 else []
         result = {
             "format": "jaqc.compare",
             "jaqc_version": __version__,
@@ -431,13 +443,18 @@ class Comparison:
                 "seed": self.settings.seed, "ablation_seeds": self.settings.ablation_seeds,
                 "hw_model": self.hw_model, "retrain_init": self.settings.retrain_init,
                 "haq_budget": self.settings.haq_budget, "haq_budget_kind": self.settings.haq_budget_kind,
+                "seeds": None if seeds is None else list(seeds),
             },
             "rows": rows,
+            "aggregate": aggregate,
             "ablation": ablation,
         }  # fmt: skip
         atomic_write_text(self.out / "compare.json", json.dumps(result, indent=1) + "\n")
         atomic_write_text(self.out / "compare.md", render_markdown(result))
-        plot_pareto(rows, self.out / "pareto.png", f"accuracy vs EDAP ({self.settings.preset}, {self.hw_model} model)")
+        title = f"accuracy vs EDAP ({self.settings.preset}, {self.hw_model} model)"
+        plot_pareto(rows, self.out / "pareto.png", title)
+        if aggregate:
+            plot_seeds(aggregate, self.out / "pareto_seeds.png", f"{title}, mean ± sd over seeds {_seed_text(seeds)}")
         return result
 
 
@@ -446,6 +463,52 @@ def _mean_bits(architecture: dict[str, Any]) -> tuple[float, float]:
     if not pairs:
         return math.nan, math.nan
     return sum(w for w, _ in pairs) / len(pairs), sum(a for _, a in pairs) / len(pairs)
+
+
+#: The figures aggregated over seeds, and whether higher is better.
+SEED_FIGURES: tuple[tuple[str, bool], ...] = (
+    ("test_accuracy", True), ("latency_ms", False), ("energy_mJ", False), ("area_mm2", False),
+    ("edap_mJ_ms_mm2", False), ("codesigned_edap_mJ_ms_mm2", False),
+)  # fmt: skip
+
+
+def _seed_text(seeds: Sequence[int] | None) -> str:
+    return ",".join(str(s) for s in seeds or ())
+
+
+def beats(a: dict[str, Any], b: dict[str, Any], key: str, higher: bool) -> bool:
+    """Whether entry ``a`` beats entry ``b`` on figure ``key`` beyond the seeds' spread: its mean is better by more
+    than the sum of the two standard deviations (their mean ± sd intervals do not touch)."""
+    gap = a[key]["mean"] - b[key]["mean"]
+    return (gap if higher else -gap) > a[key]["sd"] + b[key]["sd"]
+
+
+def aggregate_seeds(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per entry (method and λ): every :data:`SEED_FIGURES` figure's mean, sample standard deviation and values
+    over its seeds, and for each figure the entries it beats beyond the seeds' spread (:func:`beats`)."""
+    import statistics
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["entry"], []).append(row)
+    out: list[dict[str, Any]] = []
+    for entry, group in groups.items():
+        figures = {}
+        for key, _ in SEED_FIGURES:
+            values = [float(r[key]) for r in group]
+            figures[key] = {
+                "mean": statistics.fmean(values),
+                "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                "values": values,
+            }
+        first = group[0]
+        out.append({"entry": entry, "method": first["method"], "lambda": first["lambda"],
+                    "seeds": [r["seed"] for r in group], **figures})  # fmt: skip
+    for a in out:
+        a["wins"] = {
+            key: [b["entry"] for b in out if b is not a and beats(a, b, key, higher)] for key, higher in SEED_FIGURES
+        }
+    return out
 
 
 def _row(
@@ -522,6 +585,39 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"| {_fmt(r['mean_w_bits'], '.2f')}/{_fmt(r['mean_a_bits'], '.2f')} "
             f"| {_fmt(r['search_seconds'], '.0f')} | {r['accelerator']} |"
         )
+    aggregate = result.get("aggregate") or []
+    if aggregate:
+        seeds = _seed_text(s.get("seeds"))
+        lines += [
+            "",
+            f"## Over seeds {seeds}: mean ± standard deviation",
+            "",
+            "A difference is a win only when the means differ by more than the two standard deviations together "
+            "(the mean ± sd intervals do not touch); † marks the entry that wins on that figure against every "
+            "other entry. Retrained test accuracy; hardware on each run's own accelerator, and on the designed one.",
+            "",
+            "| entry | method | λ | test acc (%) | latency (ms) | energy (mJ) | area (mm²) | EDAP | EDAP, designed "
+            "accel. |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        others = len(aggregate) - 1
+        for a in aggregate:
+            cells = []
+            for key, _ in SEED_FIGURES:
+                scale = 100.0 if key == "test_accuracy" else 1.0
+                mark = " †" if others and len(a["wins"][key]) == others else ""
+                cells.append(f"{_fmt(scale * a[key]['mean'], '.4g')} ± {_fmt(scale * a[key]['sd'], '.2g')}{mark}")
+            lam = "–" if a["lambda"] is None else f"{a['lambda']:g}"
+            lines.append(f"| {a['entry']} | {a['method']} | {lam} | " + " | ".join(cells) + " |")
+        names = {"test_accuracy": "test accuracy", "edap_mJ_ms_mm2": "EDAP", "codesigned_edap_mJ_ms_mm2":
+                 "EDAP on the designed accelerator"}  # fmt: skip
+        wins = [
+            f"- **{a['entry']}** beats {', '.join(a['wins'][key])} on {label}"
+            for key, label in names.items()
+            for a in aggregate
+            if a["wins"][key]
+        ]
+        lines += ["", "Wins beyond the seeds' spread (accuracy and EDAP):", "", *(wins or ["- none"])]
     if result["ablation"]:
         lines += [
             "",
@@ -548,6 +644,29 @@ def render_markdown(result: dict[str, Any]) -> str:
                 f"| {cell(a, 'activation_2bit')} | {cell(a, 'any_2bit')} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def plot_seeds(aggregate: Sequence[dict[str, Any]], path: Path, title: str) -> Path | None:
+    """Test accuracy against EDAP (log scale) per entry: the mean over seeds with ±sd bars on both axes."""
+    from .plots import _figure, _save
+
+    if not aggregate:
+        return None
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    methods = sorted({a["method"] for a in aggregate})
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    for a in aggregate:
+        x, y = a["edap_mJ_ms_mm2"], a["test_accuracy"]
+        ax.errorbar(x["mean"], 100 * y["mean"], xerr=x["sd"], yerr=100 * y["sd"], fmt="o", capsize=3,
+                    color=colours[a["method"]], zorder=3)  # fmt: skip
+        ax.annotate(a["entry"], (x["mean"], 100 * y["mean"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("EDAP (mJ·ms·mm²), mean ± sd")
+    ax.set_ylabel("test accuracy (%), mean ± sd")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, path)
 
 
 def plot_pareto(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path | None:

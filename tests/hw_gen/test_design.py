@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from hw_cases import PROBLEMS, SMALL_SPACE
 from jaqc.ir import AcceleratorConfig, Dataflow, load_graph
 from jaqc.ir.types import LayerKind
 
@@ -19,19 +20,11 @@ from jaqc.hw.design import design_accelerator, polish_design
 from jaqc.hw.errors import HardwareError
 from jaqc.hw.generator.network import GeneratorConfig, HardwareGenerator
 from jaqc.hw.generator.objective import HardwareWeights, mapped_totals, subnet_totals
-from jaqc.hw.generator.space import DIGIT_NAMES, AcceleratorSpace, HardwarePoint
+from jaqc.hw.generator.space import DIGIT_NAMES, HardwarePoint
 from jaqc.hw.generator.training import GeneratorTraining
 from jaqc.hw.model.orders import ALL_ORDERS
-from jaqc.hw.model.problem import ConvProblem
 
-PROBLEMS = [
-    ConvProblem(batch=1, in_channels=3, out_channels=16, in_h=16, in_w=16, kernel=3, pad=1, im2col=True),
-    ConvProblem(
-        batch=1, in_channels=16, out_channels=16, in_h=16, in_w=16, kernel=3, pad=1, groups=16, w_bits=4, a_bits=4
-    ),
-    ConvProblem(batch=1, in_channels=16, out_channels=32, in_h=16, in_w=16, kernel=1, w_bits=2, a_bits=4),
-]
-SPACE = AcceleratorSpace(pe_min=4, pe_max=12, buffer_min_kb=64, buffer_max_kb=128, buffer_step_kb=32)
+SPACE = SMALL_SPACE
 REF = AcceleratorConfig(pe_rows=8, pe_cols=8, wbuf_kb=64, ibuf_kb=64, obuf_kb=64)
 WEIGHTS = HardwareWeights(energy=1, latency=1, area=1, form="log")
 ZOO = str(Path(__file__).parents[1] / "zoo_models.py")

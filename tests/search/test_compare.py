@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import attrs
 import pytest
@@ -38,6 +39,8 @@ def test_parse_methods_and_lambdas() -> None:
         (lambda: parse_lambdas("1,1.0"), "--lambdas: '1,1.0' repeats a value"),
         (lambda: parse_seeds("0,a"), "--ablation-seeds: 'a' is not an integer"),
         (lambda: parse_seeds("1,1"), "--ablation-seeds: '1,1' repeats a seed"),
+        (lambda: parse_seeds("0,x", "--seeds"), "--seeds: 'x' is not an integer"),
+        (lambda: parse_seeds("-1", "--seeds"), "--seeds: -1 is outside 0..2"),
     ],
 )
 def test_bad_arguments_are_named(call, message) -> None:  # type: ignore[no-untyped-def]
@@ -158,3 +161,62 @@ def test_ablation_pools_seeds_and_labels_runs(tmp_path, monkeypatch) -> None:  #
     assert (csq["weight_2bit"], csq["activation_2bit"], csq["any_2bit"]) == (3 / 10, 1 / 10, 3 / 10)
     assert [x["weight_2bit"] for x in csq["per_seed"]] == [0.2, 0.4]
     assert rows[1]["weight_2bit"] == rows[2]["any_2bit"] == 0.0
+
+
+def _seed_row(entry: str, seed: int, acc: float, edap: float) -> dict:
+    return {
+        "label": f"{entry}-s{seed}", "entry": entry, "seed": seed, "method": entry.split("-")[0], "lambda": None,
+        "test_accuracy": acc, "latency_ms": 1.0, "energy_mJ": edap, "area_mm2": 1.0, "edap_mJ_ms_mm2": edap,
+        "codesigned_edap_mJ_ms_mm2": edap / 2, "mean_w_bits": 4.0, "mean_a_bits": 4.0, "search_seconds": 1.0,
+        "accelerator": "8x8",
+    }  # fmt: skip
+
+
+def test_seeds_aggregate_to_mean_and_sd_and_a_win_needs_more_than_the_spread() -> None:
+    from jaqc.search.compare import aggregate_seeds, beats
+
+    rows = [
+        _seed_row("jaq", 0, 0.90, 1.0), _seed_row("jaq", 1, 0.92, 1.2),
+        _seed_row("haq", 0, 0.80, 3.0), _seed_row("haq", 1, 0.84, 3.4),
+        _seed_row("hqnas", 0, 0.91, 2.0), _seed_row("hqnas", 1, 0.95, 2.2),
+    ]  # fmt: skip
+    agg = {a["entry"]: a for a in aggregate_seeds(rows)}
+    jaq = agg["jaq"]
+    assert jaq["seeds"] == [0, 1] and jaq["test_accuracy"]["values"] == [0.90, 0.92]
+    assert jaq["test_accuracy"]["mean"] == pytest.approx(0.91) and jaq["test_accuracy"]["sd"] == pytest.approx(
+        math.sqrt(2) * 0.01
+    )
+    # accuracy: jaq 0.91 ± 0.014 against hqnas 0.93 ± 0.028 overlap (no win either way); both beat haq 0.82 ± 0.028
+    assert jaq["wins"]["test_accuracy"] == ["haq"] and agg["hqnas"]["wins"]["test_accuracy"] == ["haq"]
+    # EDAP (lower is better): jaq 1.1 ± 0.14 beats hqnas 2.1 ± 0.14 and haq 3.2 ± 0.28
+    assert jaq["wins"]["edap_mJ_ms_mm2"] == ["haq", "hqnas"] and agg["haq"]["wins"]["edap_mJ_ms_mm2"] == []
+    # a gap equal to the two spreads together is not a win
+    a = {"x": {"mean": 1.0, "sd": 0.1}}
+    b = {"x": {"mean": 1.3, "sd": 0.2}}
+    assert not beats(b, a, "x", True) and beats({"x": {"mean": 1.31, "sd": 0.2}}, a, "x", True)
+    text = render_markdown({"settings": {"preset": "tiny", "seeds": [0, 1]}, "rows": rows, "ablation": [],
+                            "aggregate": list(agg.values())})  # fmt: skip
+    assert "## Over seeds 0,1: mean ± standard deviation" in text
+    assert "| jaq | jaq | – | 91 ± 1.4 | 1 ± 0 | 1.1 ± 0.14 † | 1 ± 0 | 1.1 ± 0.14 † | 0.55 ± 0.071 † |" in text
+    assert "- **jaq** beats haq, hqnas on EDAP" in text and "- **hqnas** beats haq on test accuracy" in text
+
+
+def test_seeds_run_every_entry_once_per_seed_and_aggregate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = CompareSettings(
+        methods=("uniform4",), seeds=(0, 1), retrain_epochs=1, ablation=False,
+        overrides={"final_generator_steps": 2, "design_sweeps": 1},
+    )  # fmt: skip
+    result = Comparison(tmp_path, settings, progress=False).run()
+    rows = result["rows"]
+    assert [(r["label"], r["entry"], r["seed"]) for r in rows] == [("uniform4-s0", "uniform4", 0),
+                                                                     ("uniform4-s1", "uniform4", 1)]  # fmt: skip
+    for row in rows:
+        config = json.loads((tmp_path / "runs" / row["label"] / "config.json").read_text())
+        assert config["config"]["recipe"]["overrides"]["seed"] == row["seed"]
+    (entry,) = result["aggregate"]
+    accuracies = [r["test_accuracy"] for r in rows]
+    assert entry["entry"] == "uniform4" and entry["seeds"] == [0, 1] and entry["wins"]["test_accuracy"] == []
+    assert entry["test_accuracy"]["values"] == accuracies
+    assert entry["test_accuracy"]["mean"] == pytest.approx(sum(accuracies) / 2)
+    assert result["settings"]["seeds"] == [0, 1] and (tmp_path / "pareto_seeds.png").stat().st_size > 0
+    assert "## Over seeds 0,1: mean ± standard deviation" in (tmp_path / "compare.md").read_text()
