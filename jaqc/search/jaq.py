@@ -283,6 +283,32 @@ def derive_architecture(space: SpaceCosts, supernet: Supernet) -> DerivedArchite
     return DerivedArchitecture(ops=ops, bits=bits)
 
 
+def refresh_with_generator(engine: Any, steps: int) -> GeneratedDesign:
+    """Train ``engine``'s hardware generator ``steps`` steps on the subnet its α and β derive and rebuild its cost
+    table for the generated accelerator: the ``extract-subnet`` and ``generate-accelerator`` passes on the traced
+    space (the generator's state carried from refresh to refresh in the pass context, the seed moving with the
+    refresh count). ``engine`` has ``supernet``, ``space``, ``settings``, ``generator``, ``refreshes``,
+    ``hw_cost`` and ``design`` (JAQ's engine, and Auto-NBA's when it shares JAQ's generator)."""
+    from jaqc.passes import PassContext, PassManager
+    from jaqc.passes.generate_accelerator import GenerateAccelerator
+
+    arch, hw = engine.supernet.arch, engine.settings.hw
+    with torch.no_grad():
+        subnet = engine.space.derived_subnet(arch.alpha_probs(), arch.beta_w_probs(), arch.beta_a_probs())
+    generate = GenerateAccelerator(
+        steps=steps, lambda_e=hw.energy, lambda_l=hw.latency, lambda_a=hw.area, form=hw.form,
+        seed=engine.settings.seed + engine.refreshes, hw_model=engine.settings.hw_model,
+    )  # fmt: skip
+    ctx = PassContext(data={"hardware_generator": engine.generator})
+    PassManager([generate]).run(subnet, ctx)
+    engine.generator, design = ctx.data["hardware_generator"], ctx.data["generated_design"]
+    engine.refreshes += 1
+    if design.accelerator != engine.hw_cost.accelerator:
+        engine.hw_cost.refresh(design.accelerator)
+    engine.design = design
+    return design
+
+
 class JaqSearch:
     """One JAQ search: the supernet, both optimisers, the hardware cost and the hardware generator."""
 
@@ -367,27 +393,9 @@ class JaqSearch:
         return derive_architecture(self.space, self.supernet)
 
     def refresh_hardware(self, steps: int | None = None) -> GeneratedDesign:
-        """Train the generator on the current subnet and rebuild the cost table for its accelerator: the
-        ``extract-subnet`` and ``generate-accelerator`` passes on the traced space at the current α and β (the
-        generator's state carried from refresh to refresh in the pass context)."""
-        from jaqc.passes import PassContext, PassManager
-        from jaqc.passes.generate_accelerator import GenerateAccelerator
-
-        arch, hw = self.supernet.arch, self.settings.hw
-        with torch.no_grad():
-            subnet = self.space.derived_subnet(arch.alpha_probs(), arch.beta_w_probs(), arch.beta_a_probs())
-        generate = GenerateAccelerator(
-            steps=steps or self.settings.generator_steps, lambda_e=hw.energy, lambda_l=hw.latency, lambda_a=hw.area,
-            form=hw.form, seed=self.settings.seed + self.refreshes, hw_model=self.settings.hw_model,
-        )  # fmt: skip
-        ctx = PassContext(data={"hardware_generator": self.generator})
-        PassManager([generate]).run(subnet, ctx)
-        self.generator, design = ctx.data["hardware_generator"], ctx.data["generated_design"]
-        self.refreshes += 1
-        if design.accelerator != self.hw_cost.accelerator:
-            self.hw_cost.refresh(design.accelerator)
-        self.design = design
-        return design
+        """Train the generator on the current subnet and rebuild the cost table for its accelerator
+        (:func:`refresh_with_generator`, ``generator_steps`` steps unless told otherwise)."""
+        return refresh_with_generator(self, steps or self.settings.generator_steps)
 
     @property
     def accelerator(self) -> AcceleratorConfig | None:

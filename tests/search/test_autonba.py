@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from jaqc.ir import LayerKind, load_graph, verify
+from jaqc.ir import AcceleratorConfig, LayerKind, load_graph, verify
 
 from jaqc.core import JaqcError
 from jaqc.data import DataConfig, labels_of
@@ -42,23 +42,29 @@ CANDIDATES = ("k3_e1", "k5_e1", "k3_e3", "skip")
 
 
 def small_preset(**settings):  # type: ignore[no-untyped-def]
-    """tiny on native 8x8 digits, 4 candidates, batch 128, 2 epochs: a search of 10 steps."""
-    preset = search_preset("tiny", epochs=2, seed=3, **settings)
+    """tiny on native 8x8 digits, 4 candidates, batch 128, 2 epochs: a search of 10 steps; JAQ's generator
+    every 4 architecture steps, 2 steps each (3 at the end)."""
+    preset = search_preset("tiny", epochs=2, seed=3, hw_refresh_every=4, generator_steps=2, **settings)
     return attrs.evolve(
         preset,
         supernet=supernet_preset("tiny", input_size=8, candidates=CANDIDATES),
         data=DataConfig(name="digits", resolution=8, channels=1),
         batch_size=128,
         checkpoint_every=3,
+        final_generator_steps=3,
     )
 
 
-OPTIONS = {"hw_every": 4, "hw_samples": 3}
+#: The random accelerator search every 4 architecture steps, 3 samples; the mixture weight step.
+OPTIONS = {"hw_every": 4, "hw_samples": 3, "hardware": "random", "weight_path": "mixture"}
+#: The run the tests resume: the defaults (the single-path weight step, JAQ's generator).
+RUN_OPTIONS = {"weight_path": "single", "hardware": "generator", "hw_every": 100, "hw_samples": 64}
 
 
-def small_engine(lam: float = 0.5) -> AutoNbaSearch:
+def small_engine(lam: float = 0.5, **options: object) -> AutoNbaSearch:
     preset = small_preset(lam=lam)
-    return AutoNbaSearch(preset.supernet, preset.settings, AutoNbaOptions(**OPTIONS), steps_per_epoch=5)
+    chosen = AutoNbaOptions(**{**OPTIONS, **options})  # type: ignore[arg-type]
+    return AutoNbaSearch(preset.supernet, preset.settings, chosen, steps_per_epoch=5)
 
 
 def batch(size: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -236,7 +242,9 @@ def test_best_of_n_is_the_best_of_its_samples() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"hw_evry": 3}, "unknown autonba option 'hw_evry'; expected one of hw_every, hw_samples"),
+        ({"hw_evry": 3}, "unknown autonba option 'hw_evry'; expected one of weight_path, hardware, hw_every, "),
+        ({"weight_path": "hard"}, "autonba option weight_path must be one of single, mixture, got 'hard'"),
+        ({"hardware": 3}, "autonba option hardware must be one of generator, random, got 3"),
         ({"hw_samples": 0}, "autonba option hw_samples must be an integer >= 1, got 0"),
         ({"hw_every": True}, "autonba option hw_every must be an integer >= 1, got True"),
         ({"hw_every": "5"}, "autonba option hw_every must be an integer >= 1, got '5'"),
@@ -246,12 +254,14 @@ def test_bad_options_are_rejected_up_front(tmp_path: Path, options: dict, messag
     with pytest.raises(JaqcError, match=message):
         AutoNbaRun(small_preset(), tmp_path / "run", options=options)
     assert not (tmp_path / "run").exists()
-    assert parse_options(None) == AutoNbaOptions(hw_every=100, hw_samples=64)
+    assert parse_options(None) == AutoNbaOptions(
+        weight_path="single", hardware="generator", hw_every=100, hw_samples=64
+    )
 
 
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    run = AutoNbaRun(small_preset(), tmp_path_factory.mktemp("autonba") / "straight", options=OPTIONS)
+    run = AutoNbaRun(small_preset(), tmp_path_factory.mktemp("autonba") / "straight", options={})
     outcome = run.run(progress=False)
     assert outcome is not None
     return run, outcome
@@ -279,7 +289,7 @@ def test_run_directory_and_exact_resume(straight, tmp_path: Path) -> None:  # ty
     run, outcome = straight
     out = outcome.run_dir
     config = json.loads((out / "config.json").read_text())["config"]
-    assert config["method"] == "autonba" and config["options"] == OPTIONS
+    assert config["method"] == "autonba" and config["options"] == RUN_OPTIONS
     assert config["preset"]["supernet"]["quant"]["mode"] == "hetero"
     summary = json.loads((out / "summary.json").read_text())
     totals = json.loads((out / "schedule.json").read_text())["totals"]
@@ -291,6 +301,7 @@ def test_run_directory_and_exact_resume(straight, tmp_path: Path) -> None:  # ty
     assert summary["method"] == "autonba" and summary["preset"] == "tiny"
     assert 0 <= summary["val_acc"] <= 1 and 0 <= summary["supernet_val_acc"] <= 1
     assert summary["search_seconds"] > 0 and summary["hw_searches"] == 3 + 1  # arch steps 0, 4, 8 (of 9) and the final
+    assert summary["final_hw_search"]["generator_samples"] == 3 * 4  # final_generator_steps × samples per step
     assert summary["share_of_2bit"] == share_of_2bit(architecture, run.preset.supernet)
     subnet = load_graph(out / "subnet.json")
     verify(subnet)
@@ -304,7 +315,7 @@ def test_run_directory_and_exact_resume(straight, tmp_path: Path) -> None:  # ty
     assert [r["step"] for r in records if "val_acc" in r] == [5, 10]
 
     resumed_dir = tmp_path / "resumed"
-    assert AutoNbaRun(small_preset(), resumed_dir, options=OPTIONS).run(progress=False, stop_after_steps=8) is None
+    assert AutoNbaRun(small_preset(), resumed_dir, options={}).run(progress=False, stop_after_steps=8) is None
     assert not (resumed_dir / "architecture.json").exists()
     with pytest.raises(JaqcError, match="resume with the run's own options"):
         AutoNbaRun(small_preset(), resumed_dir, resume=True, options={"hw_every": 5})
@@ -326,3 +337,36 @@ def test_share_of_2bit() -> None:
         share_of_2bit({"ops": ["k3_e1", "skip"], "bits": [[2, 2]]})
     with pytest.raises(JaqcError, match=r"bits\[0\] must be a \[w_bits, a_bits\] pair"):
         share_of_2bit({"ops": ["k3_e1"], "bits": [[2]]})
+
+
+def test_single_path_weight_step_trains_only_the_sampled_path() -> None:
+    engine = small_engine(weight_path="single")
+    arch = engine.supernet.arch
+    state = arch.generator.get_state()
+    record = engine.weight_step(*batch())
+    replay = AutoNbaSearch.__new__(AutoNbaSearch)  # the draw the step made, from the same generator state
+    replay.supernet = engine.supernet
+    arch.generator.set_state(state)
+    ops, w_probs, a_probs = replay.sample_single_path()
+    assert record["w_loss"] > 0 and all(len(block) == 1 for block in ops)
+    assert bool((w_probs.sum(-1) == 1).all()) and bool((a_probs.sum(-1) == 1).all())  # one bitwidth each
+    for index, block in enumerate(engine.supernet.search_blocks()):
+        for op_index, op in enumerate(block.ops()):
+            grads = [p.grad for p in op.parameters()]
+            if op_index == ops[index][0]:
+                assert any(g is not None and bool(g.abs().sum() > 0) for g in grads) or not grads
+            else:  # an op that did not run gets no gradient
+                assert all(g is None for g in grads)
+    assert arch.alpha.grad is None and arch.beta_w.grad is None
+
+
+def test_jaqs_generator_finds_the_accelerator_and_carries_its_state() -> None:
+    engine = small_engine(hardware="generator")
+    images, labels = batch()
+    record = engine.arch_step(images, labels)  # architecture step 0: a generator search first
+    assert record["hw_search"]["generator_samples"] == 2 * 4  # generator_steps × samples per step
+    assert engine.refreshes == engine.hw_searches == 1
+    assert engine.accelerator == engine.design.accelerator
+    assert AcceleratorConfig.from_json(record["hw_search"]["accelerator"]) == engine.accelerator
+    state = engine.state_dict()
+    assert state["refreshes"] == 1 and state["generator"].keys() == engine.generator.state_dict().keys()

@@ -14,6 +14,8 @@ from torch import Tensor
 
 from jaqc.core import JaqcError
 from jaqc.device import autocast, to_device
+from jaqc.hw.generator.network import HardwareGenerator
+from jaqc.hw.generator.training import GeneratedDesign
 from jaqc.ir.accelerator import AcceleratorConfig
 from jaqc.nn.config import QuantSearchMode, SearchStep, SupernetConfig
 from jaqc.nn.supernet import Supernet
@@ -28,6 +30,7 @@ from ..jaq import (
     gradients_only_for,
     load_training_state,
     move_engine,
+    refresh_with_generator,
     training_state,
     weight_step,
 )
@@ -41,6 +44,28 @@ def hetero_config(config: SupernetConfig) -> SupernetConfig:
     """``config`` with its searchable layers in HETERO mode, top-2 in the architecture step."""
     quant = attrs.evolve(config.quant, mode=QuantSearchMode.HETERO, hetero_top_k=TOP_K)
     return attrs.evolve(config, quant=quant)
+
+
+@frozen(kw_only=True)
+class GeneratorSearchResult:
+    """An accelerator search by JAQ's generator: its design's accelerator, totals and E_HW."""
+
+    accelerator: AcceleratorConfig
+    totals: Any
+    e_hw: float
+    steps: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The accelerator and its figures (for metrics and the summary)."""
+        return {
+            "accelerator": self.accelerator.to_json(),
+            "e_hw": self.e_hw,
+            "energy_nJ": self.totals.energy_nJ,
+            "latency_s": self.totals.latency_s,
+            "area_mm2": self.totals.area_mm2,
+            "edap_nJ_s_mm2": self.totals.edap,
+            "generator_samples": self.steps,
+        }
 
 
 @frozen(eq=False)
@@ -90,14 +115,24 @@ class AutoNbaSearch:
             self.supernet, settings.hw, hw_model=settings.hw_model, space=self.space
         )
         self.hw_generator = torch.Generator().manual_seed(settings.seed + HW_SEED_OFFSET)
+        # with options.hardware == "generator": JAQ's hardware generation network, trained as JAQ's engine does
+        self.generator = HardwareGenerator()
+        self.design: GeneratedDesign | None = None
+        self.refreshes = 0
         self.arch_steps = 0
         self.hw_searches = 0
-        self.last_search: HardwareSearchResult | None = None
+        self.last_search: HardwareSearchResult | GeneratorSearchResult | None = None
 
     def to(self, device: torch.device | str) -> AutoNbaSearch:
         """Run the search on ``device`` (:func:`jaqc.search.jaq.move_engine`)."""
         move_engine(self, device)
         return self
+
+    @property
+    def hw_every(self) -> int:
+        """Architecture steps between accelerator searches: JAQ's ``hw_refresh_every`` with JAQ's generator,
+        the option ``hw_every`` with the random search."""
+        return self.settings.hw_refresh_every if self.options.hardware == "generator" else self.options.hw_every
 
     @property
     def hardware_aware(self) -> bool:
@@ -130,6 +165,16 @@ class AutoNbaSearch:
             out = total
         return net.classifier(net.pool(net.head(out)).flatten(1))
 
+    def sample_single_path(self) -> tuple[list[list[int]], Tensor, Tensor]:
+        """The weight step's single path: one op per block and one (weight, activation) bitwidth per op, each a
+        Gumbel-max draw from the softmax of its logits; the bits as one-hot probabilities ``[blocks, ops, bits]``."""
+        arch = self.supernet.arch
+        generator = arch.generator
+        ops = gumbel_top_k(arch.alpha, 1, generator)
+        w_probs = torch.zeros_like(arch.beta_w.detach()).scatter(-1, gumbel_top_k(arch.beta_w, 1, generator), 1.0)
+        a_probs = torch.zeros_like(arch.beta_a.detach()).scatter(-1, gumbel_top_k(arch.beta_a, 1, generator), 1.0)
+        return ops.tolist(), w_probs, a_probs
+
     def sample_path(self) -> SampledPath:
         """Draw the architecture step's hard top-2 ops and bits (Gumbel noise from the supernet's generator)."""
         arch = self.supernet.arch
@@ -148,15 +193,33 @@ class AutoNbaSearch:
 
     # --- the two steps --------------------------------------------------------------------------------------------
     def weight_step(self, images: Tensor, labels: Tensor) -> dict[str, float]:
-        """One SGD step of the supernet: ops mixed by Gumbel-softmax α, bits β-blended with identity backward
-        (HETERO + WEIGHTS: every conv takes the β-blend, jaqc.nn.mixing.hetero_blend)."""
-        return weight_step(self, images, labels)
+        """One SGD step of the supernet's weights on CE. ``weight_path="single"`` (Auto-NBA's code): only the
+        sampled single path runs and trains (:meth:`sample_single_path`; each conv quantizes at its sampled bits
+        with identity backward). ``"mixture"``: ops mixed by Gumbel-softmax α, bits β-blended with identity
+        backward (HETERO + WEIGHTS, jaqc.nn.mixing.hetero_blend)."""
+        if self.options.weight_path == "mixture":
+            return weight_step(self, images, labels)
+        net = self.supernet
+        net.train()
+        net.set_search_step(SearchStep.WEIGHTS)
+        self.weight_opt.zero_grad(set_to_none=True)
+        ops, w_probs, a_probs = self.sample_single_path()
+        images, labels = to_device((images, labels), self.device)
+        with autocast(self.device, self.settings.amp):
+            logits = self.forward_path(images, ops, w_probs.to(self.device), a_probs.to(self.device), None)
+            loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        average_gradients(net.weight_parameters())
+        self.weight_opt.step()
+        self.schedule.step()
+        return {"w_loss": float(loss.detach()), "w_acc": batch_accuracy(logits, labels),
+                "lr": self.schedule.get_last_lr()[0]}  # fmt: skip
 
     def arch_step(self, images: Tensor, labels: Tensor) -> dict[str, Any]:
         """One Adam step of α, β on CE + λ·E_HW over the sampled top-2 path; re-searches the accelerator first
         every ``hw_every`` steps."""
         record: dict[str, Any] = {}
-        if self.hardware_aware and self.arch_steps % self.options.hw_every == 0:
+        if self.hardware_aware and self.arch_steps % self.hw_every == 0:
             record["hw_search"] = self.search_hardware().to_json()
         net = self.supernet
         net.train()
@@ -212,8 +275,16 @@ class AutoNbaSearch:
         """argmax α per block; argmax β_w, β_a of the chosen op (ties: the first), as JAQ derives it."""
         return derive_architecture(self.space, self.supernet)
 
-    def search_hardware(self) -> HardwareSearchResult:
-        """Best-of-N accelerator for the current subnet; the cost table follows it."""
+    def search_hardware(self, generator_steps: int | None = None) -> HardwareSearchResult | GeneratorSearchResult:
+        """The accelerator for the current subnet; the cost table follows it. With JAQ's generator: trained
+        ``generator_steps`` steps (default JAQ's ``generator_steps``) on the derived subnet, its state carried from
+        search to search (:func:`jaqc.search.jaq.refresh_with_generator`); with the random search: best-of-N."""
+        if self.options.hardware == "generator":
+            design = refresh_with_generator(self, generator_steps or self.settings.generator_steps)
+            self.hw_searches += 1
+            self.last_search = GeneratorSearchResult(accelerator=design.accelerator, totals=design.totals,
+                                                     e_hw=design.e_hw, steps=len(design.history))  # fmt: skip
+            return self.last_search
         current = self.derived()
         problems = self.space.derived_problems(current.ops, current.bits)
         result = best_of_n(
@@ -237,12 +308,17 @@ class AutoNbaSearch:
             "accelerator": self.accelerator.to_json(),
             "arch_steps": self.arch_steps,
             "hw_searches": self.hw_searches,
+            "generator": self.generator.state_dict(),
+            "refreshes": self.refreshes,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` output."""
         load_training_state(self, state)
         self.arch_steps, self.hw_searches = state["arch_steps"], state["hw_searches"]
+        if "generator" in state:  # checkpoints written before Auto-NBA could use JAQ's generator have none
+            self.generator.load_state_dict(state["generator"])
+            self.refreshes = state["refreshes"]
         accelerator = AcceleratorConfig.from_json(state["accelerator"])
         if accelerator != self.hw_cost.accelerator:
             self.hw_cost.refresh(accelerator)

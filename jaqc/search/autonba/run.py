@@ -93,7 +93,7 @@ class AutoNbaRun(SearchRun):
         preset, engine, out = self.preset, self.engine, self.run_dir
         start = time.perf_counter()
         derived = engine.derived()
-        search = engine.search_hardware()
+        search = engine.search_hardware(generator_steps=preset.final_generator_steps)
         subnet, val_acc = self._subnet_accuracy(derived)
         graph, schedule = mapped_subnet(
             subnet, subnet.example_input_shape, search.accelerator, model_name=f"{preset.name}-subnet",
