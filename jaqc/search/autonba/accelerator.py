@@ -37,15 +37,36 @@ class HardwareSearchResult:
     def to_json(self) -> dict[str, Any]:
         """The chosen accelerator and its figures (for metrics and the summary)."""
         return {
-            "accelerator": self.accelerator.to_json(),
-            "e_hw": self.e_hw,
-            "energy_nJ": self.totals.energy_nJ,
-            "latency_s": self.totals.latency_s,
-            "area_mm2": self.totals.area_mm2,
-            "edap_nJ_s_mm2": self.totals.edap,
+            **design_json(self.accelerator, self.totals, self.e_hw),
             "samples": len(self.accelerators),
             "feasible": sum(t is not None for t in self.sample_totals),
         }
+
+
+@frozen(kw_only=True)
+class GeneratorSearchResult:
+    """An accelerator search by JAQ's generator: its design's accelerator, totals, E_HW and samples drawn."""
+
+    accelerator: AcceleratorConfig
+    totals: NetworkTotals
+    e_hw: float
+    steps: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The accelerator and its figures (for metrics and the summary)."""
+        return {**design_json(self.accelerator, self.totals, self.e_hw), "generator_samples": self.steps}
+
+
+def design_json(accelerator: AcceleratorConfig, totals: NetworkTotals, e_hw: float) -> dict[str, Any]:
+    """An accelerator search's result as JSON: the accelerator, E_HW, energy, latency, area and EDAP."""
+    return {
+        "accelerator": accelerator.to_json(),
+        "e_hw": e_hw,
+        "energy_nJ": totals.energy_nJ,
+        "latency_s": totals.latency_s,
+        "area_mm2": totals.area_mm2,
+        "edap_nJ_s_mm2": totals.edap,
+    }
 
 
 def best_of_n(

@@ -35,7 +35,7 @@ from ..jaq import (
     weight_step,
 )
 from ..space_costs import SpaceCosts
-from .accelerator import HardwareSearchResult, best_of_n
+from .accelerator import GeneratorSearchResult, HardwareSearchResult, best_of_n
 from .options import HW_SEED_OFFSET, TOP_K, AutoNbaOptions
 from .sampling import conv_bit_probs, gumbel_top_k, keep_pair_mass, pair_gates
 
@@ -44,28 +44,6 @@ def hetero_config(config: SupernetConfig) -> SupernetConfig:
     """``config`` with its searchable layers in HETERO mode, top-2 in the architecture step."""
     quant = attrs.evolve(config.quant, mode=QuantSearchMode.HETERO, hetero_top_k=TOP_K)
     return attrs.evolve(config, quant=quant)
-
-
-@frozen(kw_only=True)
-class GeneratorSearchResult:
-    """An accelerator search by JAQ's generator: its design's accelerator, totals and E_HW."""
-
-    accelerator: AcceleratorConfig
-    totals: Any
-    e_hw: float
-    steps: int
-
-    def to_json(self) -> dict[str, Any]:
-        """The accelerator and its figures (for metrics and the summary)."""
-        return {
-            "accelerator": self.accelerator.to_json(),
-            "e_hw": self.e_hw,
-            "energy_nJ": self.totals.energy_nJ,
-            "latency_s": self.totals.latency_s,
-            "area_mm2": self.totals.area_mm2,
-            "edap_nJ_s_mm2": self.totals.edap,
-            "generator_samples": self.steps,
-        }
 
 
 @frozen(eq=False)
