@@ -94,7 +94,14 @@ def compare_cmd(
     import torch
 
     torch.set_num_threads(threads)
-    from jaqc.search.compare import CompareSettings, Comparison, parse_lambdas, parse_methods, parse_seeds
+    from jaqc.search.compare import (
+        CompareSettings,
+        Comparison,
+        parse_lambdas,
+        parse_methods,
+        parse_seeds,
+        wins_against_all,
+    )
 
     settings = CompareSettings(
         preset=preset, data_root=data_root, methods=parse_methods(methods), lambdas=parse_lambdas(lambdas),
@@ -120,11 +127,10 @@ def compare_cmd(
         spread = Table(title="over seeds: mean ± sd († wins against every other entry)", title_justify="left")
         for col in ("entry", "test acc %", "EDAP", "EDAP, designed accel.", "wins (acc / EDAP)"):
             spread.add_column(col)
-        others = len(result["aggregate"]) - 1
         for a in result["aggregate"]:
 
             def cell(key: str, scale: float = 1.0, a: dict = a) -> str:
-                mark = " †" if others and len(a["wins"][key]) == others else ""
+                mark = " †" if wins_against_all(a, key, result["aggregate"]) else ""
                 return f"{scale * a[key]['mean']:.4g} ± {scale * a[key]['sd']:.2g}{mark}"
 
             wins = f"{', '.join(a['wins']['test_accuracy']) or '–'} / {', '.join(a['wins']['edap_mJ_ms_mm2']) or '–'}"

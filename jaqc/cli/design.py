@@ -13,26 +13,19 @@ from .app import cli, console, hw_model_option
 
 def design_rows(design: Any) -> list[dict[str, Any]]:
     """The generator's design and the searched one as JSON rows: accelerator, loop order, totals, E_HW."""
-    rows = []
-    for label, accelerator, loop_order, totals, e_hw in (
-        ("generator", design.generated.accelerator, design.generated.loop_order, design.generated.totals,
-         design.generated.e_hw),
-        ("designed", design.polished.accelerator, design.polished.loop_order, design.polished.totals,
-         design.polished.e_hw),
-    ):  # fmt: skip
-        rows.append(
-            {
-                "design": label,
-                "accelerator": accelerator.to_json(),
-                "loop_order": [str(d) for d in loop_order],
-                "latency_ms": totals.latency_s * 1e3,
-                "energy_mJ": totals.energy_nJ * 1e-6,
-                "area_mm2": totals.area_mm2,
-                "edap": totals.energy_nJ * 1e-6 * totals.latency_s * 1e3 * totals.area_mm2,
-                "e_hw": e_hw,
-            }
-        )
-    return rows
+    return [
+        {
+            "design": label,
+            "accelerator": found.accelerator.to_json(),
+            "loop_order": [str(d) for d in found.loop_order],
+            "latency_ms": found.totals.latency_ms,
+            "energy_mJ": found.totals.energy_mJ,
+            "area_mm2": found.totals.area_mm2,
+            "edap": found.totals.edap_mJ_ms_mm2,
+            "e_hw": found.e_hw,
+        }
+        for label, found in (("generator", design.generated), ("designed", design.polished))
+    ]
 
 
 @cli.command("design")

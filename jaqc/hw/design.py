@@ -94,13 +94,11 @@ class _Scorer:
         reference: NetworkTotals,
         hw_model: HardwareModel,
     ) -> None:
-        self.problems, self.space, self.weights, self.reference, self.model = (
-            problems,
-            space,
-            weights,
-            reference,
-            hw_model,
-        )
+        self.problems = problems
+        self.space = space
+        self.weights = weights
+        self.reference = reference
+        self.model = hw_model
         self.cache: dict[tuple[int, ...], float] = {}
 
     def score(self, candidates: Sequence[tuple[int, ...]]) -> list[float]:

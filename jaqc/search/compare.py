@@ -386,8 +386,10 @@ class Comparison:
         if jaq is None:
             self.log("haq: no JAQ run in this comparison; HAQ's own default budget")
             return options
+        from .haq.budget import round_up_fraction
+
         fraction = self.jaq_fraction(jaq, s.haq_budget_kind)
-        budget = min(1.0, math.ceil(fraction * 1e6) / 1e6)
+        budget = round_up_fraction(fraction)
         self.log(f"haq: budget {budget:g} of its 8-bit {s.haq_budget_kind}, the fraction {jaq} reached")
         return {**options, "budget": budget, "budget_clamp": True}
 
@@ -483,24 +485,24 @@ def beats(a: dict[str, Any], b: dict[str, Any], key: str, higher: bool) -> bool:
     return (gap if higher else -gap) > a[key]["sd"] + b[key]["sd"]
 
 
+def wins_against_all(entry: dict[str, Any], key: str, aggregate: Sequence[dict[str, Any]]) -> bool:
+    """Whether ``entry`` of ``aggregate`` beats every other entry on ``key`` beyond the seeds' spread (the † of
+    the reports)."""
+    others = len(aggregate) - 1
+    return others > 0 and len(entry["wins"][key]) == others
+
+
 def aggregate_seeds(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per entry (method and λ): every :data:`SEED_FIGURES` figure's mean, sample standard deviation and values
     over its seeds, and for each figure the entries it beats beyond the seeds' spread (:func:`beats`)."""
-    import statistics
+    from .seeds import figure_stats
 
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["entry"], []).append(row)
     out: list[dict[str, Any]] = []
     for entry, group in groups.items():
-        figures = {}
-        for key, _ in SEED_FIGURES:
-            values = [float(r[key]) for r in group]
-            figures[key] = {
-                "mean": statistics.fmean(values),
-                "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-                "values": values,
-            }
+        figures = {key: figure_stats([float(r[key]) for r in group]) for key, _ in SEED_FIGURES}
         first = group[0]
         out.append({"entry": entry, "method": first["method"], "lambda": first["lambda"],
                     "seeds": [r["seed"] for r in group], **figures})  # fmt: skip
@@ -600,12 +602,11 @@ def render_markdown(result: dict[str, Any]) -> str:
             "accel. |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-        others = len(aggregate) - 1
         for a in aggregate:
             cells = []
             for key, _ in SEED_FIGURES:
                 scale = 100.0 if key == "test_accuracy" else 1.0
-                mark = " †" if others and len(a["wins"][key]) == others else ""
+                mark = " †" if wins_against_all(a, key, aggregate) else ""
                 cells.append(f"{_fmt(scale * a[key]['mean'], '.4g')} ± {_fmt(scale * a[key]['sd'], '.2g')}{mark}")
             lam = "–" if a["lambda"] is None else f"{a['lambda']:g}"
             lines.append(f"| {a['entry']} | {a['method']} | {lam} | " + " | ".join(cells) + " |")

@@ -74,7 +74,8 @@ def run_seeds(
     return write_seeds_summary(folder, seeds)
 
 
-def _stats(values: list[float]) -> dict[str, Any]:
+def figure_stats(values: list[float]) -> dict[str, Any]:
+    """``{"mean", "sd", "values"}`` of one figure over seeds (sample standard deviation; 0 for one value)."""
     mean = statistics.fmean(values)
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return {"mean": mean, "sd": sd, "values": values}
@@ -91,14 +92,14 @@ def summarize(run_dir: str | Path, seeds: Sequence[int]) -> dict[str, Any]:
     for key in FIGURES:
         values = [summaries[s][key] for s in done if isinstance(summaries[s].get(key), (int, float))]  # type: ignore[index]
         if len(values) == len(done) and all(math.isfinite(v) for v in values):
-            figures[key] = _stats([float(v) for v in values])
+            figures[key] = figure_stats([float(v) for v in values])
     retrained = {seed: read_summary(RunDir(seed_dir(run_dir, seed)).retrain_dir) for seed in done}
     with_retrain = [seed for seed in done if retrained[seed] is not None]
     after: dict[str, Any] = {}
     for key in RETRAINED_FIGURES if with_retrain else ():
         values = [retrained[s][key] for s in with_retrain if isinstance(retrained[s].get(key), (int, float))]  # type: ignore[index]
         if len(values) == len(with_retrain):
-            after[key] = _stats([float(v) for v in values])
+            after[key] = figure_stats([float(v) for v in values])
     first = summaries[done[0]]
     return {
         "method": first.get("method"),  # type: ignore[union-attr]

@@ -83,6 +83,11 @@ def uniform_config(layer_count: int, searched: Sequence[int], bits: int) -> BitC
     return tuple((bits, bits) if i in chosen else (8, 8) for i in range(layer_count))
 
 
+def round_up_fraction(fraction: float) -> float:
+    """A budget fraction rounded up to 6 decimals (so it is never below the cost it was computed from), at most 1."""
+    return min(1.0, math.ceil(fraction * 1e6) / 1e6)
+
+
 def resolve_budget(
     cost: Callable[[BitConfig, ResourceKind], float], layer_count: int, searched: Sequence[int], budget: ResourceBudget
 ) -> BudgetBounds:
@@ -105,7 +110,7 @@ def resolve_budget(
         raise HaqError(
             f"infeasible {budget.kind} budget: {budget.fraction:g} of the 8-bit design, but the cheapest "
             f"configuration ({cheapest}) needs {bounds.minimum_fraction:.6g} of it; "
-            f"choose a fraction >= {math.ceil(bounds.minimum_fraction * 1e6) / 1e6:g}"
+            f"choose a fraction >= {round_up_fraction(bounds.minimum_fraction):g}"
         )
     return bounds
 

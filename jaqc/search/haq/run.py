@@ -43,7 +43,7 @@ from jaqc.search.presets import SearchPreset
 from jaqc.search.rundir import RunDir, capture_rng_state, restore_rng_state, write_summary
 from jaqc.search.runner import CONFIG_FORMAT, SearchOutcome, write_run_config
 
-from .budget import BudgetBounds, ResourceBudget, resolve_budget, searched_layers
+from .budget import BudgetBounds, ResourceBudget, resolve_budget, round_up_fraction, searched_layers
 from .environment import ResourceKind
 from .network import (
     REWARD_FRACTION,
@@ -230,13 +230,13 @@ def choose_budget(table: LayerCostTable, settings: HaqSettings) -> tuple[float, 
         fraction = settings.budget
         if settings.budget_clamp:
             full = resolve_budget(table.cost, count, searched, ResourceBudget(settings.budget_kind, 1.0))
-            fraction = max(fraction, min(1.0, math.ceil(full.minimum_fraction * 1e6) / 1e6))
+            fraction = max(fraction, round_up_fraction(full.minimum_fraction))
     else:
         full = resolve_budget(table.cost, count, searched, ResourceBudget(settings.budget_kind, 1.0))
         if full.minimum_fraction <= DEFAULT_BUDGET:
             fraction = DEFAULT_BUDGET
         else:
-            fraction = min(1.0, math.ceil((1.0 + full.minimum_fraction) / 2 * 1e6) / 1e6)
+            fraction = round_up_fraction((1.0 + full.minimum_fraction) / 2)
     bounds = resolve_budget(table.cost, count, searched, ResourceBudget(settings.budget_kind, fraction))
     return fraction, bounds
 
