@@ -14,6 +14,8 @@ settings) and times, after one warm-up iteration:
 Each step's time is the fastest of ``--steps`` iterations in each of ``--rounds`` processes per mode, the modes'
 processes interleaved (float, csq, ..., float, csq, ...): a shared machine only ever adds time, and on a
 virtual machine a whole process can run 10-20 % slow, so one process per mode is not enough to compare modes.
+``--same-process N`` adds ``same_process``: float and CSQ alternated N iterations each in one process (fastest
+and median), the comparison least exposed to a slow process.
 
 A *step* is one search iteration's supernet work: a weight step plus an architecture step, each on its own batch
 of synthetic images. ``csq_over_float_step_time`` is the headline ratio (target: at most 1.5), with the ratios of
@@ -26,7 +28,7 @@ architecture batch) per iteration of ``weight + arch + refresh / hw_refresh_ever
 each part.
 
 Usage: python benchmarks/search_step.py [--preset cifar10] [--batch 16] [--threads 1,all] [--steps 3]
-       [--rounds 2] [--device cpu|cuda|cuda:N]
+       [--rounds 2] [--same-process N] [--device cpu|cuda|cuda:N]
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import json
 import multiprocessing
 import os
 import resource
+import statistics
 import sys
 import time
 from typing import Any
@@ -174,6 +177,42 @@ def fastest(entries: list[dict[str, Any]]) -> dict[str, Any]:
     return best
 
 
+def measure_same_process(preset_name: str, threads: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Float and CSQ in one process, their iterations alternated ``--same-process`` times: a slow process or a
+    busy spell of a shared machine then slows both alike. Each mode's fastest and median iteration."""
+    torch.set_num_threads(threads)
+    device = torch.device(args.device)
+    built = {name: engine_for(preset_name, MODES[name], device) for name in ("float", "csq")}
+    engines = {name: engine for name, (engine, _) in built.items()}
+    config = built["float"][1].supernet
+    weight_batches = [batch_of(config, args.batch, device, 2 * i) for i in range(args.steps + 1)]
+    arch_batches = [batch_of(config, args.batch, device, 2 * i + 1) for i in range(args.steps + 1)]
+    for engine in engines.values():  # warm-up
+        engine.weight_step(*weight_batches[0])
+        engine.arch_step(*arch_batches[0])
+    steps: dict[str, list[float]] = {name: [] for name in engines}
+    for i in range(args.same_process):
+        batch = 1 + i % args.steps
+        for name, engine in engines.items():
+            sync(device)
+            start = time.perf_counter()
+            engine.weight_step(*weight_batches[batch])
+            engine.arch_step(*arch_batches[batch])
+            sync(device)
+            steps[name].append(time.perf_counter() - start)
+    fastest = {name: min(times) for name, times in steps.items()}
+    median = {name: statistics.median(times) for name, times in steps.items()}
+    return {
+        "iterations": args.same_process,
+        "float_step_s": round(fastest["float"], 4),
+        "csq_step_s": round(fastest["csq"], 4),
+        "csq_over_float_step_time": round(fastest["csq"] / fastest["float"], 3),
+        "median_float_step_s": round(median["float"], 4),
+        "median_csq_step_s": round(median["csq"], 4),
+        "median_csq_over_float_step_time": round(median["csq"] / median["float"], 3),
+    }
+
+
 def run_threads(preset_name: str, threads: int, args: argparse.Namespace) -> dict[str, Any]:
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in args.modes.split(",")}
     context = multiprocessing.get_context("spawn")
@@ -196,6 +235,10 @@ def run_threads(preset_name: str, threads: int, args: argparse.Namespace) -> dic
         )
     if "naive_common" in modes and "csq" in modes:
         result["naive_common_over_csq_saved_bytes"] = round(saved(modes["naive_common"]) / saved(modes["csq"]), 3)
+    if args.same_process and "float" in modes and "csq" in modes:
+        log(f"[{preset_name}, {threads} thread(s)] float and csq in one process, {args.same_process} iterations each")
+        with context.Pool(1) as pool:
+            result["same_process"] = pool.apply(measure_same_process, (preset_name, threads, args))
     return result
 
 
@@ -207,6 +250,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--steps", type=int, default=3, help="timed iterations after one warm-up (the fastest counts)")
     parser.add_argument("--rounds", type=int, default=2, help="processes per mode, interleaved (the fastest counts)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
+    parser.add_argument(
+        "--same-process",
+        type=int,
+        default=0,
+        help="also time float and csq alternated in one process, this many iterations each (0: not)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.modes.split(",")) - set(MODES))

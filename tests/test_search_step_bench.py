@@ -16,7 +16,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "search_step.py"
 @pytest.fixture(scope="module")
 def result() -> dict:
     args = ["--preset", "tiny", "--batch", "16", "--threads", "1", "--steps", "1", "--rounds", "2"]
-    args += ["--modes", "float,csq,naive_common"]
+    args += ["--modes", "float,csq,naive_common", "--same-process", "2"]
     done = subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
@@ -63,3 +63,15 @@ def test_unknown_modes_are_refused() -> None:
         [sys.executable, str(BENCH), "--modes", "float,fast"], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 2 and "unknown mode(s) fast" in done.stderr
+
+
+def test_the_same_process_comparison_alternates_float_and_csq(result: dict) -> None:
+    """--same-process: float and CSQ timed alternately in one process; fastest and median of each, and their
+    ratios."""
+    same = result["runs"][0]["same_process"]
+    assert same["iterations"] == 2
+    assert 0 < same["float_step_s"] <= same["median_float_step_s"]
+    assert 0 < same["csq_step_s"] <= same["median_csq_step_s"]
+    assert same["csq_over_float_step_time"] == pytest.approx(same["csq_step_s"] / same["float_step_s"], abs=2e-3)
+    ratio = same["median_csq_step_s"] / same["median_float_step_s"]
+    assert same["median_csq_over_float_step_time"] == pytest.approx(ratio, abs=2e-3)

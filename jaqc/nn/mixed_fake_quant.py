@@ -104,6 +104,11 @@ def _mix(quantized: Tensor, probs: Tensor) -> Tensor:
     return _without_autocast(_weighted_sum, quantized, probs)
 
 
+#: ``Σ_k probs[k] · candidates[k]`` of ``[m, ...]`` candidates (those of :func:`quantized_candidates` or
+#: :func:`symmetric_quantized_candidates`), in their dtype: the ops' forward value, bit for bit.
+mix_candidates = _mix
+
+
 def _dot_each(quantized: Tensor, grad: Tensor) -> Tensor:
     return quantized.reshape(quantized.shape[0], -1) @ grad.reshape(-1).to(quantized.dtype)
 
@@ -111,6 +116,10 @@ def _dot_each(quantized: Tensor, grad: Tensor) -> Tensor:
 def _probs_grad(quantized: Tensor, grad: Tensor, probs: Tensor) -> Tensor:
     """``[m]``: ``Σ grad · quantized[k]`` for every candidate ``k``."""
     return _without_autocast(_dot_each, quantized, grad).to(probs.dtype)
+
+
+#: ``[m]``: ``Σ grad · candidates[k]``, the gradient of ``probs`` in :data:`mix_candidates` (in ``probs``' dtype).
+candidates_probs_grad = _probs_grad
 
 
 # --- the asymmetric (activation) op -----------------------------------------------------------------------------
@@ -167,12 +176,23 @@ def _setup_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple, outp
     ctx.save_for_backward(x, lo, hi, probs)
 
 
-def _backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple:
-    x, lo, hi, probs = ctx.saved_tensors
-    need_x, need_lo, need_hi, need_probs = ctx.needs_input_grad[:4]
+def mixed_fake_quant_grads(
+    x: Tensor,
+    lo: Tensor,
+    hi: Tensor,
+    probs: Tensor,
+    bits: list[int],
+    axis: int,
+    grad: Tensor,
+    needs: tuple[bool, bool, bool, bool],
+    params: tuple[Tensor, Tensor, Tensor] | None = None,
+) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None]:
+    """The gradients of ``(x, lo, hi, probs)`` in ``jaqc::mixed_fake_quant`` for the incoming ``grad``, those of
+    ``needs`` only (``params``: the candidates' :func:`_params`, recomputed when not given)."""
+    need_x, need_lo, need_hi, need_probs = needs
     grad_x = grad_lo = grad_hi = grad_probs = None
     if need_lo or need_hi or (need_x and not (_shared(lo) and _shared(hi))):
-        terms = [ste_grads(x, lo[k], hi[k], ctx.axis, grad, need_lo or need_hi) for k in range(len(ctx.bits))]
+        terms = [ste_grads(x, lo[k], hi[k], axis, grad, need_lo or need_hi) for k in range(len(bits))]
         weights = probs.to(x.dtype)
         if need_x:
             grad_x = sum((weights[k] * term[0] for k, term in enumerate(terms)), torch.zeros_like(x))
@@ -181,11 +201,18 @@ def _backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple:
         if need_hi:
             grad_hi = torch.stack([weights[k].to(hi.dtype) * term[2] for k, term in enumerate(terms)])
     elif need_x:  # one range for every candidate: one mask, weighted by the candidates' total probability
-        grad_x = ste_grads(x, lo[0], hi[0], ctx.axis, grad, False)[0] * probs.sum().to(x.dtype)
+        grad_x = ste_grads(x, lo[0], hi[0], axis, grad, False)[0] * probs.sum().to(x.dtype)
     if need_probs:
-        params = ctx.params if ctx.params is not None else _params(x, lo, hi, ctx.bits)
-        grad_probs = _probs_grad(_quantized(x, params, ctx.axis), grad, probs)
-    return grad_x, grad_lo, grad_hi, grad_probs, None, None
+        params = params if params is not None else _params(x, lo, hi, bits)
+        grad_probs = _probs_grad(_quantized(x, params, axis), grad, probs)
+    return grad_x, grad_lo, grad_hi, grad_probs
+
+
+def _backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple:
+    x, lo, hi, probs = ctx.saved_tensors
+    needs = tuple(ctx.needs_input_grad[:4])
+    grads = mixed_fake_quant_grads(x, lo, hi, probs, ctx.bits, ctx.axis, grad, needs, ctx.params)  # type: ignore[arg-type]
+    return *grads, None, None
 
 
 mixed_fake_quant.register_autograd(_backward, setup_context=_setup_context)
@@ -242,6 +269,11 @@ def _symmetric_params(x: Tensor, amax: Tensor, bits: list[int]) -> tuple[Tensor,
 def _symmetric_candidates(x: Tensor, amax: Tensor, bits: list[int], axis: int) -> Tensor:
     """``[m, *x.shape]``: ``fake_quant_symmetric(x, amax[k], bits[k], axis)`` for every candidate ``k``."""
     return _quantized(x, _symmetric_params(x, amax, bits), axis)
+
+
+def symmetric_quantized_candidates(x: Tensor, amax: Tensor, bits: list[int], axis: int) -> Tensor:
+    """``[m, *x.shape]``: ``fake_quant_symmetric(x, amax[k], bits[k], axis)`` for every candidate ``k``."""
+    return _symmetric_candidates(x, amax, bits, axis)
 
 
 def mixed_fake_quant_symmetric_impl(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:

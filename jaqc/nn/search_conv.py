@@ -26,6 +26,13 @@ from .common_quant import fake_quant_common, fake_quant_common_symmetric, sum_we
 from .config import QuantizerConfig, QuantSearchMode, SearchStep
 from .errors import NNStateError
 from .fake_quant import channel_amax
+from .mixed_fake_quant import (
+    candidates_probs_grad,
+    mix_candidates,
+    mixed_fake_quant_grads,
+    quantized_candidates,
+    symmetric_quantized_candidates,
+)
 from .mixing import BitCandidates, hard_top_k_mix, hetero_blend, mix_quantized
 from .quantizers import ActivationQuantizer
 
@@ -113,10 +120,125 @@ class _SparseInputConv(torch.autograd.Function):
                 groups,
                 [need_x or need_quantized, need_weight, False],
             )
-        grad_quantized = grad_input.index_select(1, channels).to(quantized.dtype) if need_quantized else None
-        grad_x = grad_input.index_fill_(1, channels, 0.0).to(x.dtype) if need_x else None  # grad_input is ours
+        grad_x, grad_quantized = _split_input_grad(grad_input, x, quantized, channels, need_x, need_quantized)
         grad_weight = grad_weight.to(weight.dtype) if need_weight else None
         return grad_x, grad_quantized, grad_weight, None, None, None, None, None
+
+
+def _split_input_grad(
+    grad_input: Tensor | None, x: Tensor, quantized: Tensor, channels: Tensor, need_x: bool, need_quantized: bool
+) -> tuple[Tensor | None, Tensor | None]:
+    """The gradient of ``x̃`` split into ``x``'s (zero on ``Ω``) and ``quantized``'s (``Ω`` only)."""
+    if grad_input is None:
+        return None, None
+    grad_quantized = grad_input.index_select(1, channels).to(quantized.dtype) if need_quantized else None
+    grad_x = grad_input.index_fill_(1, channels, 0.0).to(x.dtype) if need_x else None  # grad_input is ours
+    return grad_x, grad_quantized
+
+
+class _CsqConv(torch.autograd.Function):
+    """CSQ's conv with both β-mixes inside one autograd node (Eq. 6): ``conv(x̃, W̃)``, where ``x̃`` is ``x`` with
+    its channels ``Ω`` replaced by ``Σ_k a_k Q_k(x_Ω)`` (over ``[lo_k, hi_k]``) and ``W̃ = Σ_k w_k Q_k(W)``.
+
+    The same values and gradients as the three nodes ``mixed_fake_quant(x_Ω)``, ``mixed_fake_quant_symmetric(W)``
+    and :class:`_SparseInputConv`, with less work per conv, which the search runs on every conv of the supernet
+    every step:
+
+    * the gradient of ``x`` is built in the input gradient the conv's backward returns: its ``Ω`` channels are
+      overwritten with the straight-through gradient of ``x_Ω``, where the three nodes add a second, full-size
+      gradient (zeros but for ``Ω``) into ``x``'s;
+    * the weight's candidates are quantized over its own per-channel range ``max |w|``, where every element
+      lies in range: ``W``'s straight-through gradient is ``∂L/∂W̃ · Σ_k w_k``, with no mask to compute;
+    * ``w``'s gradient is ``⟨∂L/∂W̃, Q_k(W)⟩``. In the architecture step, where ``W`` is a constant, a depthwise
+      conv computes it as ``⟨∂L/∂out, conv(x̃, Q_k(W))⟩`` instead (the conv is linear in its weight): ``m``
+      depthwise forward convolutions, which oneDNN runs faster on the CPU than the one depthwise weight
+      gradient they replace (``benchmarks/search_step.py``).
+
+    Autograd keeps what the three nodes keep: ``x`` (which the preceding ReLU keeps anyway), ``x_Ω``, its mix,
+    ``W̃`` and the small range and probability tensors; backward recomputes the candidates of ``x_Ω`` and ``W``
+    where the gradient of their probabilities needs them.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: Tensor,
+        selected: Tensor,
+        lo: Tensor,
+        hi: Tensor,
+        a_probs: Tensor,
+        weight: Tensor,
+        amax: Tensor,
+        w_probs: Tensor,
+        channels: Tensor,
+        bits: tuple[list[int], list[int]],
+        conv: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int],
+    ) -> Tensor:
+        a_bits, w_bits = bits
+        stride, padding, dilation, groups = conv
+        quantized = mix_candidates(quantized_candidates(selected, lo, hi, a_bits, 0), a_probs)
+        mixed = mix_candidates(symmetric_quantized_candidates(weight.detach(), amax, w_bits, 0), w_probs)
+        with _quantized_input(x, channels, quantized) as x_tilde:
+            out = F.conv2d(x_tilde, mixed, None, stride, padding, dilation, groups)
+        ctx.save_for_backward(x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels)
+        ctx.bits = bits
+        depthwise = groups == weight.shape[0] == x.shape[1] and weight.shape[1] == 1
+        ctx.conv = (conv, out.dtype, depthwise)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels = ctx.saved_tensors
+        a_bits, w_bits = ctx.bits
+        conv, dtype, depthwise = ctx.conv
+        stride, padding, dilation, groups = conv
+        need_x, _, need_lo, need_hi, need_a, need_weight, _, need_w = ctx.needs_input_grad[:8]
+        need_quantized = need_x or need_lo or need_hi or need_a  # everything of x_Ω's mix
+        per_candidate = need_w and depthwise and not need_weight  # ⟨∂L/∂out, conv(x̃, Q_k(W))⟩
+        need_mixed = need_weight or (need_w and not per_candidate)
+        w_candidates = symmetric_quantized_candidates(weight.detach(), amax, w_bits, 0) if need_w else None
+        grad = grad.to(dtype)
+        grad_input = grad_weight = grad_w = None
+        with _quantized_input(x, channels, quantized) as x_tilde:
+            x_tilde = x_tilde.to(dtype)  # the operands the forward's conv ran on
+            if need_quantized or need_mixed:
+                grad_input, grad_mixed, _ = torch.ops.aten.convolution_backward(
+                    grad,
+                    x_tilde,
+                    mixed.to(dtype),
+                    None,
+                    stride,
+                    padding,
+                    dilation,
+                    False,
+                    [0] * len(padding),
+                    groups,
+                    [need_quantized, need_mixed, False],
+                )
+                if need_weight:
+                    grad_weight = (grad_mixed * w_probs.sum().to(grad_mixed.dtype)).to(weight.dtype)
+                if need_w and not per_candidate:
+                    assert w_candidates is not None
+                    grad_w = candidates_probs_grad(w_candidates, grad_mixed, w_probs)
+            if per_candidate:
+                assert w_candidates is not None
+                flat = grad.reshape(-1).float()
+                terms = [
+                    torch.dot(F.conv2d(x_tilde, c.to(dtype), None, *conv).reshape(-1).float(), flat)
+                    for c in w_candidates
+                ]
+                grad_w = torch.stack(terms).to(w_probs.dtype)
+        grad_x = grad_lo = grad_hi = grad_a = None
+        if need_quantized:
+            assert grad_input is not None
+            grad_quantized = grad_input.index_select(1, channels).to(selected.dtype)
+            grad_selected, grad_lo, grad_hi, grad_a = mixed_fake_quant_grads(
+                selected, lo, hi, a_probs, a_bits, 0, grad_quantized, (need_x, need_lo, need_hi, need_a)
+            )
+            if need_x:
+                assert grad_selected is not None
+                grad_x = grad_input.index_copy_(1, channels, grad_selected.to(grad_input.dtype)).to(x.dtype)
+        return grad_x, None, grad_lo, grad_hi, grad_a, grad_weight, None, grad_w, None, None, None
 
 
 class SearchConv2d(nn.Conv2d):
@@ -216,6 +338,8 @@ class SearchConv2d(nn.Conv2d):
             return self._conv(x, self.weight)
         if self.mode is QuantSearchMode.NAIVE_COMMON:
             return self._common_forward(x, w_probs, a_probs)
+        if self.mode in SPARSE_MODES and w_probs is not None and a_probs is not None:
+            return self._csq_forward(x, w_probs, a_probs)
         weight = self._mix(self.weight, self._weight_candidates(), w_probs)
         if self.mode not in SPARSE_MODES:
             return self._conv(self._mix(x, self._activation_candidates(x), a_probs), weight)
@@ -235,6 +359,21 @@ class SearchConv2d(nn.Conv2d):
         out = _SparseInputConv.apply(
             x, quantized, weight, channels, self.stride, self.padding, self.dilation, self.groups
         )
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+
+    def _csq_forward(self, x: Tensor, w_probs: Tensor, a_probs: Tensor) -> Tensor:
+        """:meth:`_sparse_forward` with both mixes inside the conv's autograd node (:class:`_CsqConv`)."""
+        channels = self.csq_channels
+        selected = x.detach().index_select(1, channels)  # x_Ω; its gradient comes back through x's
+        activations = self._activation_candidates(selected)
+        weights = self._weight_candidates()
+        for probs, candidates in ((w_probs, weights), (a_probs, activations)):
+            if probs.shape != (len(candidates.bits),):
+                raise ValueError(f"expected {len(candidates.bits)} bit probabilities, got shape {tuple(probs.shape)}")
+        bits = (list(activations.bits), list(weights.bits))
+        conv = (self.stride, self.padding, self.dilation, self.groups)
+        lo, hi = activations.lo, activations.hi
+        out = _CsqConv.apply(x, selected, lo, hi, a_probs, self.weight, weights.hi, w_probs, channels, bits, conv)
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:

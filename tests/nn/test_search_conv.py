@@ -43,18 +43,24 @@ def dense_reference(conv: SearchConv2d, x: torch.Tensor, channels: list[int], wp
     ],
 )
 @pytest.mark.parametrize("layout", ["leaf", "relu", "relu_channels_last"])
-def test_csq_forward_and_gradients_match_dense_eq6(in_ch, out_ch, kernel, groups, channels, layout) -> None:
+@pytest.mark.parametrize("trained", ["all", "weights", "arch"])
+def test_csq_forward_and_gradients_match_dense_eq6(in_ch, out_ch, kernel, groups, channels, layout, trained) -> None:
     """A leaf input is copied; a ReLU's output has its Ω channels swapped in place, and the ReLU's backward,
-    which reads that output, still gets it unchanged: gradients reach the leaf as through Eq. 6's copy."""
+    which reads that output, still gets it unchanged: gradients reach the leaf as through Eq. 6's copy.
+
+    ``trained``: what needs gradients, as in the search's steps: everything; the weight step's weight and input
+    (constant β); the architecture step's β and input (a constant weight: a depthwise conv then takes β_w's
+    gradient from one forward convolution per candidate instead of the weight gradient)."""
     conv = make_conv(QuantSearchMode.CSQ, in_ch, out_ch, kernel, groups)
     conv.set_csq_channels(channels)
+    conv.weight.requires_grad_(trained != "arch")
     gen = torch.Generator().manual_seed(1)
     base = torch.randn(2, in_ch, 6, 6, generator=gen)
     if layout == "relu_channels_last":
         base = base.contiguous(memory_format=torch.channels_last)
     leaf = (base.relu() if layout == "leaf" else base).requires_grad_()
-    wp = torch.softmax(torch.randn(3, generator=gen), 0).requires_grad_()
-    ap = torch.softmax(torch.randn(3, generator=gen), 0).requires_grad_()
+    wp = torch.softmax(torch.randn(3, generator=gen), 0).requires_grad_(trained != "weights")
+    ap = torch.softmax(torch.randn(3, generator=gen), 0).requires_grad_(trained != "weights")
     upstream = torch.randn(2, out_ch, 6, 6, generator=gen)
 
     def input_() -> torch.Tensor:
@@ -66,14 +72,16 @@ def test_csq_forward_and_gradients_match_dense_eq6(in_ch, out_ch, kernel, groups
     assert torch.equal(x.detach(), before)  # restored bit for bit
     out.backward(upstream)
     assert torch.equal(x.detach(), before)
-    got = (out.detach(), leaf.grad.clone(), wp.grad.clone(), ap.grad.clone(), conv.weight.grad.clone())
-    for tensor in (leaf, wp, ap, conv.weight):
+    tensors = (leaf, wp, ap, conv.weight)
+    got = [None if t.grad is None else t.grad.clone() for t in tensors]
+    assert [g is not None for g in got] == [t.requires_grad for t in tensors]
+    for tensor in tensors:
         tensor.grad = None
     want_out = dense_reference(conv, input_(), channels, wp, ap)
     want_out.backward(upstream)
-    torch.testing.assert_close(got[0], want_out, atol=2e-6, rtol=1e-5)
-    for a, b in zip(got[1:], (leaf.grad, wp.grad, ap.grad, conv.weight.grad), strict=True):
-        torch.testing.assert_close(a, b, atol=5e-5, rtol=1e-4)
+    torch.testing.assert_close(out.detach(), want_out, atol=2e-6, rtol=1e-5)
+    for a, t in zip(got, tensors, strict=True):
+        torch.testing.assert_close(a, t.grad, atol=5e-5, rtol=1e-4)
 
 
 def _saved_shapes(conv: SearchConv2d, x: torch.Tensor, probs: torch.Tensor) -> tuple[list[tuple[int, ...]], int]:
@@ -170,3 +178,55 @@ def test_bad_channel_sets_are_rejected() -> None:
     for bad in ([], [3, 1], [2, 2], [8], [-1]):
         with pytest.raises(NNStateError, match="CSQ channels"):
             conv.set_csq_channels(bad)
+
+
+@pytest.mark.parametrize("clipping", ["minmax", "pact", "mse"])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize(("groups", "stride"), [(1, 1), (12, 2)])
+def test_fused_csq_conv_equals_its_three_nodes(clipping: str, training: bool, groups: int, stride: int) -> None:
+    """The one-node CSQ conv gives the values and gradients (x, β_w, β_a, W, PACT's clip ranges) of the β-mixes of
+    x_Ω and W as separate nodes feeding the sparse-input conv, whatever the clipping; in eval the running range
+    clips, so the straight-through masks are not all ones."""
+    from jaqc.nn.config import QuantizerConfig
+
+    def run(fused: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        conv = SearchConv2d(
+            12,
+            12,
+            3,
+            stride,
+            groups,
+            mode=QuantSearchMode.CSQ,
+            weight_bits=BITS,
+            activation_bits=BITS,
+            quantizer=QuantizerConfig(activation_clipping=clipping),
+        )
+        conv.set_csq_channels([0, 5, 6, 11])
+        gen = torch.Generator().manual_seed(2)
+        conv.train()
+        with torch.no_grad():  # a running range, a little narrower than the next batch's
+            conv(torch.randn(2, 12, 7, 7, generator=gen).relu() * 0.5, torch.ones(3) / 3, torch.ones(3) / 3)
+        conv.train(training)
+        leaf = torch.randn(2, 12, 7, 7, generator=gen).requires_grad_()
+        wp = torch.softmax(torch.randn(3, generator=gen), 0).requires_grad_()
+        ap = torch.softmax(torch.randn(3, generator=gen), 0).requires_grad_()
+        x = leaf.relu()
+        if fused:
+            out = conv(x, wp, ap)
+        else:
+            out = conv._sparse_forward(x, conv._mix(conv.weight, conv._weight_candidates(), wp), ap)
+        out.backward(torch.randn(out.shape, generator=gen))
+        params = [
+            leaf,
+            wp,
+            ap,
+            conv.weight,
+            *([conv.act_quant.clip_lo, conv.act_quant.clip_hi] if clipping == "pact" else []),
+        ]
+        return [out.detach(), *(p.grad for p in params)]
+
+    fused, separate = run(True), run(False)
+    assert len(fused) == len(separate)
+    for a, b in zip(fused, separate, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)

@@ -78,8 +78,10 @@ def test_search_outcome_is_pinned(straight_run) -> None:  # type: ignore[no-unty
     thread). Pinned by the config-derived pricing before #11's refactors, which all kept it; re-pinned for issue
     #12's annealed temperature schedule and weight-only warm-up (a change of the search itself), and for #12's
     faster CSQ step (one convolution of the rebuilt input instead of conv(A) + conv(Δ), candidates mixed in one
-    tensor op: the same values up to float rounding, which moved the last block's bits and the accelerator), and
-    for #12's step-by-step anneal with a warm-up counted in steps (another schedule, so another search)."""
+    tensor op: the same values up to float rounding, which moved the last block's bits and the accelerator),
+    for #12's step-by-step anneal with a warm-up counted in steps (another schedule, so another search), and for
+    #12's one-node CSQ conv (β_w's gradient of a depthwise conv from one convolution per candidate in the
+    architecture step: the same values up to float rounding, which moved one block's op and two blocks' bits)."""
     golden = json.loads((Path(__file__).parents[1] / "golden" / "small_search_outcome.json").read_text())
     summary = straight_run.summary
     assert summary["architecture"] == golden["architecture"]
