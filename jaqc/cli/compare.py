@@ -50,6 +50,11 @@ from .app import cli, console, data_option, device_option, hw_model_option, none
 )
 @click.option("--ablation/--no-ablation", default=True, show_default=True, help="Also run the Table 7 ablation.")
 @click.option("--ablation-seeds", default=None, help="Seeds of the ablation searches, e.g. 0,1,2 (default: --seed).")
+@click.option(
+    "--ablation-variants",
+    default=None,
+    help="Table 7 variants to search, e.g. csq,naive (default: all: csq,csq-k1,csq-k5,channel0,naive,autonba).",
+)
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Any integer in 0..2^63-1.")
 @click.option(
     "--seeds",
@@ -81,6 +86,7 @@ def compare_cmd(
     haq_budget_kind: str,
     ablation: bool,
     ablation_seeds: str | None,
+    ablation_variants: str | None,
     seed: int | None,
     seeds: str | None,
     out_dir: str,
@@ -97,6 +103,7 @@ def compare_cmd(
     from jaqc.search.compare import (
         CompareSettings,
         Comparison,
+        parse_ablation_variants,
         parse_lambdas,
         parse_methods,
         parse_seeds,
@@ -109,6 +116,7 @@ def compare_cmd(
         haq_budget=haq_budget, haq_budget_kind=haq_budget_kind,
         ablation=ablation, seed=seed,
         ablation_seeds=parse_seeds(ablation_seeds), seeds=parse_seeds(seeds, "--seeds"),
+        ablation_variants=parse_ablation_variants(ablation_variants),
         overrides={"hw_model": hw_model}, device=device,
     )  # fmt: skip
     out = console()

@@ -14,7 +14,8 @@ then read back:
 Outputs: ``compare.md`` (the table and the ablation), ``compare.json`` (every figure), ``pareto.png``
 (test accuracy against EDAP, the Pareto front drawn). The *Table 7 ablation* (``--ablation``, JAQ paper
 § "misguided search"): with no hardware constraint (λ = 0) the share of searchable blocks whose bits
-converge to 2, for JAQ with CSQ, the channel-0 ablation and Auto-NBA-style heterogeneous sampling.
+converge to 2, for JAQ with CSQ (at the preset's K, 1 % and 5 %), the channel-0 ablation, the naive multi-bit
+supernet (Eq. 5) and Auto-NBA-style heterogeneous sampling.
 
 A comparison resumes: a finished run (``summary.json``) or retraining is read back instead of redone, an
 interrupted search continues from its checkpoint; delete ``OUT`` (or one run in it) to redo it.
@@ -43,12 +44,53 @@ from .rundir import SUBNET_FILE, RunDir, read_summary, write_summary
 COMPARE_METHODS: tuple[str, ...] = ("jaq", "autonba", "haq", "hqnas", "uniform8", "uniform4")
 #: Methods that take the hardware weight λ (one run per λ of ``--lambdas``).
 LAMBDA_METHODS: frozenset[str] = frozenset({"jaq", "autonba", "hqnas"})
-#: The Table 7 ablation: label -> (method, supernet quantization mode or None for the method's own).
-ABLATION_RUNS: dict[str, tuple[str, str | None]] = {
-    "JAQ (CSQ)": ("jaq", "csq"),
-    "JAQ, channel-0 ablation": ("jaq", "channel0"),
-    "Auto-NBA sampling": ("autonba", None),
-}
+
+
+@frozen
+class AblationVariant:
+    """One search of the Table 7 ablation: a method, its supernet's quantization mode (None: the method's own)
+    and CSQ's K (None: the preset's)."""
+
+    name: str
+    method: str
+    quant_mode: str | None = None
+    csq_k_percent: float | None = None
+
+    @property
+    def key(self) -> str:
+        """What ``--ablation-variants`` and the run labels (``ablation-<key>[-s<seed>]``) call it."""
+        key = self.quant_mode or self.method
+        return key if self.csq_k_percent is None else f"{key}-k{self.csq_k_percent:g}"
+
+
+#: The Table 7 ablation, in its table's order: JAQ's CSQ at the preset's K and at 1 % and 5 %, Ω fixed to the first
+#: channel, every channel quantized (Eq. 5, the "naive" multi-bit supernet: the ground truth CSQ approximates),
+#: and Auto-NBA's heterogeneous sampling.
+ABLATION_VARIANTS: tuple[AblationVariant, ...] = (
+    AblationVariant("JAQ (CSQ)", "jaq", "csq"),
+    AblationVariant("JAQ, CSQ at K = 1 %", "jaq", "csq", 1.0),
+    AblationVariant("JAQ, CSQ at K = 5 %", "jaq", "csq", 5.0),
+    AblationVariant("JAQ, channel-0 ablation", "jaq", "channel0"),
+    AblationVariant("Naive multi-bit supernet (Eq. 5)", "jaq", "naive"),
+    AblationVariant("Auto-NBA sampling", "autonba"),
+)
+
+
+def parse_ablation_variants(text: str | None) -> tuple[str, ...] | None:
+    """``--ablation-variants``: comma-separated keys of :data:`ABLATION_VARIANTS` (None: all)."""
+    if text is None:
+        return None
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    known = [v.key for v in ABLATION_VARIANTS]
+    unknown = [k for k in keys if k not in known]
+    if unknown or not keys:
+        problem = f"unknown variant {unknown[0]!r}" if unknown else "none given"
+        raise JaqcError(f"--ablation-variants: {problem}; choose from {', '.join(known)}")
+    if len(set(keys)) != len(keys):
+        raise JaqcError(f"--ablation-variants: {text!r} repeats a variant")
+    return tuple(keys)
+
+
 #: The op of every block in the uniform baselines (MobileNetV2's inverted residual).
 UNIFORM_OP = "k3_e6"
 
@@ -128,6 +170,8 @@ class CompareSettings:
     seed: int | None = field(default=None)
     #: Seeds of the Table 7 ablation searches (default: the comparison's seed only).
     ablation_seeds: tuple[int, ...] | None = None
+    #: Keys of the Table 7 variants to search (:data:`ABLATION_VARIANTS`; default: all).
+    ablation_variants: tuple[str, ...] | None = None
     #: How every retraining starts: from scratch (the default: every method's subnet from the same, seeded
     #: initialisation) or from its search's supernet weights (which favours methods whose supernet trained the
     #: chosen path).
@@ -400,11 +444,17 @@ class Comparison:
         base_seed = search_preset(self.settings.preset, self.settings.data_root, **self._overrides()).settings.seed
         seeds = self.settings.ablation_seeds or (base_seed,)
         out: list[dict[str, Any]] = []
-        for name, (method, mode) in ABLATION_RUNS.items():
+        chosen = self.settings.ablation_variants
+        for variant in ABLATION_VARIANTS:
+            if chosen is not None and variant.key not in chosen:
+                continue
+            name, method = variant.name, variant.method
             per_seed: list[dict[str, Any]] = []
             for seed in seeds:
-                label = "ablation-" + ("autonba" if mode is None else mode) + ("" if seed == base_seed else f"-s{seed}")
-                overrides = {**self._overrides(0.0, mode), "seed": seed}
+                label = f"ablation-{variant.key}" + ("" if seed == base_seed else f"-s{seed}")
+                overrides = {**self._overrides(0.0, variant.quant_mode), "seed": seed}
+                if variant.csq_k_percent is not None:
+                    overrides["csq_k_percent"] = variant.csq_k_percent
                 summary = self.search(label, method, overrides, {})
                 config = search_preset(self.settings.preset, self.settings.data_root, **overrides).supernet
                 per_seed.append({"seed": seed, "label": label, **share_of_2bit(summary["architecture"], config)})
@@ -414,7 +464,10 @@ class Comparison:
                 return sum(x[key] * x["layers"] for x in per_seed) / layers if layers else math.nan
 
             shares = {key: pooled(key) for key in ("weight_2bit", "activation_2bit", "any_2bit")}
-            out.append({"variant": name, "seeds": list(seeds), "layers": layers, **shares, "per_seed": per_seed})
+            out.append(
+                {"variant": name, "key": variant.key, "seeds": list(seeds), "layers": layers, **shares,
+                 "per_seed": per_seed}
+            )  # fmt: skip
         return out
 
     def run(self) -> dict[str, Any]:
@@ -443,6 +496,7 @@ class Comparison:
                 "lambdas": list(self.settings.lambdas), "epochs": self.settings.epochs,
                 "retrain_epochs": self.settings.retrain_epochs, "episodes": self.settings.episodes,
                 "seed": self.settings.seed, "ablation_seeds": self.settings.ablation_seeds,
+                "ablation_variants": self.settings.ablation_variants,
                 "hw_model": self.hw_model, "retrain_init": self.settings.retrain_init,
                 "haq_budget": self.settings.haq_budget, "haq_budget_kind": self.settings.haq_budget_kind,
                 "seeds": None if seeds is None else list(seeds),

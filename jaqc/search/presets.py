@@ -75,15 +75,18 @@ class SearchPreset:
 def search_preset(name: str, data_root: str | None = None, **overrides: Any) -> SearchPreset:
     """The named preset; ``data_root`` is the CIFAR/ImageNet directory; ``overrides`` replace preset fields
     (``epochs``, ``lam``, ``seed`` and the other :class:`JaqSearchSettings` fields go to the settings;
-    ``quant_mode`` sets the supernet's :class:`~jaqc.nn.config.QuantSearchMode`; ``space`` replaces the FBNet
+    ``quant_mode`` sets the supernet's :class:`~jaqc.nn.config.QuantSearchMode` and ``csq_k_percent`` CSQ's K;
+    ``space`` replaces the FBNet
     space by a user's, ``"module:attribute"`` or ``"file.py:attribute"`` (:mod:`jaqc.nn.space`))."""
     setting_names = {a.name for a in attrs.fields(JaqSearchSettings)}
     settings_over = {k: v for k, v in overrides.items() if k in setting_names}
     if isinstance(settings_over.get("hw"), dict):  # from a run's recipe (JSON)
         settings_over["hw"] = HardwareWeights(**settings_over["hw"])
     quant_mode = overrides.get("quant_mode")
+    csq_k_percent = overrides.get("csq_k_percent")
     space = overrides.get("space")
-    preset_over = {k: v for k, v in overrides.items() if k not in setting_names and k not in ("quant_mode", "space")}
+    supernet_keys = ("quant_mode", "csq_k_percent", "space")
+    preset_over = {k: v for k, v in overrides.items() if k not in setting_names and k not in supernet_keys}
     if name == "tiny":
         preset = SearchPreset(
             name="tiny",
@@ -145,8 +148,13 @@ def search_preset(name: str, data_root: str | None = None, **overrides: Any) -> 
         from jaqc.nn.space import with_space
 
         preset = attrs.evolve(preset, supernet=with_space(preset.supernet, space))
-    if quant_mode is not None:  # the supernet's quantization search mode, e.g. "channel0" for Table 7's ablation
+    quant_over = {"mode": quant_mode, "csq_k_percent": csq_k_percent}
+    quant_over = {k: v for k, v in quant_over.items() if v is not None}
+    if quant_over:  # the supernet's quantization search mode (e.g. "channel0" for Table 7's ablation) and CSQ's K
         supernet = preset.supernet
-        quant = attrs.evolve(supernet.quant, mode=quant_mode)
+        try:
+            quant = attrs.evolve(supernet.quant, **quant_over)
+        except (TypeError, ValueError) as exc:
+            raise JaqcError(f"preset {name}: {exc}") from None
         preset = attrs.evolve(preset, supernet=attrs.evolve(supernet, quant=quant))
     return preset

@@ -14,6 +14,7 @@ from jaqc.search.compare import (
     CompareSettings,
     Comparison,
     pareto_front,
+    parse_ablation_variants,
     parse_lambdas,
     parse_methods,
     parse_seeds,
@@ -148,19 +149,47 @@ def test_ablation_pools_seeds_and_labels_runs(tmp_path, monkeypatch) -> None:  #
     monkeypatch.setattr(Comparison, "search", fake_search)
     settings = CompareSettings(methods=("jaq",), ablation_seeds=(0, 3))
     rows = Comparison(tmp_path, settings).ablation()
-    assert [(c[0], c[1], c[2]["lam"], c[2].get("quant_mode"), c[2]["seed"]) for c in calls] == [
-        ("ablation-csq", "jaq", 0.0, "csq", 0),
-        ("ablation-csq-s3", "jaq", 0.0, "csq", 3),
-        ("ablation-channel0", "jaq", 0.0, "channel0", 0),
-        ("ablation-channel0-s3", "jaq", 0.0, "channel0", 3),
-        ("ablation-autonba", "autonba", 0.0, None, 0),
-        ("ablation-autonba-s3", "autonba", 0.0, None, 3),
+    got = [(c[0], c[1], c[2]["lam"], c[2].get("quant_mode"), c[2].get("csq_k_percent"), c[2]["seed"]) for c in calls]
+    assert got == [
+        ("ablation-csq", "jaq", 0.0, "csq", None, 0),
+        ("ablation-csq-s3", "jaq", 0.0, "csq", None, 3),
+        ("ablation-csq-k1", "jaq", 0.0, "csq", 1.0, 0),
+        ("ablation-csq-k1-s3", "jaq", 0.0, "csq", 1.0, 3),
+        ("ablation-csq-k5", "jaq", 0.0, "csq", 5.0, 0),
+        ("ablation-csq-k5-s3", "jaq", 0.0, "csq", 5.0, 3),
+        ("ablation-channel0", "jaq", 0.0, "channel0", None, 0),
+        ("ablation-channel0-s3", "jaq", 0.0, "channel0", None, 3),
+        ("ablation-naive", "jaq", 0.0, "naive", None, 0),
+        ("ablation-naive-s3", "jaq", 0.0, "naive", None, 3),
+        ("ablation-autonba", "autonba", 0.0, None, None, 0),
+        ("ablation-autonba-s3", "autonba", 0.0, None, None, 3),
     ]
     csq = rows[0]
-    assert (csq["variant"], csq["seeds"], csq["layers"]) == ("JAQ (CSQ)", [0, 3], 10)
+    assert (csq["variant"], csq["key"], csq["seeds"], csq["layers"]) == ("JAQ (CSQ)", "csq", [0, 3], 10)
     assert (csq["weight_2bit"], csq["activation_2bit"], csq["any_2bit"]) == (3 / 10, 1 / 10, 3 / 10)
     assert [x["weight_2bit"] for x in csq["per_seed"]] == [0.2, 0.4]
-    assert rows[1]["weight_2bit"] == rows[2]["any_2bit"] == 0.0
+    assert rows[1]["weight_2bit"] == rows[-1]["any_2bit"] == 0.0
+    assert [r["key"] for r in rows] == ["csq", "csq-k1", "csq-k5", "channel0", "naive", "autonba"]
+    # a subset of the variants, in the table's order whatever the order asked
+    calls.clear()
+    chosen = attrs.evolve(settings, ablation_variants=parse_ablation_variants("naive,csq-k1"), ablation_seeds=None)
+    rows = Comparison(tmp_path, chosen).ablation()
+    assert [r["variant"] for r in rows] == ["JAQ, CSQ at K = 1 %", "Naive multi-bit supernet (Eq. 5)"]
+    assert [c[0] for c in calls] == ["ablation-csq-k1", "ablation-naive"]
+
+
+def test_ablation_variants_and_csq_k_reach_the_preset() -> None:
+    from jaqc.search.presets import search_preset
+
+    assert parse_ablation_variants(None) is None
+    with pytest.raises(JaqcError, match="unknown variant 'k3'; choose from csq, csq-k1, csq-k5, channel0, naive, "):
+        parse_ablation_variants("csq,k3")
+    with pytest.raises(JaqcError, match="repeats a variant"):
+        parse_ablation_variants("csq,csq")
+    quant = search_preset("tiny", quant_mode="csq", csq_k_percent=5.0).supernet.quant
+    assert (quant.mode.value, quant.csq_k_percent) == ("csq", 5.0)
+    with pytest.raises(JaqcError, match=r"preset tiny: .*csq_k_percent"):
+        search_preset("tiny", csq_k_percent=0.0)
 
 
 def _seed_row(entry: str, seed: int, acc: float, edap: float) -> dict:
