@@ -107,22 +107,27 @@ class _SparseInputConv(torch.autograd.Function):
         stride, padding, dilation, groups, dtype = ctx.conv
         need_x, need_quantized, need_weight = ctx.needs_input_grad[:3]
         with _quantized_input(x, channels, quantized) as x_tilde:
-            grad_input, grad_weight, _ = torch.ops.aten.convolution_backward(
-                grad.to(dtype),
-                x_tilde.to(dtype),  # the operands the forward's conv ran on
-                weight.to(dtype),
-                None,
-                stride,
-                padding,
-                dilation,
-                False,
-                [0] * len(padding),
-                groups,
-                [need_x or need_quantized, need_weight, False],
-            )
+            conv = (stride, padding, dilation, groups)  # on the operands the forward's conv ran on:
+            mask = (need_x or need_quantized, need_weight)
+            grad_input, grad_weight = _conv_backward(grad.to(dtype), x_tilde.to(dtype), weight.to(dtype), conv, mask)
         grad_x, grad_quantized = _split_input_grad(grad_input, x, quantized, channels, need_x, need_quantized)
         grad_weight = grad_weight.to(weight.dtype) if need_weight else None
         return grad_x, grad_quantized, grad_weight, None, None, None, None, None
+
+
+def _conv_backward(
+    grad: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    conv: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int],
+    mask: tuple[bool, bool],
+) -> tuple[Tensor | None, Tensor | None]:
+    """The input and weight gradients (those ``mask`` asks for) of ``conv2d(x, weight, None, *conv)``."""
+    stride, padding, dilation, groups = conv
+    grad_input, grad_weight, _ = torch.ops.aten.convolution_backward(
+        grad, x, weight, None, stride, padding, dilation, False, [0] * len(padding), groups, [*mask, False]
+    )
+    return grad_input, grad_weight
 
 
 def _split_input_grad(
@@ -191,7 +196,6 @@ class _CsqConv(torch.autograd.Function):
         x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels = ctx.saved_tensors
         a_bits, w_bits = ctx.bits
         conv, dtype, depthwise = ctx.conv
-        stride, padding, dilation, groups = conv
         need_x, _, need_lo, need_hi, need_a, need_weight, _, need_w = ctx.needs_input_grad[:8]
         need_quantized = need_x or need_lo or need_hi or need_a  # everything of x_Ω's mix
         per_candidate = need_w and depthwise and not need_weight  # ⟨∂L/∂out, conv(x̃, Q_k(W))⟩
@@ -202,19 +206,8 @@ class _CsqConv(torch.autograd.Function):
         with _quantized_input(x, channels, quantized) as x_tilde:
             x_tilde = x_tilde.to(dtype)  # the operands the forward's conv ran on
             if need_quantized or need_mixed:
-                grad_input, grad_mixed, _ = torch.ops.aten.convolution_backward(
-                    grad,
-                    x_tilde,
-                    mixed.to(dtype),
-                    None,
-                    stride,
-                    padding,
-                    dilation,
-                    False,
-                    [0] * len(padding),
-                    groups,
-                    [need_quantized, need_mixed, False],
-                )
+                mask = (need_quantized, need_mixed)
+                grad_input, grad_mixed = _conv_backward(grad, x_tilde, mixed.to(dtype), conv, mask)
                 if need_weight:
                     grad_weight = (grad_mixed * w_probs.sum().to(grad_mixed.dtype)).to(weight.dtype)
                 if need_w and not per_candidate:
