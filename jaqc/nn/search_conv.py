@@ -155,9 +155,10 @@ class _CsqConv(torch.autograd.Function):
     * the weight's candidates are quantized over its own per-channel range ``max |w|``, where every element
       lies in range: ``W``'s straight-through gradient is ``∂L/∂W̃ · Σ_k w_k``, with no mask to compute;
     * ``w``'s gradient is ``⟨∂L/∂W̃, Q_k(W)⟩``. In the architecture step, where ``W`` is a constant, a depthwise
-      conv computes it as ``⟨∂L/∂out, conv(x̃, Q_k(W))⟩`` instead (the conv is linear in its weight): ``m``
-      depthwise forward convolutions, which oneDNN runs faster on the CPU than the one depthwise weight
-      gradient they replace (``benchmarks/search_step.py``).
+      conv on the CPU computes it as ``⟨∂L/∂out, conv(x̃, Q_k(W))⟩`` instead (the conv is linear in its
+      weight): ``m`` depthwise forward convolutions, which oneDNN runs faster than the one depthwise weight
+      gradient they replace (docs/search.md, "Step cost"). On a GPU the weight gradient is kept until
+      measured there.
 
     Autograd keeps what the three nodes keep: ``x`` (which the preceding ReLU keeps anyway), ``x_Ω``, its mix,
     ``W̃`` and the small range and probability tensors; backward recomputes the candidates of ``x_Ω`` and ``W``
@@ -187,7 +188,8 @@ class _CsqConv(torch.autograd.Function):
             out = F.conv2d(x_tilde, mixed, None, stride, padding, dilation, groups)
         ctx.save_for_backward(x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels)
         ctx.bits = bits
-        depthwise = groups == weight.shape[0] == x.shape[1] and weight.shape[1] == 1
+        # on the CPU only: oneDNN's depthwise weight gradient is the slow one (cuDNN's is not measured yet)
+        depthwise = groups == weight.shape[0] == x.shape[1] and weight.shape[1] == 1 and x.device.type == "cpu"
         ctx.conv = (conv, out.dtype, depthwise)
         return out
 
