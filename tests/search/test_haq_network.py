@@ -439,3 +439,16 @@ def test_budget_clamp_raises_a_budget_below_the_cheapest_fraction_to_it() -> Non
     assert choose_budget(table, resolve_settings(small_preset(), {"budget": 0.9, "budget_clamp": True}))[0] == 0.9
     with pytest.raises(JaqcError, match="haq option 'budget_clamp' must be true or false, got 'yes'"):
         resolve_settings(small_preset(), {"budget_clamp": "yes"})
+
+
+@pytest.mark.parametrize(
+    ("preset", "episodes", "warmup"), [("tiny", 40, 20), ("digits32", 40, 20), ("cifar10", 600, 20)]
+)
+def test_default_episodes_follow_the_preset(preset: str, episodes: int, warmup: int) -> None:
+    """The CPU testbeds give HAQ about a JAQ search's wall time; elsewhere HAQ's own 600 episodes."""
+    from jaqc.search.haq.run import resolve_settings
+    from jaqc.search.presets import search_preset
+
+    settings = resolve_settings(search_preset(preset, data_root="(unused)"), {})
+    assert (settings.episodes, settings.warmup_episodes) == (episodes, warmup)
+    assert resolve_settings(search_preset(preset, data_root="(unused)"), {"episodes": 7}).episodes == 7

@@ -91,6 +91,12 @@ FINETUNE_LR_DIVISOR: float = 25.0
 NETWORK_FILE = "network.json"
 
 
+#: HAQ's episodes on the CPU testbeds (elsewhere 600, as HAQ's code runs): about a JAQ search's wall time there
+#: (digits32: about 17 s an episode on 2 cores, so 40 take some 11 minutes against JAQ's 10-minute search; 600
+#: would take three hours a seed).
+TESTBED_EPISODES: dict[str, int] = {"tiny": 40, "digits32": 40}
+
+
 def _option_error(key: str, requirement: str, value: Any) -> JaqcError:
     return JaqcError(f"haq option {key!r} must be {requirement}, got {value!r}")
 
@@ -195,7 +201,7 @@ def resolve_settings(preset: SearchPreset, options: Mapping[str, Any] | None) ->
     if not isinstance(accelerator, str | os.PathLike):
         raise _option_error("accelerator", "a preset name or a TOML/JSON file", accelerator)
     finetune_steps = _int_option(options, "finetune_steps", DEFAULT_FINETUNE_STEPS, 1)
-    episodes = _int_option(options, "episodes", 40 if preset.name == "tiny" else 600, 1)
+    episodes = _int_option(options, "episodes", TESTBED_EPISODES.get(preset.name, 600), 1)
     warmup = _int_option(options, "warmup_episodes", min(20, episodes // 2), 0)
     if warmup > episodes:
         raise JaqcError(f"haq option 'warmup_episodes' ({warmup}) exceeds option 'episodes' ({episodes})")
