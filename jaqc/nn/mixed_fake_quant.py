@@ -99,27 +99,20 @@ def _weighted_sum(quantized: Tensor, probs: Tensor) -> Tensor:
     return torch.mm(probs.to(quantized.dtype)[None], flat).view(quantized.shape[1:])
 
 
-def _mix(quantized: Tensor, probs: Tensor) -> Tensor:
-    """``Σ_k probs[k] · quantized[k]``, in ``quantized``'s dtype."""
+def mix_candidates(quantized: Tensor, probs: Tensor) -> Tensor:
+    """``Σ_k probs[k] · quantized[k]`` of ``[m, ...]`` candidates (those of :func:`quantized_candidates` or
+    :func:`symmetric_quantized_candidates`), in their dtype: the ops' forward value, bit for bit."""
     return _without_autocast(_weighted_sum, quantized, probs)
-
-
-#: ``Σ_k probs[k] · candidates[k]`` of ``[m, ...]`` candidates (those of :func:`quantized_candidates` or
-#: :func:`symmetric_quantized_candidates`), in their dtype: the ops' forward value, bit for bit.
-mix_candidates = _mix
 
 
 def _dot_each(quantized: Tensor, grad: Tensor) -> Tensor:
     return quantized.reshape(quantized.shape[0], -1) @ grad.reshape(-1).to(quantized.dtype)
 
 
-def _probs_grad(quantized: Tensor, grad: Tensor, probs: Tensor) -> Tensor:
-    """``[m]``: ``Σ grad · quantized[k]`` for every candidate ``k``."""
+def candidates_probs_grad(quantized: Tensor, grad: Tensor, probs: Tensor) -> Tensor:
+    """``[m]``: ``Σ grad · quantized[k]`` for every candidate ``k``, the gradient of ``probs`` in
+    :func:`mix_candidates` (in ``probs``' dtype)."""
     return _without_autocast(_dot_each, quantized, grad).to(probs.dtype)
-
-
-#: ``[m]``: ``Σ grad · candidates[k]``, the gradient of ``probs`` in :data:`mix_candidates` (in ``probs``' dtype).
-candidates_probs_grad = _probs_grad
 
 
 # --- the asymmetric (activation) op -----------------------------------------------------------------------------
@@ -152,7 +145,7 @@ def quantized_candidates(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int], axi
 
 def mixed_fake_quant_impl(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
     """The computation of ``jaqc::mixed_fake_quant`` as plain torch code (no dispatch or autograd)."""
-    return _mix(quantized_candidates(x, lo, hi, bits, axis), probs)
+    return mix_candidates(quantized_candidates(x, lo, hi, bits, axis), probs)
 
 
 @torch.library.custom_op(_OP_NAME, mutates_args=())
@@ -204,7 +197,7 @@ def mixed_fake_quant_grads(
         grad_x = ste_grads(x, lo[0], hi[0], axis, grad, False)[0] * probs.sum().to(x.dtype)
     if need_probs:
         params = params if params is not None else _params(x, lo, hi, bits)
-        grad_probs = _probs_grad(_quantized(x, params, axis), grad, probs)
+        grad_probs = candidates_probs_grad(_quantized(x, params, axis), grad, probs)
     return grad_x, grad_lo, grad_hi, grad_probs
 
 
@@ -227,7 +220,7 @@ class _MixedFakeQuant(torch.autograd.Function):
         ctx: Any, x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int
     ) -> Tensor:
         params = _params(x, lo, hi, bits)
-        output = _mix(_quantized(x, params, axis), probs)
+        output = mix_candidates(_quantized(x, params, axis), probs)
         _setup_context(ctx, (x, lo, hi, probs, bits, axis), output)
         ctx.params = params
         return output
@@ -266,19 +259,14 @@ def _symmetric_params(x: Tensor, amax: Tensor, bits: list[int]) -> tuple[Tensor,
     return symmetric_scale_for_levels(amax.to(x.dtype), levels), -levels, levels
 
 
-def _symmetric_candidates(x: Tensor, amax: Tensor, bits: list[int], axis: int) -> Tensor:
+def symmetric_quantized_candidates(x: Tensor, amax: Tensor, bits: list[int], axis: int) -> Tensor:
     """``[m, *x.shape]``: ``fake_quant_symmetric(x, amax[k], bits[k], axis)`` for every candidate ``k``."""
     return _quantized(x, _symmetric_params(x, amax, bits), axis)
 
 
-def symmetric_quantized_candidates(x: Tensor, amax: Tensor, bits: list[int], axis: int) -> Tensor:
-    """``[m, *x.shape]``: ``fake_quant_symmetric(x, amax[k], bits[k], axis)`` for every candidate ``k``."""
-    return _symmetric_candidates(x, amax, bits, axis)
-
-
 def mixed_fake_quant_symmetric_impl(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
     """The computation of ``jaqc::mixed_fake_quant_symmetric`` as plain torch code."""
-    return _mix(_symmetric_candidates(x, amax, bits, axis), probs)
+    return mix_candidates(symmetric_quantized_candidates(x, amax, bits, axis), probs)
 
 
 @torch.library.custom_op(_SYMMETRIC_OP_NAME, mutates_args=())
@@ -317,7 +305,7 @@ def _symmetric_backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) 
         grad_x = symmetric_ste_grads(x, amax[0], ctx.axis, grad, False)[0] * probs.sum().to(x.dtype)
     if need_probs:
         params = ctx.params if ctx.params is not None else _symmetric_params(x, amax, ctx.bits)
-        grad_probs = _probs_grad(_quantized(x, params, ctx.axis), grad, probs)
+        grad_probs = candidates_probs_grad(_quantized(x, params, ctx.axis), grad, probs)
     return grad_x, grad_amax, grad_probs, None, None
 
 
@@ -330,7 +318,7 @@ class _MixedFakeQuantSymmetric(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:  # type: ignore[override]
         params = _symmetric_params(x, amax, bits)
-        output = _mix(_quantized(x, params, axis), probs)
+        output = mix_candidates(_quantized(x, params, axis), probs)
         _setup_symmetric_context(ctx, (x, amax, probs, bits, axis), output)
         ctx.params = params
         return output

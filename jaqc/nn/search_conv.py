@@ -110,7 +110,9 @@ class _SparseInputConv(torch.autograd.Function):
             conv = (stride, padding, dilation, groups)  # on the operands the forward's conv ran on:
             mask = (need_x or need_quantized, need_weight)
             grad_input, grad_weight = _conv_backward(grad.to(dtype), x_tilde.to(dtype), weight.to(dtype), conv, mask)
-        grad_x, grad_quantized = _split_input_grad(grad_input, x, quantized, channels, need_x, need_quantized)
+        assert grad_input is not None or not (need_x or need_quantized)
+        grad_quantized = grad_input.index_select(1, channels).to(quantized.dtype) if need_quantized else None
+        grad_x = grad_input.index_fill_(1, channels, 0.0).to(x.dtype) if need_x else None  # grad_input is ours
         grad_weight = grad_weight.to(weight.dtype) if need_weight else None
         return grad_x, grad_quantized, grad_weight, None, None, None, None, None
 
@@ -128,17 +130,6 @@ def _conv_backward(
         grad, x, weight, None, stride, padding, dilation, False, [0] * len(padding), groups, [*mask, False]
     )
     return grad_input, grad_weight
-
-
-def _split_input_grad(
-    grad_input: Tensor | None, x: Tensor, quantized: Tensor, channels: Tensor, need_x: bool, need_quantized: bool
-) -> tuple[Tensor | None, Tensor | None]:
-    """The gradient of ``x̃`` split into ``x``'s (zero on ``Ω``) and ``quantized``'s (``Ω`` only)."""
-    if grad_input is None:
-        return None, None
-    grad_quantized = grad_input.index_select(1, channels).to(quantized.dtype) if need_quantized else None
-    grad_x = grad_input.index_fill_(1, channels, 0.0).to(x.dtype) if need_x else None  # grad_input is ours
-    return grad_x, grad_quantized
 
 
 class _CsqConv(torch.autograd.Function):
