@@ -80,15 +80,20 @@ def parse_ablation_variants(text: str | None) -> tuple[str, ...] | None:
     """``--ablation-variants``: comma-separated keys of :data:`ABLATION_VARIANTS` (None: all)."""
     if text is None:
         return None
-    keys = [k.strip() for k in text.split(",") if k.strip()]
-    known = [v.key for v in ABLATION_VARIANTS]
-    unknown = [k for k in keys if k not in known]
-    if unknown or not keys:
-        problem = f"unknown variant {unknown[0]!r}" if unknown else "none given"
-        raise JaqcError(f"--ablation-variants: {problem}; choose from {', '.join(known)}")
-    if len(set(keys)) != len(keys):
-        raise JaqcError(f"--ablation-variants: {text!r} repeats a variant")
-    return tuple(keys)
+    return _parse_choices(text, "--ablation-variants", "variant", [v.key for v in ABLATION_VARIANTS])
+
+
+def _parse_choices(text: str, flag: str, noun: str, known: Sequence[str]) -> tuple[str, ...]:
+    """Comma-separated names, each one of ``known`` and none twice; errors name ``flag``."""
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names:
+        raise JaqcError(f"{flag}: give at least one {noun}")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise JaqcError(f"{flag}: unknown {noun} {unknown[0]!r}; choose from {', '.join(known)}")
+    if len(set(names)) != len(names):
+        raise JaqcError(f"{flag}: {text!r} names a {noun} twice")
+    return names
 
 
 #: The op of every block in the uniform baselines (MobileNetV2's inverted residual).
@@ -97,15 +102,7 @@ UNIFORM_OP = "k3_e6"
 
 def parse_methods(text: str) -> tuple[str, ...]:
     """``"jaq,haq"`` -> ``("jaq", "haq")``; unknown or repeated names are an error naming them."""
-    names = tuple(t.strip() for t in text.split(",") if t.strip())
-    if not names:
-        raise JaqcError("--methods: give at least one method")
-    unknown = [n for n in names if n not in COMPARE_METHODS]
-    if unknown:
-        raise JaqcError(f"--methods: unknown method {unknown[0]!r}; choose from {', '.join(COMPARE_METHODS)}")
-    if len(set(names)) != len(names):
-        raise JaqcError(f"--methods: {text!r} names a method twice")
-    return names
+    return _parse_choices(text, "--methods", "method", COMPARE_METHODS)
 
 
 def parse_lambdas(text: str | None) -> tuple[float | None, ...]:
@@ -701,16 +698,23 @@ def render_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _figure_by_method(items: Sequence[dict[str, Any]]) -> tuple[Any, Any, dict[str, Any]]:
+    """A figure and axes for the comparison's plots, and a colour per method of ``items`` (by name)."""
+    from .plots import _figure
+
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    methods = sorted({item["method"] for item in items})
+    return fig, ax, {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+
+
 def plot_seeds(aggregate: Sequence[dict[str, Any]], path: Path, title: str) -> Path | None:
     """Test accuracy against EDAP (log scale) per entry: the mean over seeds with ±sd bars on both axes."""
-    from .plots import _figure, _save
+    from .plots import _save
 
     if not aggregate:
         return None
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    methods = sorted({a["method"] for a in aggregate})
-    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    fig, ax, colours = _figure_by_method(aggregate)
     for a in aggregate:
         x, y = a["edap_mJ_ms_mm2"], a["test_accuracy"]
         ax.errorbar(x["mean"], 100 * y["mean"], xerr=x["sd"], yerr=100 * y["sd"], fmt="o", capsize=3,
@@ -726,15 +730,12 @@ def plot_seeds(aggregate: Sequence[dict[str, Any]], path: Path, title: str) -> P
 
 def plot_pareto(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path | None:
     """Test accuracy against EDAP (log scale), one labelled point per run, the Pareto front as a line."""
-    from .plots import _figure, _save
+    from .plots import _save
 
     points = [(r["edap_mJ_ms_mm2"], 100 * r["test_accuracy"]) for r in rows]
     if not points:
         return None
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    methods = sorted({r["method"] for r in rows})
-    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    fig, ax, colours = _figure_by_method(rows)
     for i, (r, (x, y)) in enumerate(zip(rows, points, strict=True)):
         ax.scatter([x], [y], color=colours[r["method"]], s=36, zorder=3)
         offset = (4, 4) if i % 2 == 0 else (4, -11)  # alternate above / below: close points stay readable

@@ -184,7 +184,7 @@ def test_ablation_variants_and_csq_k_reach_the_preset() -> None:
     assert parse_ablation_variants(None) is None
     with pytest.raises(JaqcError, match="unknown variant 'k3'; choose from csq, csq-k1, csq-k5, channel0, naive, "):
         parse_ablation_variants("csq,k3")
-    with pytest.raises(JaqcError, match="repeats a variant"):
+    with pytest.raises(JaqcError, match="--ablation-variants: 'csq,csq' names a variant twice"):
         parse_ablation_variants("csq,csq")
     quant = search_preset("tiny", quant_mode="csq", csq_k_percent=5.0).supernet.quant
     assert (quant.mode.value, quant.csq_k_percent) == ("csq", 5.0)
