@@ -79,6 +79,17 @@ def batch_of(config: Any, batch: int, device: torch.device, seed: int) -> tuple[
     return images.to(device), labels.to(device)
 
 
+def warmed_up(engines: list[Any], config: Any, args: argparse.Namespace, device: torch.device) -> tuple[list, list]:
+    """The weight and architecture batches of a measurement (batch 0 and ``--steps`` timed ones), after one
+    iteration of every engine on batch 0 (allocator, oneDNN primitives, CUDA kernels)."""
+    weight_batches = [batch_of(config, args.batch, device, 2 * i) for i in range(args.steps + 1)]
+    arch_batches = [batch_of(config, args.batch, device, 2 * i + 1) for i in range(args.steps + 1)]
+    for engine in engines:
+        engine.weight_step(*weight_batches[0])
+        engine.arch_step(*arch_batches[0])
+    return weight_batches, arch_batches
+
+
 def saved_bytes(engine: Any, images: torch.Tensor, step: str) -> int:
     """Bytes saved for backward by one forward pass of ``step`` (as the engine's step runs it)."""
     from jaqc.nn.memory import SavedTensorMeter, model_tensors
@@ -100,11 +111,7 @@ def measure(preset_name: str, name: str, threads: int, args: argparse.Namespace)
     torch.set_num_threads(threads)
     device = torch.device(args.device)
     engine, preset = engine_for(preset_name, MODES[name], device)
-    config = preset.supernet
-    weight_batches = [batch_of(config, args.batch, device, 2 * i) for i in range(args.steps + 1)]
-    arch_batches = [batch_of(config, args.batch, device, 2 * i + 1) for i in range(args.steps + 1)]
-    engine.weight_step(*weight_batches[0])  # warm-up (allocator, oneDNN primitives, CUDA kernels)
-    engine.arch_step(*arch_batches[0])
+    weight_batches, arch_batches = warmed_up([engine], preset.supernet, args, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times: dict[str, float] = {"weight": float("inf"), "arch": float("inf")}  # the fastest of the timed steps
@@ -184,12 +191,7 @@ def measure_same_process(preset_name: str, threads: int, args: argparse.Namespac
     device = torch.device(args.device)
     built = {name: engine_for(preset_name, MODES[name], device) for name in ("float", "csq")}
     engines = {name: engine for name, (engine, _) in built.items()}
-    config = built["float"][1].supernet
-    weight_batches = [batch_of(config, args.batch, device, 2 * i) for i in range(args.steps + 1)]
-    arch_batches = [batch_of(config, args.batch, device, 2 * i + 1) for i in range(args.steps + 1)]
-    for engine in engines.values():  # warm-up
-        engine.weight_step(*weight_batches[0])
-        engine.arch_step(*arch_batches[0])
+    weight_batches, arch_batches = warmed_up(list(engines.values()), built["float"][1].supernet, args, device)
     steps: dict[str, list[float]] = {name: [] for name in engines}
     for i in range(args.same_process):
         batch = 1 + i % args.steps
