@@ -260,6 +260,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
+    if args.same_process < 0:
+        parser.error(f"--same-process: give a number of iterations >= 0, got {args.same_process}")
     unknown = sorted(set(args.modes.split(",")) - set(MODES))
     if unknown:
         parser.error(f"unknown mode(s) {', '.join(unknown)}; expected some of {', '.join(MODES)}")

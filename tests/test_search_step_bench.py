@@ -75,3 +75,9 @@ def test_the_same_process_comparison_alternates_float_and_csq(result: dict) -> N
     assert same["csq_over_float_step_time"] == pytest.approx(same["csq_step_s"] / same["float_step_s"], abs=2e-3)
     ratio = same["median_csq_step_s"] / same["median_float_step_s"]
     assert same["median_csq_over_float_step_time"] == pytest.approx(ratio, abs=2e-3)
+
+
+def test_a_negative_same_process_count_is_refused() -> None:
+    done = subprocess.run([sys.executable, str(BENCH), "--same-process", "-1"], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines()[-1].endswith("--same-process: give a number of iterations >= 0, got -1")
