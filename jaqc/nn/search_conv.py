@@ -132,6 +132,31 @@ def _conv_backward(
     return grad_input, grad_weight
 
 
+def _per_candidate_probs_grad(
+    grad: Tensor,
+    out: Tensor,
+    x: Tensor,
+    candidates: Tensor,
+    probs: Tensor,
+    conv: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int],
+) -> Tensor:
+    """``[m]``: ``t_k = ⟨grad, conv(x, candidates[k])⟩``, the gradient of ``probs`` where ``out = conv(x, Σ_k probs[k]
+    candidates[k])``, with ``m - 1`` convolutions: the conv is linear in its weight, so ``Σ_k probs[k] t_k =
+    ⟨grad, out⟩`` gives the term of the most probable candidate ``j`` from the others' (dividing by
+    ``probs[j] ≥ 1/m`` amplifies their rounding at most ``m``-fold). Sums in float32 (in float64 on a float64 input)."""
+    acc = torch.promote_types(grad.dtype, torch.float32)
+    flat = grad.reshape(-1).to(acc)
+    weights = probs.detach().to(acc)
+    j = int(torch.argmax(weights))
+    terms = [
+        torch.dot(F.conv2d(x, c, None, *conv).reshape(-1).to(acc), flat) if k != j else None
+        for k, c in enumerate(candidates)
+    ]
+    rest = sum((weights[k] * t for k, t in enumerate(terms) if t is not None), torch.zeros((), dtype=acc))
+    terms[j] = (torch.dot(out.reshape(-1).to(acc), flat) - rest) / weights[j]
+    return torch.stack(terms).to(probs.dtype)  # type: ignore[arg-type]
+
+
 class _CsqConv(torch.autograd.Function):
     """CSQ's conv with both β-mixes inside one autograd node (Eq. 6): ``conv(x̃, W̃)``, where ``x̃`` is ``x`` with
     its channels ``Ω`` replaced by ``Σ_k a_k Q_k(x_Ω)`` (over ``[lo_k, hi_k]``) and ``W̃ = Σ_k w_k Q_k(W)``.
@@ -147,13 +172,14 @@ class _CsqConv(torch.autograd.Function):
       lies in range: ``W``'s straight-through gradient is ``∂L/∂W̃ · Σ_k w_k``, with no mask to compute;
     * ``w``'s gradient is ``⟨∂L/∂W̃, Q_k(W)⟩``. In the architecture step, where ``W`` is a constant, a depthwise
       conv on the CPU computes it as ``⟨∂L/∂out, conv(x̃, Q_k(W))⟩`` instead (the conv is linear in its
-      weight): ``m`` depthwise forward convolutions, which oneDNN runs faster than the one depthwise weight
-      gradient they replace (docs/search.md, "Step cost"). On a GPU the weight gradient is kept until
-      measured there.
+      weight): ``m - 1`` depthwise forward convolutions (:func:`_per_candidate_probs_grad`), which oneDNN runs
+      faster than the one depthwise weight gradient they replace (docs/search.md, "Step cost"). On a GPU the
+      weight gradient is kept until measured there.
 
     Autograd keeps what the three nodes keep: ``x`` (which the preceding ReLU keeps anyway), ``x_Ω``, its mix,
-    ``W̃`` and the small range and probability tensors; backward recomputes the candidates of ``x_Ω`` and ``W``
-    where the gradient of their probabilities needs them.
+    ``W̃`` and the small range and probability tensors, and on that depthwise path the output (which the batch
+    norm after it keeps anyway); backward recomputes the candidates of ``x_Ω`` and ``W`` where the gradient of
+    their probabilities needs them.
     """
 
     @staticmethod
@@ -177,21 +203,25 @@ class _CsqConv(torch.autograd.Function):
         mixed = mix_candidates(symmetric_quantized_candidates(weight.detach(), amax, w_bits, 0), w_probs)
         with _quantized_input(x, channels, quantized) as x_tilde:
             out = F.conv2d(x_tilde, mixed, None, stride, padding, dilation, groups)
-        ctx.save_for_backward(x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels)
-        ctx.bits = bits
         # on the CPU only: oneDNN's depthwise weight gradient is the slow one (cuDNN's is not measured yet)
         depthwise = groups == weight.shape[0] == x.shape[1] and weight.shape[1] == 1 and x.device.type == "cpu"
-        ctx.conv = (conv, out.dtype, depthwise)
+        need_weight, need_w = ctx.needs_input_grad[5], ctx.needs_input_grad[7]
+        per_candidate = need_w and depthwise and not need_weight  # the architecture step's ⟨∂L/∂out, conv(x̃, Q_k(W))⟩
+        # ... whose sum over k weighted by w is ⟨∂L/∂out, out⟩: one candidate's term follows from the others'. The
+        # output is kept only then; the batch norm after the conv keeps it anyway (one storage, no extra memory).
+        kept = (out,) if per_candidate else ()
+        ctx.save_for_backward(x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels, *kept)
+        ctx.bits = bits
+        ctx.conv = (conv, out.dtype, per_candidate)
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels = ctx.saved_tensors
+        x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels, *kept = ctx.saved_tensors
         a_bits, w_bits = ctx.bits
-        conv, dtype, depthwise = ctx.conv
+        conv, dtype, per_candidate = ctx.conv
         need_x, _, need_lo, need_hi, need_a, need_weight, _, need_w = ctx.needs_input_grad[:8]
         need_quantized = need_x or need_lo or need_hi or need_a  # everything of x_Ω's mix
-        per_candidate = need_w and depthwise and not need_weight  # ⟨∂L/∂out, conv(x̃, Q_k(W))⟩
         need_mixed = need_weight or (need_w and not per_candidate)
         w_candidates = symmetric_quantized_candidates(weight.detach(), amax, w_bits, 0) if need_w else None
         grad = grad.to(dtype)
@@ -208,12 +238,7 @@ class _CsqConv(torch.autograd.Function):
                     grad_w = candidates_probs_grad(w_candidates, grad_mixed, w_probs)
             if per_candidate:
                 assert w_candidates is not None
-                flat = grad.reshape(-1).float()
-                terms = [
-                    torch.dot(F.conv2d(x_tilde, c.to(dtype), None, *conv).reshape(-1).float(), flat)
-                    for c in w_candidates
-                ]
-                grad_w = torch.stack(terms).to(w_probs.dtype)
+                grad_w = _per_candidate_probs_grad(grad, kept[0], x_tilde, w_candidates.to(dtype), w_probs, conv)
         grad_x = grad_lo = grad_hi = grad_a = None
         if need_quantized:
             assert grad_input is not None

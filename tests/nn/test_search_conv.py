@@ -230,3 +230,30 @@ def test_fused_csq_conv_equals_its_three_nodes(clipping: str, training: bool, gr
     assert len(fused) == len(separate)
     for a, b in zip(fused, separate, strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("probs", [(0.2, 0.5, 0.3), (0.98, 0.01, 0.01), (1e-6, 1e-6, 1.0 - 2e-6)])
+def test_per_candidate_probs_grad_derives_the_likeliest_term_from_the_output(probs) -> None:
+    """β_w's gradient of the architecture step's depthwise path: ``m - 1`` convolutions and ``⟨∂L/∂out, out⟩``
+    give every ``⟨∂L/∂out, conv(x, Q_k(W))⟩``, the most probable candidate's too, whatever the probabilities."""
+    from jaqc.nn.search_conv import _per_candidate_probs_grad
+
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 6, 9, 9, generator=gen)
+    candidates = torch.randn(3, 6, 1, 3, 3, generator=gen)
+    grad = torch.randn(2, 6, 5, 5, generator=gen)
+    conv = ((2, 2), (1, 1), (1, 1), 6)
+    p = torch.tensor(probs)
+
+    def output(dtype: torch.dtype) -> torch.Tensor:
+        mixed = (p.to(dtype)[:, None, None, None, None] * candidates.to(dtype)).sum(0)
+        return F.conv2d(x.to(dtype), mixed, None, *conv)
+
+    want = torch.stack([(F.conv2d(x.double(), c.double(), None, *conv) * grad.double()).sum() for c in candidates])
+    got = _per_candidate_probs_grad(grad, output(torch.float32), x, candidates, p, conv)
+    assert got.dtype == p.dtype
+    torch.testing.assert_close(got.double(), want, atol=1e-4, rtol=1e-5)
+    got64 = _per_candidate_probs_grad(
+        grad.double(), output(torch.float64), x.double(), candidates.double(), p.double(), conv
+    )
+    torch.testing.assert_close(got64, want, atol=1e-9, rtol=1e-9)

@@ -81,7 +81,9 @@ def test_search_outcome_is_pinned(straight_run) -> None:  # type: ignore[no-unty
     tensor op: the same values up to float rounding, which moved the last block's bits and the accelerator),
     for #12's step-by-step anneal with a warm-up counted in steps (another schedule, so another search), and for
     #12's one-node CSQ conv (β_w's gradient of a depthwise conv from one convolution per candidate in the
-    architecture step: the same values up to float rounding, which moved one block's op and two blocks' bits)."""
+    architecture step: the same values up to float rounding, which moved one block's op and two blocks' bits), and
+    for its depthwise path with one convolution fewer (the likeliest candidate's term from the output: float
+    rounding again, which moved the last two blocks' bits)."""
     golden = json.loads((Path(__file__).parents[1] / "golden" / "small_search_outcome.json").read_text())
     summary = straight_run.summary
     assert summary["architecture"] == golden["architecture"]
