@@ -347,6 +347,46 @@ def test_default_network_is_pretrained_and_logged(tmp_path: Path) -> None:
     assert load_graph(tmp_path / "run" / "network.json").layers_of(LayerKind.CONV2D)[0].quant is None
 
 
+def test_episodes_clip_with_mse_and_the_written_subnet_has_the_default_quantizer(straight_run) -> None:  # type: ignore[no-untyped-def]
+    """The episodes' fine-tunes calibrate their clipping (MSE factors); the final network is fine-tuned and written
+    with jaqc's default min/max quantizer like every method's subnet, so ``jaqc retrain`` is one recipe for all."""
+    from jaqc.nn.config import Clipping, QuantizerConfig
+    from jaqc.nn.quantizers import ActivationQuantizer
+    from jaqc.nn.subnet import build_subnet
+
+    config = RunDir.open(straight_run.run_dir).read_config()
+    assert "episode_clipping" not in config["options"] and straight_run.summary["settings"]["episode_clipping"] == "mse"
+    subnet = load_graph(straight_run.run_dir / "subnet.json")
+    quantized = [layer for layer in subnet if layer.quant is not None and layer.quant.a_bits is not None]
+    assert quantized and all("act_quant.running_max" in layer.weights for layer in quantized)
+    assert not any(key.startswith("act_quant.clip") for layer in quantized for key in layer.weights)
+    network = load_graph(straight_run.run_dir / "network.json")
+    env = HaqNetworkEnv(
+        network, *split_for_search(load_splits(DATA).train, 0.2, 0), load_accelerator("jaq-table2"),
+        FinetuneSettings(steps=1, lr=0.01, batch_size=16), quantizer=QuantizerConfig(activation_clipping=Clipping.MSE),
+    )  # fmt: skip
+    quantizers = [m for m in env.build(env.reference_bits).modules() if isinstance(m, ActivationQuantizer)]
+    assert quantizers and all(q.mse for q in quantizers)
+    assert not any(q.mse for q in build_subnet(subnet).modules() if isinstance(q, ActivationQuantizer))
+
+
+def test_finetune_clips_the_gradient_norm() -> None:
+    """2-bit activations leave batch-norm channels with near-zero variance whose backward amplifies the gradient
+    layer after layer until it overflows (digits32: NaN after three steps); the fine-tune clips it, as retraining
+    does: with lr 1, no momentum history and no weight decay, one step moves the weights by the clipped norm."""
+    from torch.utils.data import TensorDataset
+
+    from jaqc.search.haq.network import finetune
+    from jaqc.search.retrain import GRAD_CLIP_NORM
+
+    model = nn.Linear(4, 3)
+    data = TensorDataset(torch.full((8, 4), 1e4), torch.zeros(8, dtype=torch.long))
+    before = [p.detach().clone() for p in model.parameters()]
+    finetune(model, data, FinetuneSettings(steps=1, lr=1.0, batch_size=8, momentum=0.0, weight_decay=0.0))
+    moved = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before, strict=True)])
+    assert math.isclose(float(moved.norm()), GRAD_CLIP_NORM, rel_tol=1e-5)
+
+
 def test_retrain_starts_from_a_haq_run(tmp_path: Path, straight_run) -> None:  # type: ignore[no-untyped-def]
     from jaqc.search.retrain import retrain
 
@@ -371,6 +411,7 @@ def test_retrain_starts_from_a_haq_run(tmp_path: Path, straight_run) -> None:  #
         ({"base_op": "k7_e6"}, "haq option 'base_op' must be one of k3_e1"),
         ({"network": "x.json", "base_op": "k3_e1"}, "'base_op' describe the default network"),
         ({"finetune_lr": 0}, "haq option 'finetune_lr' must be a number in \\(0, inf\\]"),
+        ({"episode_clipping": "kl"}, "haq option 'episode_clipping' must be one of minmax, pact, mse, got 'kl'"),
     ],
 )
 def test_bad_options_are_rejected_up_front(tmp_path: Path, options: dict, message: str) -> None:
@@ -420,6 +461,9 @@ def test_settings_defaults() -> None:
         "jaq-table2",
     )
     assert tiny.budget is None and tiny.budget_kind.value == "latency" and tiny.network is None
+    assert tiny.episode_clipping == "mse"
+    digits32 = resolve_settings(search_preset("digits32"), {})  # a trained float network: the preset's retraining
+    assert (digits32.pretrain_epochs, digits32.episodes) == (8, 40) == (search_preset("digits32").retrain_epochs, 40)
     cifar = resolve_settings(search_preset("cifar10", "/data"), {"episodes": 10})
     assert (cifar.episodes, cifar.warmup_episodes, cifar.pretrain_epochs) == (10, 5, 150)
     assert resolve_settings(search_preset("cifar10", "/data"), {}).episodes == 600

@@ -35,6 +35,7 @@ from jaqc.core import JaqcError
 from jaqc.data import make_loader
 from jaqc.hw.model.totals import NetworkTotals
 from jaqc.ir import AcceleratorConfig, LayerGraph, LayerKind, QuantSpec, load_graph
+from jaqc.search.retrain import GRAD_CLIP_NORM
 
 from .actions import ACTION_BITS
 from .environment import BitConfig, ResourceKind
@@ -219,6 +220,7 @@ def finetune(model: nn.Module, dataset: Any, settings: FinetuneSettings, steps: 
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(images), labels)
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
             optimizer.step()
             losses.append(float(loss.detach()))
     model.eval()
