@@ -40,6 +40,9 @@ def test_haq_summary_is_a_per_layer_table(capsys) -> None:  # type: ignore[no-un
     print_run_summary(summary, "run")
     out = capsys.readouterr().out
     assert re.search(r"┃ layer\s+┃ w bits ┃ a bits ┃", out) and "┃ block" not in out and "│ blocks.0.dw │ 4" in out
+    assert "warning: flat reward" not in out
+    print_run_summary({**summary, "reward_warnings": ["flat reward: all 40 episodes scored 9.86 %"]}, "run")
+    assert "warning: flat reward: all 40 episodes scored 9.86 %" in capsys.readouterr().out
 
 
 def test_unvalidated_dataflow_is_noted(capsys) -> None:  # type: ignore[no-untyped-def]

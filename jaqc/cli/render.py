@@ -87,6 +87,8 @@ def print_run_summary(summary: dict, run_dir) -> None:  # type: ignore[no-untype
     out.print(table)
     for warning in summary.get("margin_warnings", []):
         out.print(f"warning: undecided choice: {warning}")
+    for warning in summary.get("reward_warnings", []):  # HAQ
+        out.print(f"warning: {warning}")
     acc = summary["accelerator"]
     out.print(
         f"accelerator: {acc['pe_rows']}x{acc['pe_cols']} PEs, W/I/O buffers {acc['wbuf_kb']}/{acc['ibuf_kb']}/"

@@ -593,6 +593,7 @@ def _row(
         "mean_a_bits": a_mean,
         "accelerator": f"{accel['pe_rows']}x{accel['pe_cols']} {accel['dataflow']} "
         f"W{accel['wbuf_kb']:g}/I{accel['ibuf_kb']:g}/O{accel['obuf_kb']:g} KB",
+        "warnings": list(summary.get("reward_warnings", [])),
     }
 
 
@@ -638,6 +639,9 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"| {_fmt(r['mean_w_bits'], '.2f')}/{_fmt(r['mean_a_bits'], '.2f')} "
             f"| {_fmt(r['search_seconds'], '.0f')} | {r['accelerator']} |"
         )
+    warned = [f"- **{r['label']}**: {w}" for r in result["rows"] for w in r.get("warnings", [])]
+    if warned:  # a row whose search learned nothing is no evidence about its method
+        lines += ["", "Searches whose result is not evidence about their method:", "", *warned]
     aggregate = result.get("aggregate") or []
     if aggregate:
         seeds = _seed_text(s.get("seeds"))

@@ -76,6 +76,10 @@ def test_markdown_has_the_rows_and_the_ablation() -> None:
         in text
     )
     assert "| JAQ (CSQ) | 0,1 | 8 | 25% (50 / 0) | 0% (0 / 0) | 50% (50 / 50) |" in text
+    assert "not evidence about their method" not in text
+    haq = {**row, "label": "haq-s0", "method": "haq", "lambda": None, "warnings": ["flat reward: all 3 ..."]}
+    text = render_markdown({"settings": {"preset": "tiny"}, "rows": [row, haq], "ablation": []})
+    assert "Searches whose result is not evidence about their method:\n\n- **haq-s0**: flat reward: all 3 ..." in text
 
 
 def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: ignore[no-untyped-def]

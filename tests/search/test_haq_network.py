@@ -370,6 +370,27 @@ def test_episodes_clip_with_mse_and_the_written_subnet_has_the_default_quantizer
     assert not any(q.mse for q in build_subnet(subnet).modules() if isinstance(q, ActivationQuantizer))
 
 
+def test_a_flat_reward_is_reported(straight_run) -> None:  # type: ignore[no-untyped-def]
+    """Every episode at one accuracy (digits32's 2-bit configurations at chance before MSE clipping): the agent
+    learned nothing; the summary says so and the episodes' spread is recorded."""
+    from jaqc.search.haq.results import EpisodeRecord
+    from jaqc.search.haq.run import reward_warnings
+
+    records = RunDir.open(straight_run.run_dir).read_metrics()
+    history = [EpisodeRecord.from_json(r) for r in records if r.get("phase") == "episode"]
+    accuracies = [r.accuracy / 100 for r in history]
+    spread = {"min": min(accuracies), "max": max(accuracies), "distinct": len(set(accuracies))}
+    assert straight_run.summary["episode_accuracy"] == spread
+    # this run's two-step fine-tunes leave every configuration of the plain CNN at chance: a flat reward itself
+    assert spread["distinct"] == 1 and straight_run.summary["reward_warnings"] == reward_warnings(history)
+    flat = [attrs.evolve(r, accuracy=9.86) for r in history]
+    (warning,) = reward_warnings(flat)
+    assert warning.startswith(f"flat reward: all {len(flat)} episodes scored 9.86 %, so the agent had nothing")
+    assert straight_run.summary["reward_warnings"] == [warning.replace("9.86", f"{100 * accuracies[0]:.2f}")]
+    assert reward_warnings(flat[:1]) == []  # one episode is no evidence of a flat reward
+    assert reward_warnings([*flat[:-1], attrs.evolve(flat[-1], accuracy=9.87)]) == []
+
+
 def test_finetune_clips_the_gradient_norm() -> None:
     """2-bit activations leave batch-norm channels with near-zero variance whose backward amplifies the gradient
     layer after layer until it overflows (digits32: NaN after three steps); the fine-tune clips it, as retraining

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -61,6 +61,7 @@ from .network import (
     pretrain,
     resolve_network,
 )
+from .results import EpisodeRecord
 from .search import HaqConfig, HaqSearch
 
 #: The options ``HaqRun`` takes (``jaqc search --method haq`` flags), each described in docs/haq.md.
@@ -266,6 +267,27 @@ def choose_budget(table: LayerCostTable, settings: HaqSettings) -> tuple[float, 
             fraction = round_up_fraction((1.0 + full.minimum_fraction) / 2)
     bounds = resolve_budget(table.cost, count, searched, ResourceBudget(settings.budget_kind, fraction))
     return fraction, bounds
+
+
+def _episode_accuracy(history: Sequence[EpisodeRecord]) -> dict[str, Any]:
+    """The spread of the episodes' accuracies (fractions): the reward's only signal."""
+    accuracies = [record.accuracy / 100.0 for record in history]
+    return {"min": min(accuracies), "max": max(accuracies), "distinct": len(set(accuracies))}
+
+
+def reward_warnings(history: Sequence[EpisodeRecord]) -> list[str]:
+    """A warning when every episode scored the same accuracy: the reward did not depend on the bits, so the
+    agent learned nothing and the best configuration is merely the first (docs/haq.md: on digits32 with min/max
+    clipping every 2-bit-heavy configuration scored chance)."""
+    accuracies = {record.accuracy for record in history}
+    if len(history) < 2 or len(accuracies) > 1:
+        return []
+    (accuracy,) = accuracies
+    return [
+        f"flat reward: all {len(history)} episodes scored {accuracy:.2f} %, so the agent had nothing to learn and "
+        "the chosen bits are the first episode's; the fine-tune does not recover the network at the budget's bits "
+        "(try episode_clipping 'mse', more finetune_steps or a looser budget)"
+    ]
 
 
 class HaqRun:
@@ -481,6 +503,8 @@ class HaqRun:
                 "cost_fraction": best.cost_fraction,
             },
             "configurations_evaluated": len(env.accuracy_cache()),
+            "episode_accuracy": _episode_accuracy(result.history),
+            "reward_warnings": reward_warnings(result.history),
             "search_seconds": search_seconds,
             "settings": settings.to_json(),
         }
