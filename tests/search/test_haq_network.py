@@ -387,6 +387,9 @@ def test_a_flat_reward_is_reported(straight_run) -> None:  # type: ignore[no-unt
     (warning,) = reward_warnings(flat)
     assert warning.startswith(f"flat reward: all {len(flat)} episodes scored 9.86 %, so the agent had nothing")
     assert straight_run.summary["reward_warnings"] == [warning.replace("9.86", f"{100 * accuracies[0]:.2f}")]
+    assert warning.endswith("(try more finetune_steps or a looser budget)")  # the default clipping is MSE already
+    (warning,) = reward_warnings(flat, "minmax")
+    assert warning.endswith("(try episode_clipping 'mse', more finetune_steps or a looser budget)")
     assert reward_warnings(flat[:1]) == []  # one episode is no evidence of a flat reward
     assert reward_warnings([*flat[:-1], attrs.evolve(flat[-1], accuracy=9.87)]) == []
 

@@ -275,7 +275,7 @@ def _episode_accuracy(history: Sequence[EpisodeRecord]) -> dict[str, Any]:
     return {"min": min(accuracies), "max": max(accuracies), "distinct": len(set(accuracies))}
 
 
-def reward_warnings(history: Sequence[EpisodeRecord]) -> list[str]:
+def reward_warnings(history: Sequence[EpisodeRecord], episode_clipping: str = DEFAULT_EPISODE_CLIPPING) -> list[str]:
     """A warning when every episode scored the same accuracy: the reward did not depend on the bits, so the
     agent learned nothing and the best configuration is merely the first (docs/haq.md: on digits32 with min/max
     clipping every 2-bit-heavy configuration scored chance)."""
@@ -283,10 +283,13 @@ def reward_warnings(history: Sequence[EpisodeRecord]) -> list[str]:
     if len(history) < 2 or len(accuracies) > 1:
         return []
     (accuracy,) = accuracies
+    remedies = ["more finetune_steps", "a looser budget"]
+    if episode_clipping != Clipping.MSE.value:
+        remedies.insert(0, "episode_clipping 'mse'")
     return [
         f"flat reward: all {len(history)} episodes scored {accuracy:.2f} %, so the agent had nothing to learn and "
         "the chosen bits are the first episode's; the fine-tune does not recover the network at the budget's bits "
-        "(try episode_clipping 'mse', more finetune_steps or a looser budget)"
+        f"(try {', '.join(remedies[:-1])} or {remedies[-1]})"
     ]
 
 
@@ -504,7 +507,7 @@ class HaqRun:
             },
             "configurations_evaluated": len(env.accuracy_cache()),
             "episode_accuracy": _episode_accuracy(result.history),
-            "reward_warnings": reward_warnings(result.history),
+            "reward_warnings": reward_warnings(result.history, settings.episode_clipping),
             "search_seconds": search_seconds,
             "settings": settings.to_json(),
         }
