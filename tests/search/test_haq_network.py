@@ -315,7 +315,7 @@ def test_reward_formula_and_first_last_layers_at_8_bits(straight_run) -> None:  
     assert records[-1]["phase"] == "final" and records[-1]["step"] == 6
 
 
-def test_resumed_run_equals_uninterrupted(tmp_path: Path, straight_run, plain_file: Path) -> None:  # type: ignore[no-untyped-def]
+def test_resumed_run_equals_uninterrupted(tmp_path: Path, straight_run, plain_file: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     options = {**PLAIN_OPTIONS, "network": str(plain_file)}
     run_dir = tmp_path / "resumed"
     assert HaqRun(small_preset(), run_dir, options=options).run(progress=False, stop_after_episodes=2) is None
@@ -324,6 +324,12 @@ def test_resumed_run_equals_uninterrupted(tmp_path: Path, straight_run, plain_fi
         handle.write(json.dumps({"step": 3, "phase": "episode"}) + "\n")
     with pytest.raises(JaqcError, match="resume with the run's own options"):
         HaqRun(small_preset(), run_dir, resume=True, options={**options, "budget": 0.9})
+    metrics = (run_dir / "metrics.jsonl").read_text()
+    with monkeypatch.context() as patch:  # a jaqc whose default resolves the same options to other settings
+        patch.setattr("jaqc.search.haq.run.DEFAULT_EPISODE_CLIPPING", "minmax")
+        with pytest.raises(JaqcError, match=r"cannot resume: .*\(episode_clipping 'mse' -> 'minmax'\); resume with"):
+            HaqRun(small_preset(), run_dir, resume=True).run(progress=False)
+    assert (run_dir / "metrics.jsonl").read_text() == metrics  # refused before touching the run
     outcome = HaqRun(small_preset(), run_dir, resume=True).run(progress=False)
     assert outcome is not None
     assert _outputs(run_dir) == _outputs(straight_run.run_dir)

@@ -391,8 +391,24 @@ class HaqRun:
             "budget_fraction": fraction,
             "elapsed": elapsed,
             "rng": capture_rng_state(),
+            "settings": self.settings.to_json(),
         }
         self.rundir.save_checkpoint(state, step=len(search.history))
+
+    def _check_settings(self, stored: dict[str, Any] | None) -> None:
+        """A resumed run must search with the settings it started with: the options are re-read from config.json,
+        but defaults resolve with this jaqc (``episode_clipping`` was added with another default than the clipping
+        earlier episodes used). Checkpoints written before the settings were stored cannot be checked."""
+        if stored is None:
+            return
+        current = self.settings.to_json()
+        changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+        if changed:
+            differences = ", ".join(f"{k} {stored.get(k)!r} -> {current.get(k)!r}" for k in changed)
+            raise JaqcError(
+                f"{self.run_dir}: cannot resume: this jaqc resolves the run's options to other settings than its "
+                f"checkpoint's ({differences}); resume with the jaqc that started it, or start a new run"
+            )
 
     # --- the search ----------------------------------------------------------------------------------------
     def run(self, progress: bool | None = None, stop_after_episodes: int | None = None) -> SearchOutcome | None:
@@ -401,6 +417,8 @@ class HaqRun:
         session_start = time.perf_counter()
         settings = self.settings
         checkpoint = self.rundir.load_checkpoint() if self.resume and self.rundir.latest_checkpoint() else None
+        if checkpoint is not None:
+            self._check_settings(checkpoint.state.get("settings"))
         if self.resume:
             self.rundir.rewind_metrics(-1 if checkpoint is None else checkpoint.step)
         graph, table = self._prepare_network(checkpoint is not None, progress)
