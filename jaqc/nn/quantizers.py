@@ -93,8 +93,9 @@ class ActivationQuantizer(nn.Module):
     def _observe(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Update the running range with this batch; returns the batch's ``(lo, hi)``: ``[]`` each, or ``[m]``
         per candidate with ``Clipping.MSE``."""
-        batch_min = x.detach().amin().to(self.running_min.dtype)
-        batch_max = x.detach().amax().to(self.running_max.dtype)
+        batch_min, batch_max = torch.aminmax(x.detach())  # one pass over x
+        if batch_min.dtype != self.running_min.dtype:
+            batch_min, batch_max = batch_min.to(self.running_min.dtype), batch_max.to(self.running_max.dtype)
         factor = mse_clip_factors(x, batch_min, batch_max, self.bits) if self.mse else None
         if not self._known_initialized:
             self._known_initialized = bool(self.initialized)

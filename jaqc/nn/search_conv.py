@@ -374,17 +374,17 @@ class SearchConv2d(nn.Conv2d):
 
     def _csq_forward(self, x: Tensor, w_probs: Tensor, a_probs: Tensor) -> Tensor:
         """:meth:`_sparse_forward` with both mixes inside the conv's autograd node (:class:`_CsqConv`)."""
+        for probs, count in ((w_probs, len(self.weight_bits)), (a_probs, len(self.activation_bits))):
+            if probs.shape != (count,):
+                raise ValueError(f"expected {count} bit probabilities, got shape {tuple(probs.shape)}")
         channels = self.csq_channels
         selected = x.detach().index_select(1, channels)  # x_Ω; its gradient comes back through x's
-        activations = self._activation_candidates(selected)
-        weights = self._weight_candidates()
-        for probs, candidates in ((w_probs, weights), (a_probs, activations)):
-            if probs.shape != (len(candidates.bits),):
-                raise ValueError(f"expected {len(candidates.bits)} bit probabilities, got shape {tuple(probs.shape)}")
-        bits = (list(activations.bits), list(weights.bits))
+        assert self.act_quant is not None
+        lo, hi = self.act_quant.clip_ranges(selected)
+        amax = channel_amax(self.weight).expand(len(self.weight_bits), -1)  # the weights' symmetric ranges
+        bits = (list(self.activation_bits), list(self.weight_bits))
         conv = (self.stride, self.padding, self.dilation, self.groups)
-        lo, hi = activations.lo, activations.hi
-        out = _CsqConv.apply(x, selected, lo, hi, a_probs, self.weight, weights.hi, w_probs, channels, bits, conv)
+        out = _CsqConv.apply(x, selected, lo, hi, a_probs, self.weight, amax, w_probs, channels, bits, conv)
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:
