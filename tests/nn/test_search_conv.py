@@ -257,3 +257,19 @@ def test_per_candidate_probs_grad_derives_the_likeliest_term_from_the_output(pro
         grad.double(), output(torch.float64), x.double(), candidates.double(), p.double(), conv
     )
     torch.testing.assert_close(got64, want, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("which", ["weights", "activations"])
+def test_csq_refuses_bad_bit_probabilities_before_observing_the_range(which: str) -> None:
+    """A probability vector of the wrong length is a clear error, and the running range is left as it was."""
+    conv = make_conv(QuantSearchMode.CSQ, 4, 4, 3, 1)
+    conv.set_csq_channels([0, 2])
+    good, bad = torch.full((3,), 1 / 3), torch.full((2,), 0.5)
+    x = torch.randn(2, 4, 5, 5)
+    conv(x, good, good)
+    assert conv.act_quant is not None
+    state = {k: v.clone() for k, v in conv.act_quant.state_dict().items()}
+    probs = (bad, good) if which == "weights" else (good, bad)
+    with pytest.raises(ValueError, match=r"^expected 3 bit probabilities, got shape \(2,\)$"):
+        conv(10 * x, *probs)
+    assert all(torch.equal(v, state[k]) for k, v in conv.act_quant.state_dict().items())
