@@ -327,9 +327,12 @@ class SearchConv2d(nn.Conv2d):
         out = F.conv2d(x, weight, None, self.stride, self.padding, self.dilation, self.groups)
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
+    def _weight_ranges(self) -> Tensor:
+        """``[m, C_out]``: every weight candidate's symmetric range, the weight's per-channel ``max |w|``."""
+        return channel_amax(self.weight).expand(len(self.weight_bits), -1)
+
     def _weight_candidates(self) -> BitCandidates:
-        amax = channel_amax(self.weight).expand(len(self.weight_bits), -1)
-        return BitCandidates.symmetric_range(amax, self.weight_bits, 0)
+        return BitCandidates.symmetric_range(self._weight_ranges(), self.weight_bits, 0)
 
     def _activation_candidates(self, x: Tensor) -> BitCandidates:
         assert self.act_quant is not None
@@ -379,11 +382,10 @@ class SearchConv2d(nn.Conv2d):
                 raise ValueError(f"expected {count} bit probabilities, got shape {tuple(probs.shape)}")
         channels = self.csq_channels
         selected = x.detach().index_select(1, channels)  # x_Ω; its gradient comes back through x's
-        assert self.act_quant is not None
-        lo, hi = self.act_quant.clip_ranges(selected)
-        amax = channel_amax(self.weight).expand(len(self.weight_bits), -1)  # the weights' symmetric ranges
+        activations = self._activation_candidates(selected)
         bits = (list(self.activation_bits), list(self.weight_bits))
         conv = (self.stride, self.padding, self.dilation, self.groups)
+        lo, hi, amax = activations.lo, activations.hi, self._weight_ranges()
         out = _CsqConv.apply(x, selected, lo, hi, a_probs, self.weight, amax, w_probs, channels, bits, conv)
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
