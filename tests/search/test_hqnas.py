@@ -20,7 +20,13 @@ from jaqc.nn.config import FBNET_CANDIDATES, FixedBits, supernet_preset
 from jaqc.nn.quantizers import quantize_weight
 from jaqc.search.hqnas import HqnasRun
 from jaqc.search.hqnas.latency import LatencyTable
-from jaqc.search.hqnas.run import check_options, hardware_ratio, hardware_term, recalibrate
+from jaqc.search.hqnas.run import (
+    check_options,
+    default_threshold_lr,
+    hardware_ratio,
+    hardware_term,
+    recalibrate,
+)
 from jaqc.search.hqnas.superkernel import (
     HQNAS_OPS,
     Gate,
@@ -245,6 +251,8 @@ def test_derived_subnet_has_fbnet_ops_the_weights_and_the_same_output() -> None:
         ({"lifelong": "x", "lifelong_epochs": 0}, "option lifelong_epochs must be an integer >= 1, got 0"),
         ({"accelerator": 3}, "option accelerator must be a preset name or a file, got 3"),
         ({"objective": "area"}, "option objective must be one of latency, energy, edap, got 'area'"),
+        ({"threshold_lr": 0}, "option threshold_lr must be a number > 0, got 0"),
+        ({"threshold_lr": "fast"}, "option threshold_lr must be a number > 0, got 'fast'"),
     ],
 )
 def test_bad_options_are_named(options: dict, message: str) -> None:
@@ -264,7 +272,7 @@ def test_bad_accelerator_and_lifelong_are_refused_before_writing(tmp_path: Path)
     assert not any((tmp_path / name).exists() for name in "abc")
     assert check_options(None) == {
         "accelerator": "jaq-table2", "lifelong": None, "lifelong_epochs": None, "temperature": 0.25,
-        "objective": "latency",
+        "objective": "latency", "threshold_lr": None,
     }  # fmt: skip
 
 
@@ -313,6 +321,17 @@ def test_run_directory_outputs(straight_run) -> None:  # type: ignore[no-untyped
     records = RunDir.open(run_dir).read_metrics()
     assert [r["step"] for r in records if "w_loss" in r] == list(range(1, 21))
     assert [r["epoch"] for r in records if "val_acc" in r] == [0, 1]
+
+
+def test_threshold_step_lets_a_short_run_leave_the_largest_path(straight_run) -> None:  # type: ignore[no-untyped-def]
+    # a threshold starts at 0 against a norm of about 1 and Adam moves it about lr per step (cosine: half the sum)
+    assert default_threshold_lr(0.01, 160) == pytest.approx(0.025)  # digits32: 2 epochs of 80 steps
+    assert default_threshold_lr(0.01, 90 * 3125) == 0.01  # cifar10's 90 epochs keep arch_lr
+    summary = straight_run.summary
+    assert summary["threshold_lr"] == pytest.approx(0.2)  # 20 steps
+    largest = {"ops": ["k5_e6"] * 5, "bits": [[8, 8]] * 5}
+    assert summary["architecture"] != largest  # at arch_lr (0.01) this run derived the largest path
+    assert summary["latency_ms"] < summary["reference_latency_ms"]
 
 
 def _weighted():  # type: ignore[no-untyped-def]

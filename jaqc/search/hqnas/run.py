@@ -23,7 +23,9 @@ Options (``options`` mapping, checked before anything is written):
   (default ``max(1, epochs // 4)``); ``summary.json`` adds ``lifelong_from`` and ``time_saved_seconds`` (the
   previous run's ``search_seconds`` minus this one's), which is also printed;
 * ``lifelong_epochs``: see above (only with ``lifelong``);
-* ``temperature``: τ of the sigmoid relaxation ``σ((r − t)/τ)`` (default 0.25).
+* ``temperature``: τ of the sigmoid relaxation ``σ((r − t)/τ)`` (default 0.25);
+* ``threshold_lr``: Adam's learning rate for the thresholds (default: :func:`default_threshold_lr`, the
+  preset's ``arch_lr`` or more on a short run, so that a threshold can reach its norm whatever the run length).
 
 The outputs are JAQ's (:mod:`jaqc.search.runner`): ``config.json``, ``metrics.jsonl``, ``checkpoints/``,
 ``architecture.json``, ``subnet.jaqc`` / ``subnet.json`` (the derived subnet with the supernet's trained
@@ -65,7 +67,12 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "lifelong_epochs": None,
     "temperature": 0.25,
     "objective": "latency",
+    "threshold_lr": None,
 }
+
+#: How far (in units of the unitless norms, which start at about 1 against thresholds at 0) a threshold can travel
+#: at least over a whole search: :func:`default_threshold_lr`.
+THRESHOLD_TRAVEL = 2.0
 
 #: What the hardware term ``log(X / X_ref)`` measures (``objective``): HQNAS's latency, or energy or EDAP
 #: (energy × latency; the accelerator, and so the area, is fixed) for comparisons on those.
@@ -101,7 +108,22 @@ def check_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
         raise JaqcError(
             f"method hqnas: option objective must be one of {', '.join(OBJECTIVES)}, got {merged['objective']!r}"
         )
+    lr = merged["threshold_lr"]
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0):
+        raise JaqcError(f"method hqnas: option threshold_lr must be a number > 0, got {lr!r}")
     return merged
+
+
+def default_threshold_lr(arch_lr: float, steps: int) -> float:
+    """The thresholds' learning rate when option ``threshold_lr`` is not given: ``max(arch_lr, 2·TRAVEL / steps)``.
+
+    Adam moves a threshold by about its learning rate per step, and the cosine schedule halves the sum, so over
+    ``steps`` steps a threshold travels at most about ``lr · steps / 2``. Every threshold starts at 0 against a
+    norm of about 1; with the preset's ``arch_lr`` alone a short run (digits32: 160 steps at 0.01, at most 0.8)
+    cannot switch any gate off and derives the largest path by construction. The floor lets a threshold travel
+    :data:`THRESHOLD_TRAVEL` (twice the initial gap) in any run; long runs (cifar10: 90 epochs) keep ``arch_lr``.
+    """
+    return max(arch_lr, 2.0 * THRESHOLD_TRAVEL / max(1, steps))
 
 
 def hardware_ratio(latency: float, energy: float, table: Any, objective: str) -> float:
@@ -225,7 +247,12 @@ class HqnasRun:
         self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.weight_opt, T_max=self.epochs * self.steps_per_epoch
         )
-        self.threshold_opt = torch.optim.Adam(self.net.threshold_parameters(), lr=settings.arch_lr, betas=(0.5, 0.999))
+        given_lr = self.options["threshold_lr"]
+        self.threshold_lr = (
+            float(given_lr) if given_lr is not None
+            else default_threshold_lr(settings.arch_lr, self.epochs * self.steps_per_epoch)
+        )  # fmt: skip
+        self.threshold_opt = torch.optim.Adam(self.net.threshold_parameters(), lr=self.threshold_lr, betas=(0.5, 0.999))
         # the thresholds anneal like the weights, so the path settles instead of flipping at the end
         self.threshold_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.threshold_opt, T_max=self.epochs * self.steps_per_epoch
@@ -378,6 +405,7 @@ class HqnasRun:
             "table_energy_mJ": 1e-6 * table_energy,
             "reference_latency_ms": 1e3 * self.table.reference_latency_s,
             "lam": preset.settings.lam,
+            "threshold_lr": self.threshold_lr,
             "options": {k: v for k, v in self.options.items() if v is not None},
         }
         if self.previous is not None:
