@@ -23,6 +23,7 @@ This module needs onnx and numpy, not torch.
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 from collections import Counter
 
@@ -399,9 +400,21 @@ class _Lowering:
             values[self.input_name] = ir_inputs[0]
         for old, new in zip(self.output_names, ir_outputs, strict=True):
             values[old] = new
+        # Constants keep the exporter's names until initializers() names them after their consumers, so a value
+        # renamed here must not take one: a layer named `view` whose output became `view` read the exporter's
+        # constant `view` (a bias reshape) instead of its activation. Such constants move out of the way.
+        new_names = set(values.values())
+        produced = {t for node in self.nodes for t in node.proto.output}  # a folded output still produced stays
+        moved: dict[str, str] = {}
+        for name in [c for c in self.consts if c in new_names and c not in produced]:
+            fresh = next(f"{name}#{n}" for n in itertools.count() if f"{name}#{n}" not in new_names | set(self.consts))
+            self.consts[fresh] = self.consts.pop(name)
+            moved[name] = fresh
         for node in self.nodes:
             for position, t in enumerate(node.proto.input):
-                if t in values:
+                if t in moved:
+                    node.proto.input[position] = moved[t]
+                elif t in values:
                     node.proto.input[position] = values[t]
             for position, t in enumerate(node.proto.output):
                 if t in values:

@@ -275,6 +275,40 @@ def test_missing_quantizer_names_the_layer(exported: Path) -> None:
         check_quantizers(model, graph, "qdq")
 
 
+def test_a_constant_named_like_a_layer_does_not_capture_its_output(monkeypatch) -> None:
+    # The lowering names every value after its layer while constants keep the exporter's names until the end, and
+    # the exporter names freely: a folded bias reshape `view` once captured the output of a layer named `view` (the
+    # zoo's ghostnet_like). Forced here: the raw export's values are renamed apart, and a weight takes the name of
+    # a layer whose output another layer reads.
+    from jaqc.export import onnx_export
+
+    graph = case_graph("w8a8")
+    real = onnx_export.torch_export
+    layer = graph.layers_of(*WEIGHTED)[0].name  # the first conv: the next layer reads its output
+    seen: dict[str, str] = {}
+
+    def clashing(g, opset):  # type: ignore[no-untyped-def]
+        raw = real(g, opset)
+        keep = {i.name for i in raw.graph.initializer} | {x.name for x in (*raw.graph.input, *raw.graph.output)}
+        renamed = {t: f"raw:{t}" for n in raw.graph.node for t in n.output if t and t not in keep}
+        weight = raw.graph.initializer[0]
+        renamed[weight.name] = layer
+        seen["weight"] = weight.name
+        weight.name = layer
+        for node in raw.graph.node:
+            for field in (node.input, node.output):
+                for i, t in enumerate(field):
+                    field[i] = renamed.get(t, t)
+        return raw
+
+    monkeypatch.setattr(onnx_export, "torch_export", clashing)
+    model = build_onnx(graph, "qdq", 21)[0]
+    onnx.checker.check_model(model, full_check=True)
+    assert _node(model, layer).output[0] == layer  # the layer's output keeps the layer's name
+    assert _max_diff(model, graph, _ort(model)) <= ATOL
+    assert seen["weight"].endswith(".weight") and _init(model, seen["weight"]).data_type == TensorProto.INT8
+
+
 def test_quantizer_lowered_to_arithmetic_is_an_error(monkeypatch) -> None:
     from jaqc.export import onnx_translation
 
