@@ -265,7 +265,8 @@ fake_quant_symmetric.register_autograd(_symmetric_backward, setup_context=_setup
 
 def channel_amax(weight: Tensor, axis: int = 0) -> Tensor:
     """``max |w|`` per channel on ``axis`` (detached): the range of the per-channel weight quantizer."""
-    return weight.detach().abs().movedim(axis, 0).flatten(1).amax(dim=1)
+    dims = tuple(d for d in range(weight.dim()) if d != axis % weight.dim())
+    return weight.detach().abs().amax(dim=dims)
 
 
 def fake_quant_per_channel_symmetric(weight: Tensor, bits: int, axis: int = 0) -> Tensor:
