@@ -9,8 +9,8 @@ entry, and nothing else, into ``RECORD`` (docs/results/ keeps these next to the 
 
 * per run with a ``summary.json``: ``config.json``, ``summary.json``, ``architecture.json``,
   ``accelerator.json``, ``codesign.json``, and the retraining's ``retrain/summary.json`` and
-  ``retrain/config.json`` when it finished; a JAQ run also keeps ``subnet.jaqc`` (HAQ's budget in the same
-  seed is the fraction of the 8-bit cost its subnet reached);
+  ``retrain/config.json`` when it finished; a JAQ run also keeps ``subnet.json`` (HAQ's budget in the same
+  seed is the fraction of the 8-bit cost its subnet reached, computed when that HAQ run starts);
 * ``compare.md``, ``compare.json`` and the plots of the last report.
 
 Unfinished runs are left out (a comparison restarts them). ``restore`` copies a record back into ``OUT``
@@ -63,7 +63,7 @@ def save(out: Path, record: Path) -> list[str]:
             for name in RETRAIN_FILES:
                 _copy(run / "retrain" / name, target / "retrain" / name, overwrite=True)
         if _method(run) == "jaq":
-            _copy(run / "subnet.jaqc", target / "subnet.jaqc", overwrite=True)
+            _copy(run / "subnet.json", target / "subnet.json", overwrite=True)
         kept.append(run.name)
     for name in REPORT_FILES:
         _copy(out / name, record / name, overwrite=True)

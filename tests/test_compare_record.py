@@ -28,14 +28,14 @@ def compare_out(tmp_path: Path) -> Path:
     _write(jaq / "summary.json", json.dumps({"method": "jaq", "edap_mJ_ms_mm2": 0.5}))
     for name in ("config.json", "architecture.json", "accelerator.json", "codesign.json"):
         _write(jaq / name, json.dumps({"name": name}))
-    _write(jaq / "subnet.jaqc", "weights")
+    _write(jaq / "subnet.json", "weights")
     _write(jaq / "retrain" / "summary.json", json.dumps({"test_acc": 0.9}))
     _write(jaq / "retrain" / "config.json")
     _write(jaq / "checkpoints" / "step-000128.pt", "x" * 1000)
     _write(jaq / "metrics.jsonl", "{}\n")
     uniform = out / "runs" / "uniform8-s0"
     _write(uniform / "summary.json", json.dumps({"method": "uniform8"}))
-    _write(uniform / "subnet.jaqc", "weights")
+    _write(uniform / "subnet.json", "weights")
     _write(out / "runs" / "haq-s0" / "checkpoints" / "step-000010.pt", "unfinished")
     _write(out / "compare.md", "| table |")
     return out
@@ -52,7 +52,7 @@ def test_save_keeps_what_compare_reads_back_and_nothing_else(compare_out: Path, 
         "compare.md",
         "runs/jaq-s0/accelerator.json", "runs/jaq-s0/architecture.json", "runs/jaq-s0/codesign.json",
         "runs/jaq-s0/config.json", "runs/jaq-s0/retrain/config.json", "runs/jaq-s0/retrain/summary.json",
-        "runs/jaq-s0/subnet.jaqc", "runs/jaq-s0/summary.json",
+        "runs/jaq-s0/subnet.json", "runs/jaq-s0/summary.json",
         "runs/uniform8-s0/summary.json",
     ]  # fmt: skip
     # no checkpoints or metrics, no unfinished run, and only JAQ's subnet (HAQ's budget reads it)

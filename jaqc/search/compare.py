@@ -477,7 +477,8 @@ class Comparison:
                     summary = self.uniform(label, int(method.removeprefix("uniform")), seed)
                 else:
                     same_seed = [r for r in rows if r["seed"] == seed]
-                    options = self._haq_options(same_seed) if method == "haq" else {}
+                    finished = read_summary(self.out / "runs" / label) is not None  # its options are in its config
+                    options = self._haq_options(same_seed) if method == "haq" and not finished else {}
                     summary = self.search(label, method, self._overrides(lam, seed=seed), options)
                 trained = self.retrain(label)
                 row = _row(label, method, lam, summary, trained, self.codesigned(label, seed))

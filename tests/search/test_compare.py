@@ -118,6 +118,23 @@ def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: i
     assert logs == [f"uniform4: finished earlier, read back from {run}"]
     assert again["settings"]["hw_model"] == "deployment"
     assert "deployment hardware model" in (tmp_path / "compare.md").read_text()
+    # finished runs read back from their summaries alone: a JAQ and a HAQ entry made of this run's files, without
+    # subnets or checkpoints (scripts/compare_record.py keeps no more); a finished HAQ run's budget is in its
+    # config, so the JAQ subnet it was computed from is not needed again
+    kept = tmp_path / "kept"
+    for label, method in (("jaq", "jaq"), ("haq", "haq")):
+        for name in ("config.json", "summary.json", "codesign.json", "retrain/summary.json"):
+            (kept / "runs" / label / name).parent.mkdir(parents=True, exist_ok=True)
+            (kept / "runs" / label / name).write_text((run / name).read_text())
+        summary = json.loads((run / "summary.json").read_text())
+        (kept / "runs" / label / "summary.json").write_text(json.dumps({**summary, "method": method}))
+    logs.clear()
+    both = Comparison(kept, attrs.evolve(settings, methods=("jaq", "haq")), progress=False, log=logs.append).run()
+    assert [r["label"] for r in both["rows"]] == ["jaq", "haq"]
+    assert [{k: v for k, v in r.items() if k not in ("label", "method", "entry")} for r in both["rows"]] == [
+        {k: v for k, v in row.items() if k not in ("label", "method", "entry")}
+    ] * 2
+    assert logs == [f"{label}: finished earlier, read back from {kept / 'runs' / label}" for label in ("jaq", "haq")]
     # runs computed with one hardware model are never mixed into a table of another
     simulator = attrs.evolve(settings, overrides={**settings.overrides, "hw_model": "simulator"})
     with pytest.raises(JaqcError, match="computed with the deployment hardware model, this comparison uses simulator"):
