@@ -442,13 +442,17 @@ class Comparison:
         seeds = self.settings.ablation_seeds or (base_seed,)
         out: list[dict[str, Any]] = []
         chosen = self.settings.ablation_variants
-        for variant in ABLATION_VARIANTS:
-            if chosen is not None and variant.key not in chosen:
-                continue
+        variants = [v for v in ABLATION_VARIANTS if chosen is None or v.key in chosen]
+        total, done, started = len(variants) * len(seeds), 0, time.perf_counter()
+        for variant in variants:
             name, method = variant.name, variant.method
             per_seed: list[dict[str, Any]] = []
             for seed in seeds:
                 label = f"ablation-{variant.key}" + ("" if seed == base_seed else f"-s{seed}")
+                done += 1
+                self.log(
+                    f"ablation {done}/{total}: {label} ({_clock(time.perf_counter() - started)} into the ablation)"
+                )
                 overrides = {**self._overrides(0.0, variant.quant_mode), "seed": seed}
                 if variant.csq_k_percent is not None:
                     overrides["csq_k_percent"] = variant.csq_k_percent
@@ -470,9 +474,13 @@ class Comparison:
     def run(self) -> dict[str, Any]:
         """Run every entry and the ablation; write ``compare.json``, ``compare.md`` and ``pareto.png``."""
         rows: list[dict[str, Any]] = []
-        for seed in self.settings.seeds or (None,):
+        seeds_run = self.settings.seeds or (None,)
+        total, started = len(seeds_run) * len(self.entries()), time.perf_counter()
+        for seed in seeds_run:
             for entry, method, lam in self.entries():
                 label = entry if seed is None else f"{entry}-s{seed}"
+                elapsed = time.perf_counter() - started
+                self.log(f"entry {len(rows) + 1}/{total}: {label} ({_clock(elapsed)} into this comparison)")
                 if method.startswith("uniform"):
                     summary = self.uniform(label, int(method.removeprefix("uniform")), seed)
                 else:
@@ -510,6 +518,12 @@ class Comparison:
         if aggregate:
             plot_seeds(aggregate, self.out / "pareto_seeds.png", f"{title}, mean ± sd over seeds {_seed_text(seeds)}")
         return result
+
+
+def _clock(seconds: float) -> str:
+    """``h:mm:ss`` of a duration."""
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 def _mean_bits(architecture: dict[str, Any]) -> tuple[float, float]:

@@ -115,7 +115,10 @@ def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: i
     logs.clear()
     again = Comparison(tmp_path, settings, progress=False, log=logs.append).run()
     assert again["rows"] == result["rows"]
-    assert logs == [f"uniform4: finished earlier, read back from {run}"]
+    assert logs == [
+        "entry 1/1: uniform4 (0:00:00 into this comparison)",
+        f"uniform4: finished earlier, read back from {run}",
+    ]
     assert again["settings"]["hw_model"] == "deployment"
     assert "deployment hardware model" in (tmp_path / "compare.md").read_text()
     # finished runs read back from their summaries alone: a JAQ and a HAQ entry made of this run's files, without
@@ -134,7 +137,12 @@ def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: i
     assert [{k: v for k, v in r.items() if k not in ("label", "method", "entry")} for r in both["rows"]] == [
         {k: v for k, v in row.items() if k not in ("label", "method", "entry")}
     ] * 2
-    assert logs == [f"{label}: finished earlier, read back from {kept / 'runs' / label}" for label in ("jaq", "haq")]
+    assert logs == [
+        line
+        for i, label in enumerate(("jaq", "haq"))
+        for line in (f"entry {i + 1}/2: {label} (0:00:00 into this comparison)",
+                     f"{label}: finished earlier, read back from {kept / 'runs' / label}")
+    ]  # fmt: skip
     # runs computed with one hardware model are never mixed into a table of another
     simulator = attrs.evolve(settings, overrides={**settings.overrides, "hw_model": "simulator"})
     with pytest.raises(JaqcError, match="computed with the deployment hardware model, this comparison uses simulator"):
