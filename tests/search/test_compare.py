@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import math
 
 import attrs
@@ -137,12 +138,13 @@ def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: i
     assert [{k: v for k, v in r.items() if k not in ("label", "method", "entry")} for r in both["rows"]] == [
         {k: v for k, v in row.items() if k not in ("label", "method", "entry")}
     ] * 2
-    assert logs == [
-        line
-        for i, label in enumerate(("jaq", "haq"))
-        for line in (f"entry {i + 1}/2: {label} (0:00:00 into this comparison)",
-                     f"{label}: finished earlier, read back from {kept / 'runs' / label}")
-    ]  # fmt: skip
+    assert logs[1::2] == [
+        f"{label}: finished earlier, read back from {kept / 'runs' / label}" for label in ("jaq", "haq")
+    ]
+    assert [re.sub(r"\(\d+:\d\d:\d\d ", "(T ", line) for line in logs[::2]] == [
+        "entry 1/2: jaq (T into this comparison)",
+        "entry 2/2: haq (T into this comparison)",
+    ]
     # runs computed with one hardware model are never mixed into a table of another
     simulator = attrs.evolve(settings, overrides={**settings.overrides, "hw_model": "simulator"})
     with pytest.raises(JaqcError, match="computed with the deployment hardware model, this comparison uses simulator"):
