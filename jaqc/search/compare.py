@@ -491,9 +491,21 @@ class Comparison:
                 trained = self.retrain(label)
                 row = _row(label, method, lam, summary, trained, self.codesigned(label, seed))
                 rows.append({**row, "entry": entry, "seed": seed})
-        ablation = self.ablation() if self.settings.ablation else []
+                if len(rows) < total:
+                    self.report(rows, [], total)  # what is finished so far, readable during a long comparison
+        ablation: list[dict[str, Any]] = []
+        if self.settings.ablation:
+            self.report(rows, [], total)  # the table while the ablation's searches run
+            ablation = self.ablation()
+        return self.report(rows, ablation, total)
+
+    def report(self, rows: list[dict[str, Any]], ablation: list[dict[str, Any]], total: int) -> dict[str, Any]:
+        """Write ``compare.json``, ``compare.md`` and the plots for ``rows`` (of ``total`` entries) and return the
+        result. Written after every entry too: a report of the entries finished so far is marked partial, and the
+        mean ± sd over seeds waits for every seed."""
         seeds = self.settings.seeds
-        aggregate = aggregate_seeds(rows) if seeds and len(seeds) > 1 else []
+        partial = len(rows) < total
+        aggregate = aggregate_seeds(rows) if seeds and len(seeds) > 1 and not partial else []
         result = {
             "format": "jaqc.compare",
             "jaqc_version": __version__,
@@ -511,6 +523,8 @@ class Comparison:
             "aggregate": aggregate,
             "ablation": ablation,
         }  # fmt: skip
+        if partial:
+            result["partial"] = {"entries_finished": len(rows), "entries": total}
         atomic_write_text(self.out / "compare.json", json.dumps(result, indent=1) + "\n")
         atomic_write_text(self.out / "compare.md", render_markdown(result))
         title = f"accuracy vs EDAP ({self.settings.preset}, {self.hw_model} model)"
@@ -632,6 +646,16 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# jaqc compare — preset {s['preset']}, {model} hardware model",
         "",
+    ]
+    if result.get("partial"):
+        done = result["partial"]
+        lines += [
+            f"**Partial: {done['entries_finished']} of {done['entries']} entries finished.** The comparison is "
+            "running or was stopped; the same command resumes it, and the mean ± sd over seeds comes with the last "
+            "entry.",
+            "",
+        ]
+    lines += [
         f"Test accuracy after the same QAT retraining, {_INIT_TEXT[s.get('retrain_init', 'supernet')]}; "
         "hardware figures on each run's own accelerator at its "
         f"BatchTile mappings (one cost model: `{model}`, docs/cost_model.md). *EDAP, designed accel.*: the "

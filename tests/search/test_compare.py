@@ -266,8 +266,19 @@ def test_seeds_run_every_entry_once_per_seed_and_aggregate(tmp_path) -> None:  #
         methods=("uniform4",), seeds=(0, 1), retrain_epochs=1, ablation=False,
         overrides={"final_generator_steps": 2, "design_sweeps": 1},
     )  # fmt: skip
-    result = Comparison(tmp_path, settings, progress=False).run()
+    seen: dict[str, dict] = {}
+
+    def log(message: str) -> None:  # when the second entry starts, the first one's report is on disk
+        if message.startswith("entry 2/2"):
+            seen["json"] = json.loads((tmp_path / "compare.json").read_text())
+            seen["md"] = {"text": (tmp_path / "compare.md").read_text()}
+
+    result = Comparison(tmp_path, settings, progress=False, log=log).run()
     rows = result["rows"]
+    assert seen["json"]["partial"] == {"entries_finished": 1, "entries": 2} and "partial" not in result
+    assert seen["json"]["rows"] == rows[:1] and seen["json"]["aggregate"] == []
+    assert "**Partial: 1 of 2 entries finished.**" in seen["md"]["text"]
+    assert "Partial" not in (tmp_path / "compare.md").read_text()
     assert [(r["label"], r["entry"], r["seed"]) for r in rows] == [("uniform4-s0", "uniform4", 0),
                                                                      ("uniform4-s1", "uniform4", 1)]  # fmt: skip
     for row in rows:
