@@ -34,6 +34,13 @@ from .app import cli, console, data_option, device_option, hw_model_option, none
     show_default=True,
     help="Retrain every subnet from scratch (one seeded initialisation) or from its search's supernet weights.",
 )
+@click.option(
+    "--retrain-clipping",
+    type=click.Choice(["minmax", "mse", "pact"]),
+    default="mse",
+    show_default=True,
+    help="Activation clipping of every retraining (jaqc retrain --clipping); mse keeps 2-bit activations trainable.",
+)
 @click.option("--episodes", type=click.IntRange(min=1), default=None, help="HAQ episodes (default: HAQ's).")
 @click.option(
     "--haq-budget",
@@ -81,6 +88,7 @@ def compare_cmd(
     epochs: int | None,
     retrain_epochs: int | None,
     retrain_init: str,
+    retrain_clipping: str,
     episodes: int | None,
     haq_budget: float | None,
     haq_budget_kind: str,
@@ -113,6 +121,7 @@ def compare_cmd(
     settings = CompareSettings(
         preset=preset, data_root=data_root, methods=parse_methods(methods), lambdas=parse_lambdas(lambdas),
         epochs=epochs, retrain_epochs=retrain_epochs, retrain_init=retrain_init, episodes=episodes,
+        retrain_clipping=retrain_clipping,
         haq_budget=haq_budget, haq_budget_kind=haq_budget_kind,
         ablation=ablation, seed=seed,
         ablation_seeds=parse_seeds(ablation_seeds), seeds=parse_seeds(seeds, "--seeds"),

@@ -44,6 +44,14 @@ from .render import print_run_summary
     show_default=True,
     help="Start from the subnet's weights (a run's: the supernet's) or from a fresh, seeded initialisation.",
 )
+@click.option(
+    "--clipping",
+    type=click.Choice(["minmax", "mse", "pact"]),
+    default=None,
+    help="Activation clipping of the quantizers: minmax (the batch range), mse (the range shrunk per bitwidth to "
+    "the least quantization error: 2-bit activations stay trainable) or pact (learned). Default: the subnet's "
+    "stored quantizers', else minmax.",
+)
 @click.option("--lr", type=float, default=0.01, show_default=True, help="[IR.json] learning rate.")
 @click.option(
     "-o",
@@ -64,6 +72,7 @@ def retrain_cmd(
     accel: str | None,
     float_epochs: int | None,
     init: str,
+    clipping: str | None,
     lr: float,
     output: str | None,
     device: str | None,
@@ -80,7 +89,7 @@ def retrain_cmd(
     if path.is_file() and path.suffix == ".json":
         _retrain_ir(
             path, epochs or 10, dataset or "digits", data_root, accel, lr, output, hw_model, device, amp,
-            float_epochs or 0, init,
+            float_epochs or 0, init, clipping,
         )  # fmt: skip
         return
     ir_only = {"--dataset": dataset, "--accel": accel, "-o": output}
@@ -94,13 +103,14 @@ def retrain_cmd(
     if (path / SEEDS_FILE).is_file():  # a --seeds folder: retrain every finished seed, then the seeds' summary
         options = {
             "hw_model": hw_model, "device": device, "amp": amp or "off", "float_epochs": float_epochs, "init": init,
+            "clipping": clipping,
         }  # fmt: skip
         summary = retrain_seeds(path, lambda seed_run: retrain_run(seed_run, epochs, data_root, **options))
         console().print(seeds_table(summary), markup=False)
         return
     summary = retrain_run(
         source, epochs, data_root, hw_model=hw_model, device=device, amp=amp or "off", float_epochs=float_epochs,
-        init=init,
+        init=init, clipping=clipping,
     )  # fmt: skip
     run = RunDir(path)
     origin = run.summary() or {}
@@ -120,7 +130,8 @@ def _retrain_ir(
     device,
     amp,
     float_epochs,
-    init,  # type: ignore[no-untyped-def]
+    init,
+    clipping,  # type: ignore[no-untyped-def]
 ) -> None:
     from jaqc.data import DataConfig
     from jaqc.hw.accelerators import load_accelerator
@@ -140,7 +151,7 @@ def _retrain_ir(
     data = DataConfig(name=dataset, root=data_root, resolution=dims[2], channels=dims[1])
     summary = retrain(
         graph, data, output, epochs, lr=lr, hw_model=hw_model, device=device, amp=amp or "off",
-        float_epochs=float_epochs, init=init,
+        float_epochs=float_epochs, init=init, clipping=clipping,
     )  # fmt: skip
     out = console()
     out.print(

@@ -135,14 +135,24 @@ def _load_act_state(module: nn.Module, layer: Layer) -> None:
         quant.load_state_dict(state)
 
 
-def _stored_clipping(layer: Layer, quantizer: QuantizerConfig | None) -> QuantizerConfig | None:
-    """``quantizer`` with the activation clipping the layer's stored quantizer state was trained with: a model
-    traced from ``Clipping.MSE`` quantizers stores ``act_quant.clip_factor``, from PACT ones ``act_quant.clip_hi``."""
-    stored = None
+def stored_clipping(layer: Layer) -> str | None:
+    """The activation clipping the layer's stored quantizer state was trained with (``minmax``, ``mse``, ``pact``),
+    None when it stores none: a model traced from ``Clipping.MSE`` quantizers stores ``act_quant.clip_factor``,
+    from PACT ones ``act_quant.clip_hi``, from min/max ones only the running range."""
     if "act_quant.clip_factor" in layer.weights:
-        stored = Clipping.MSE
-    elif "act_quant.clip_hi" in layer.weights:
-        stored = Clipping.PACT
+        return Clipping.MSE.value
+    if "act_quant.clip_hi" in layer.weights:
+        return Clipping.PACT.value
+    if "act_quant.running_max" in layer.weights:
+        return Clipping.MINMAX.value
+    return None
+
+
+def _stored_clipping(layer: Layer, quantizer: QuantizerConfig | None) -> QuantizerConfig | None:
+    """``quantizer`` with the activation clipping the layer's stored quantizer state was trained with (see
+    :func:`stored_clipping`; a min/max state leaves ``quantizer`` as it is)."""
+    found = stored_clipping(layer)
+    stored = Clipping(found) if found in (Clipping.MSE.value, Clipping.PACT.value) else None
     if stored is None:
         return quantizer
     base = quantizer or QuantizerConfig()

@@ -25,6 +25,7 @@ from jaqc.core import JaqcError
 from jaqc.data import DataConfig, load_splits, make_loader
 from jaqc.device import autocast, check_amp, loader_options, resolve_device, to_device
 from jaqc.ir import LayerGraph, load_graph
+from jaqc.nn.config import QuantizerConfig
 from jaqc.progress import Progress
 
 from .outputs import accuracy, hardware_figures, mapped_subnet, write_subnet
@@ -50,16 +51,23 @@ def retrain(
     amp: str = "off",
     float_epochs: int = 0,
     init: str = "supernet",
+    clipping: str | None = None,
 ) -> dict[str, Any]:
     """QAT of the subnet ``graph`` on ``data`` on ``device`` (default: CUDA when available) with ``amp`` mixed
     precision, after ``float_epochs`` of its ``epochs`` in floating point; writes ``out_dir`` and returns the
     summary, whose hardware figures come from ``hw_model`` (default: the model the subnet was mapped with, else
     deployment). ``init``: start from the weights the graph carries (``supernet``) or from a fresh, seeded
-    initialisation (``scratch``, :func:`jaqc.nn.subnet.reinitialize`); the summary records it."""
+    initialisation (``scratch``, :func:`jaqc.nn.subnet.reinitialize`); the summary records it. ``clipping``: the
+    activation quantizers' clipping (:class:`jaqc.nn.config.Clipping`: ``minmax``, ``mse`` or ``pact``; default:
+    the one the subnet's stored quantizer state says, else ``minmax``); the summary records it as
+    ``activation_clipping``."""
+    from jaqc.nn.config import Clipping
     from jaqc.nn.subnet import RETRAIN_INITS
 
     if init not in RETRAIN_INITS:
         raise JaqcError(f"retrain init must be one of {', '.join(RETRAIN_INITS)}, got {init!r}")
+    if clipping is not None and clipping not in {c.value for c in Clipping}:
+        raise JaqcError(f"retrain clipping must be one of {', '.join(c.value for c in Clipping)}, got {clipping!r}")
     if graph.accelerator is None:
         raise JaqcError(f"subnet {graph.name!r} has no accelerator: retrain the output of a search (subnet.json)")
     if epochs < 1:
@@ -89,6 +97,7 @@ def retrain(
             amp,
             float_epochs,
             init,
+            clipping,
         )
 
 
@@ -107,6 +116,7 @@ def _retrain(
     amp: str,
     float_epochs: int,
     init: str,
+    clipping: str | None,
 ) -> dict[str, Any]:
     from contextlib import nullcontext
 
@@ -115,7 +125,8 @@ def _retrain(
     from .plots import plot_training
 
     torch.manual_seed(seed)
-    model = build_subnet(graph)
+    graph, clipping = _with_clipping(graph, clipping)
+    model = build_subnet(graph, None if clipping == "minmax" else QuantizerConfig(activation_clipping=clipping))
     if init == "scratch":
         reinitialize(model, seed)
     model = model.to(device)
@@ -168,6 +179,7 @@ def _retrain(
         "epochs": epochs,
         "float_epochs": float_epochs,
         "init": init,
+        "activation_clipping": clipping,
         "device": str(device),
         "amp": amp,
         "train_seconds": train_seconds,
@@ -181,6 +193,31 @@ def _retrain(
     return summary
 
 
+def _with_clipping(graph: LayerGraph, clipping: str | None) -> tuple[LayerGraph, str]:
+    """``graph`` ready to build with activation ``clipping`` (None: the one its stored quantizer state says, else
+    ``minmax``), and that clipping. A layer whose stored state comes from another clipping loses it (a copy of
+    the graph does): training observes the range afresh, as it does from scratch."""
+    from jaqc.nn.subnet import stored_clipping
+
+    stored = {stored_clipping(layer) for layer in graph if layer.quant is not None} - {None}
+    if clipping is None:
+        if len(stored) > 1:
+            found = ", ".join(sorted(stored))
+            raise JaqcError(
+                f"subnet {graph.name!r} stores activation quantizers of several clippings ({found}); give the "
+                "retraining's clipping"
+            )
+        return graph, next(iter(stored), "minmax")
+    if stored <= {clipping}:
+        return graph, clipping
+    graph = graph.clone()
+    for layer in graph:
+        if stored_clipping(layer) not in (None, clipping):
+            for key in [k for k in layer.weights if k.startswith("act_quant.")]:
+                del layer.weights[key]
+    return graph, clipping
+
+
 def retrain_run(
     run_dir: str | Path,
     epochs: int | None = None,
@@ -191,11 +228,12 @@ def retrain_run(
     amp: str = "off",
     float_epochs: int | None = None,
     init: str = "supernet",
+    clipping: str | None = None,
 ) -> dict[str, Any]:
     """Retrain the subnet of a finished search run (its preset gives the data and the schedule; ``hw_model``
     overrides the run's hardware model for the retrained subnet's figures; ``float_epochs`` the preset's float
     warm-up, which a shorter ``epochs`` than the preset's shortens to leave a quantized epoch; ``init``: from the
-    supernet's weights or from scratch)."""
+    supernet's weights or from scratch; ``clipping``: the activation clipping, see :func:`retrain`)."""
     from .runner import preset_from_run
 
     run = RunDir(run_dir)
@@ -208,7 +246,7 @@ def retrain_run(
     return retrain(
         graph, preset.data, run.retrain_dir, epochs or preset.retrain_epochs, preset.retrain_lr,
         preset.batch_size, preset.settings.seed, progress, hw_model or preset.settings.hw_model, device, amp,
-        _float_epochs(preset.retrain_float_epochs, epochs, float_epochs), init,
+        _float_epochs(preset.retrain_float_epochs, epochs, float_epochs), init, clipping,
     )  # fmt: skip
 
 

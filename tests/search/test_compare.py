@@ -121,6 +121,11 @@ def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: i
         f"uniform4: finished earlier, read back from {run}",
     ]
     assert again["settings"]["hw_model"] == "deployment"
+    assert retrained["activation_clipping"] == "mse" == again["settings"]["retrain_clipping"]
+    assert (
+        "every subnet from scratch (the same seeded initialisation) with mse activation clipping"
+        in (tmp_path / "compare.md").read_text()
+    )
     assert "deployment hardware model" in (tmp_path / "compare.md").read_text()
     # finished runs read back from their summaries alone: a JAQ and a HAQ entry made of this run's files, without
     # subnets or checkpoints (scripts/compare_record.py keeps no more); a finished HAQ run's budget is in its
@@ -145,6 +150,14 @@ def test_uniform_baseline_end_to_end_and_read_back(tmp_path) -> None:  # type: i
         "entry 1/2: jaq (T into this comparison)",
         "entry 2/2: haq (T into this comparison)",
     ]
+    # a retraining of another recipe is not read back: it is redone, and so is the design made for its subnet
+    logs.clear()
+    minmax = Comparison(tmp_path, attrs.evolve(settings, retrain_clipping="minmax"), progress=False, log=logs.append)
+    redone = minmax.run()["rows"][0]
+    assert "uniform4: retraining (from scratch, minmax activation clipping)" in logs
+    assert "uniform4: designing an accelerator for its retrained subnet" in logs
+    assert json.loads((run / "retrain" / "summary.json").read_text())["activation_clipping"] == "minmax"
+    assert redone["codesigned_edap_mJ_ms_mm2"] == row["codesigned_edap_mJ_ms_mm2"]  # the same bits: the same design
     # runs computed with one hardware model are never mixed into a table of another
     simulator = attrs.evolve(settings, overrides={**settings.overrides, "hw_model": "simulator"})
     with pytest.raises(JaqcError, match="computed with the deployment hardware model, this comparison uses simulator"):

@@ -185,6 +185,31 @@ def test_retrain_reports_accuracy_and_hardware(straight_run, tmp_path: Path) -> 
     assert not (run_dir / "all-float").exists()
 
 
+def test_retrain_activation_clipping_is_chosen_recorded_and_stored(straight_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from jaqc.nn.quantizers import ActivationQuantizer
+    from jaqc.nn.subnet import build_subnet, stored_clipping
+    from jaqc.search.retrain import retrain
+
+    graph = load_graph(straight_run.run_dir / "subnet.json")
+    assert {stored_clipping(x) for x in graph if x.quant is not None} == {"minmax"}  # the search's quantizers
+    data = small_preset().data
+    mse = retrain(graph, data, tmp_path / "mse", epochs=1, batch_size=64, progress=False, clipping="mse")
+    assert mse["activation_clipping"] == "mse"
+    trained = load_graph(tmp_path / "mse" / "subnet.json")
+    assert {stored_clipping(x) for x in trained if x.quant is not None} == {"mse"}  # act_quant.clip_factor kept
+    rebuilt = [m for m in build_subnet(trained).modules() if isinstance(m, ActivationQuantizer)]
+    assert rebuilt and all(q.mse and bool(q.initialized) for q in rebuilt)
+    # no clipping given: the subnet's stored one; minmax given to an mse subnet drops its mse state
+    assert retrain(trained, data, tmp_path / "again", epochs=1, progress=False)["activation_clipping"] == "mse"
+    back = retrain(trained, data, tmp_path / "minmax", epochs=1, progress=False, clipping="minmax")
+    assert back["activation_clipping"] == "minmax"
+    assert {stored_clipping(x) for x in load_graph(tmp_path / "minmax" / "subnet.json") if x.quant} == {"minmax"}
+    assert all("act_quant.clip_factor" in x.weights for x in trained if x.quant)  # the caller's graph untouched
+    with pytest.raises(JaqcError, match="retrain clipping must be one of minmax, pact, mse, got 'kl'"):
+        retrain(graph, data, tmp_path / "x", epochs=1, clipping="kl")
+    assert not (tmp_path / "x").exists()
+
+
 def test_retraining_from_scratch_draws_every_weight_afresh(straight_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """init="scratch": the subnet's weights are drawn afresh (the same draw for a seed, none equal to the
     supernet's), its batch norms and activation ranges start anew; the summary says how it started."""
