@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import attrs
@@ -353,27 +354,25 @@ def test_default_network_is_pretrained_and_logged(tmp_path: Path) -> None:
     assert load_graph(tmp_path / "run" / "network.json").layers_of(LayerKind.CONV2D)[0].quant is None
 
 
-def test_episodes_clip_with_mse_and_the_written_subnet_has_the_default_quantizer(straight_run) -> None:  # type: ignore[no-untyped-def]
-    """The episodes' fine-tunes calibrate their clipping (MSE factors); the final network is fine-tuned and written
-    with jaqc's default min/max quantizer like every method's subnet, so ``jaqc retrain`` is one recipe for all."""
-    from jaqc.nn.config import Clipping, QuantizerConfig
+def test_episodes_and_the_written_subnet_clip_with_mse(straight_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The episodes' fine-tunes and the final one calibrate their clipping (MSE factors), so the accuracy the search
+    chose by is the written network's; ``jaqc retrain --clipping minmax`` retrains it with min/max ranges."""
     from jaqc.nn.quantizers import ActivationQuantizer
-    from jaqc.nn.subnet import build_subnet
+    from jaqc.nn.subnet import build_subnet, stored_clipping
+    from jaqc.search.retrain import retrain_run
 
     config = RunDir.open(straight_run.run_dir).read_config()
     assert "episode_clipping" not in config["options"] and straight_run.summary["settings"]["episode_clipping"] == "mse"
     subnet = load_graph(straight_run.run_dir / "subnet.json")
     quantized = [layer for layer in subnet if layer.quant is not None and layer.quant.a_bits is not None]
-    assert quantized and all("act_quant.running_max" in layer.weights for layer in quantized)
-    assert not any(key.startswith("act_quant.clip") for layer in quantized for key in layer.weights)
-    network = load_graph(straight_run.run_dir / "network.json")
-    env = HaqNetworkEnv(
-        network, *split_for_search(load_splits(DATA).train, 0.2, 0), load_accelerator("jaq-table2"),
-        FinetuneSettings(steps=1, lr=0.01, batch_size=16), quantizer=QuantizerConfig(activation_clipping=Clipping.MSE),
-    )  # fmt: skip
-    quantizers = [m for m in env.build(env.reference_bits).modules() if isinstance(m, ActivationQuantizer)]
-    assert quantizers and all(q.mse for q in quantizers)
-    assert not any(q.mse for q in build_subnet(subnet).modules() if isinstance(q, ActivationQuantizer))
+    assert quantized and {stored_clipping(layer) for layer in quantized} == {"mse"}
+    assert all(q.mse for q in build_subnet(subnet).modules() if isinstance(q, ActivationQuantizer))
+    run = tmp_path / "run"
+    shutil.copytree(straight_run.run_dir, run)
+    summary = retrain_run(run, epochs=1, progress=False, clipping="minmax")
+    assert summary["activation_clipping"] == "minmax"
+    retrained = load_graph(run / "retrain" / "subnet.json")
+    assert {stored_clipping(layer) for layer in retrained if layer.quant is not None} == {"minmax"}
 
 
 def test_a_flat_reward_is_reported(straight_run) -> None:  # type: ignore[no-untyped-def]

@@ -175,9 +175,9 @@ class HaqSettings:
     warmup_episodes: int
     seed: int
     batch_size: int
-    #: The activation clipping of the episodes' fine-tunes (``minmax``, ``mse`` or ``pact``); the final network is
-    #: fine-tuned and written with jaqc's default quantizer, as every method's subnet, so that retraining is one
-    #: recipe for all.
+    #: The activation clipping of the episodes' fine-tunes and of the final one (``minmax``, ``mse`` or ``pact``); the
+    #: written subnet stores it, and ``jaqc retrain --clipping`` (``jaqc compare``: one clipping for every method)
+    #: retrains with another where asked.
     episode_clipping: str = DEFAULT_EPISODE_CLIPPING
 
     def to_json(self) -> dict[str, Any]:
@@ -479,7 +479,8 @@ class HaqRun:
         final = HaqNetworkEnv(
             env.graph, self.finetune_set, self.reward_set, self.accelerator, self.finetune, cost_table=env.cost_table,
             reference_accuracy=env.reference_accuracy,
-        )  # fmt: skip  # jaqc's default quantizer, as every method's subnet
+            quantizer=QuantizerConfig(activation_clipping=settings.episode_clipping),
+        )  # fmt: skip  # the episodes' clipping: the accuracy the search chose by is the one written
         model, _losses = final.trained_model(best.bits, settings.final_finetune_steps)
         reward_acc = accuracy_percent(model, self.reward_set)
         search_seconds = elapsed()
