@@ -21,8 +21,6 @@ runs the rest. Exits 2 with a one-line error on bad input.
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -33,19 +31,20 @@ REPORT_FILES = ("compare.md", "compare.json", "pareto.png", "pareto_seeds.png")
 
 
 def _method(run: Path) -> str | None:
+    from jaqc.core import JaqcError, read_json
+
     try:
-        return json.loads((run / "summary.json").read_text()).get("method")
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"error: {run / 'summary.json'}: {exc}") from None
+        return read_json(run / "summary.json").get("method")
+    except JaqcError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def _copy(source: Path, target: Path, overwrite: bool) -> bool:
+    from jaqc.core import atomic_write_bytes
+
     if not source.is_file() or (target.exists() and not overwrite):
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    shutil.copyfile(source, partial)
-    partial.replace(target)
+    atomic_write_bytes(target, source.read_bytes())
     return True
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from jaqc.nn.config import CLIPPINGS
+
 from .app import cli, console, data_option, device_option, hw_model_option, nonempty_path
 
 
@@ -36,7 +38,7 @@ from .app import cli, console, data_option, device_option, hw_model_option, none
 )
 @click.option(
     "--retrain-clipping",
-    type=click.Choice(["minmax", "mse", "pact"]),
+    type=click.Choice(CLIPPINGS),
     default="mse",
     show_default=True,
     help="Activation clipping of every retraining (jaqc retrain --clipping); mse keeps 2-bit activations trainable.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from jaqc.core import JaqcError
+from jaqc.nn.config import CLIPPINGS
 
 from .app import cli, console, device_options, hw_model_option, nonempty_path
 from .render import print_run_summary
@@ -46,7 +47,7 @@ from .render import print_run_summary
 )
 @click.option(
     "--clipping",
-    type=click.Choice(["minmax", "mse", "pact"]),
+    type=click.Choice(CLIPPINGS),
     default=None,
     help="Activation clipping of the quantizers: minmax (the batch range), mse (the range shrunk per bitwidth to "
     "the least quantization error: 2-bit activations stay trainable) or pact (learned). Default: the subnet's "

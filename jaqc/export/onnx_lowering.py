@@ -406,10 +406,12 @@ class _Lowering:
         new_names = set(values.values())
         produced = {t for node in self.nodes for t in node.proto.output}  # a folded output still produced stays
         moved: dict[str, str] = {}
+        taken = new_names | set(self.consts)
         for name in [c for c in self.consts if c in new_names and c not in produced]:
-            fresh = next(f"{name}#{n}" for n in itertools.count() if f"{name}#{n}" not in new_names | set(self.consts))
+            fresh = next(f"{name}#{n}" for n in itertools.count() if f"{name}#{n}" not in taken)
             self.consts[fresh] = self.consts.pop(name)
             moved[name] = fresh
+            taken.add(fresh)
         for node in self.nodes:
             for position, t in enumerate(node.proto.input):
                 if t in moved:

@@ -64,6 +64,10 @@ class Clipping(enum.StrEnum):
     MSE = "mse"
 
 
+#: The values of :class:`Clipping` (what ``--clipping`` and ``retrain(clipping=...)`` accept).
+CLIPPINGS: tuple[str, ...] = tuple(c.value for c in Clipping)
+
+
 class SearchStep(enum.StrEnum):
     """Which half of a bi-level search iteration a forward pass belongs to.
 

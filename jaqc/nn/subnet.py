@@ -152,9 +152,9 @@ def _stored_clipping(layer: Layer, quantizer: QuantizerConfig | None) -> Quantiz
     """``quantizer`` with the activation clipping the layer's stored quantizer state was trained with (see
     :func:`stored_clipping`; a min/max state leaves ``quantizer`` as it is)."""
     found = stored_clipping(layer)
-    stored = Clipping(found) if found in (Clipping.MSE.value, Clipping.PACT.value) else None
-    if stored is None:
+    if found in (None, Clipping.MINMAX.value):
         return quantizer
+    stored = Clipping(found)
     base = quantizer or QuantizerConfig()
     return base if base.activation_clipping is stored else attrs.evolve(base, activation_clipping=stored)
 

@@ -36,6 +36,7 @@ from attrs import field, frozen, validators
 from jaqc import __version__
 from jaqc.core import JaqcError
 from jaqc.core.files import atomic_write_text
+from jaqc.nn.config import CLIPPINGS
 
 from .ablation import share_of_2bit
 from .rundir import SUBNET_FILE, RunDir, read_summary, write_summary
@@ -177,7 +178,7 @@ class CompareSettings:
     #: the batch's min/max range a subnet with 2-bit activations in its last layers can fall to chance when it
     #: leaves the float warm-up and not recover (HAQ's subnet at JAQ's latency on digits32: 9.78 % test accuracy
     #: against 81.28 % with ``mse``, docs/search.md), which would compare the recipe, not the method.
-    retrain_clipping: str = field(default="mse", validator=validators.in_(("minmax", "mse", "pact")))
+    retrain_clipping: str = field(default="mse", validator=validators.in_(CLIPPINGS))
     #: HAQ's budget: a fraction of its all-8-bit design's ``haq_budget_kind``, or ``None``: the fraction of its
     #: own all-8-bit design that JAQ's subnet reached in this comparison (raised to the cheapest fraction HAQ's
     #: network can meet where it is lower), or HAQ's own default when the comparison has no JAQ run.

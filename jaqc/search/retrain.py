@@ -25,7 +25,7 @@ from jaqc.core import JaqcError
 from jaqc.data import DataConfig, load_splits, make_loader
 from jaqc.device import autocast, check_amp, loader_options, resolve_device, to_device
 from jaqc.ir import LayerGraph, load_graph
-from jaqc.nn.config import QuantizerConfig
+from jaqc.nn.config import CLIPPINGS, QuantizerConfig
 from jaqc.progress import Progress
 
 from .outputs import accuracy, hardware_figures, mapped_subnet, write_subnet
@@ -61,13 +61,12 @@ def retrain(
     activation quantizers' clipping (:class:`jaqc.nn.config.Clipping`: ``minmax``, ``mse`` or ``pact``; default:
     the one the subnet's stored quantizer state says, else ``minmax``); the summary records it as
     ``activation_clipping``."""
-    from jaqc.nn.config import Clipping
     from jaqc.nn.subnet import RETRAIN_INITS
 
     if init not in RETRAIN_INITS:
         raise JaqcError(f"retrain init must be one of {', '.join(RETRAIN_INITS)}, got {init!r}")
-    if clipping is not None and clipping not in {c.value for c in Clipping}:
-        raise JaqcError(f"retrain clipping must be one of {', '.join(c.value for c in Clipping)}, got {clipping!r}")
+    if clipping is not None and clipping not in CLIPPINGS:
+        raise JaqcError(f"retrain clipping must be one of {', '.join(CLIPPINGS)}, got {clipping!r}")
     if graph.accelerator is None:
         raise JaqcError(f"subnet {graph.name!r} has no accelerator: retrain the output of a search (subnet.json)")
     if epochs < 1:
@@ -126,7 +125,7 @@ def _retrain(
 
     torch.manual_seed(seed)
     graph, clipping = _with_clipping(graph, clipping)
-    model = build_subnet(graph, None if clipping == "minmax" else QuantizerConfig(activation_clipping=clipping))
+    model = build_subnet(graph, QuantizerConfig(activation_clipping=clipping))
     if init == "scratch":
         reinitialize(model, seed)
     model = model.to(device)

@@ -100,18 +100,21 @@ def check_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
             raise JaqcError("method hqnas: option lifelong_epochs needs option lifelong (a previous hqnas run)")
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise JaqcError(f"method hqnas: option lifelong_epochs must be an integer >= 1, got {epochs!r}")
-    tau = merged["temperature"]
-    if isinstance(tau, bool) or not isinstance(tau, int | float) or not math.isfinite(tau) or tau <= 0:
-        raise JaqcError(f"method hqnas: option temperature must be a number > 0, got {tau!r}")
-    merged["temperature"] = float(tau)
+    merged["temperature"] = float(_positive_number("temperature", merged["temperature"]))
     if merged["objective"] not in OBJECTIVES:
         raise JaqcError(
             f"method hqnas: option objective must be one of {', '.join(OBJECTIVES)}, got {merged['objective']!r}"
         )
-    lr = merged["threshold_lr"]
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0):
-        raise JaqcError(f"method hqnas: option threshold_lr must be a number > 0, got {lr!r}")
+    if merged["threshold_lr"] is not None:
+        _positive_number("threshold_lr", merged["threshold_lr"])
     return merged
+
+
+def _positive_number(name: str, value: Any) -> float:
+    """``value`` when it is a finite number > 0; otherwise a JaqcError naming option ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise JaqcError(f"method hqnas: option {name} must be a number > 0, got {value!r}")
+    return value
 
 
 def default_threshold_lr(arch_lr: float, steps: int) -> float:
