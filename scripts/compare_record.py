@@ -27,7 +27,7 @@ from pathlib import Path
 #: What ``jaqc compare`` reads back from a finished entry (relative to its run directory).
 RUN_FILES = ("config.json", "summary.json", "architecture.json", "accelerator.json", "codesign.json")
 RETRAIN_FILES = ("summary.json", "config.json")
-REPORT_FILES = ("compare.md", "compare.json", "pareto.png", "pareto_seeds.png")
+REPORT_FILES = ("compare.md", "compare.json", "pareto.png", "pareto_seeds.png", "lambda.png", "ablation.png")
 
 
 def _method(run: Path) -> str | None:

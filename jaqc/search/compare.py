@@ -45,6 +45,8 @@ from .rundir import SUBNET_FILE, RunDir, read_summary, write_summary
 COMPARE_METHODS: tuple[str, ...] = ("jaq", "autonba", "haq", "hqnas", "uniform8", "uniform4")
 #: Methods that take the hardware weight λ (one run per λ of ``--lambdas``).
 LAMBDA_METHODS: frozenset[str] = frozenset({"jaq", "autonba", "hqnas"})
+#: The Table 7 figures of :func:`jaqc.search.ablation.share_of_2bit`, in the table's order.
+ABLATION_SHARES: tuple[str, ...] = ("weight_2bit", "activation_2bit", "any_2bit")
 
 
 @frozen
@@ -441,9 +443,12 @@ class Comparison:
         self.log(f"haq: budget {budget:g} of its 8-bit {s.haq_budget_kind}, the fraction {jaq} reached")
         return {**options, "budget": budget, "budget_clamp": True}
 
-    def ablation(self) -> list[dict[str, Any]]:
-        """Table 7: per variant, the share of blocks at 2 bits pooled over the ablation seeds (and per seed)."""
+    def ablation(self, on_variant: Callable[[list[dict[str, Any]], int], None] | None = None) -> list[dict[str, Any]]:
+        """Table 7: per variant, the share of blocks at 2 bits pooled over the ablation seeds (and per seed, with
+        the standard deviation over seeds). ``on_variant(done, total)`` is called after each variant with the
+        variants finished so far (the comparison writes its report then)."""
         from .presets import search_preset
+        from .seeds import figure_stats
 
         base_seed = search_preset(self.settings.preset, self.settings.data_root, **self._overrides()).settings.seed
         seeds = self.settings.ablation_seeds or (base_seed,)
@@ -471,11 +476,16 @@ class Comparison:
             def pooled(key: str, per_seed: list[dict[str, Any]] = per_seed, layers: int = layers) -> float:
                 return sum(x[key] * x["layers"] for x in per_seed) / layers if layers else math.nan
 
-            shares = {key: pooled(key) for key in ("weight_2bit", "activation_2bit", "any_2bit")}
+            shares: dict[str, float] = {}
+            for key in ABLATION_SHARES:
+                shares[key] = pooled(key)
+                shares[f"{key}_sd"] = figure_stats([x[key] for x in per_seed])["sd"]
             out.append(
                 {"variant": name, "key": variant.key, "seeds": list(seeds), "layers": layers, **shares,
                  "per_seed": per_seed}
             )  # fmt: skip
+            if on_variant is not None:
+                on_variant(out, len(variants))
         return out
 
     def run(self) -> dict[str, Any]:
@@ -503,15 +513,27 @@ class Comparison:
         ablation: list[dict[str, Any]] = []
         if self.settings.ablation:
             self.report(rows, [], total)  # the table while the ablation's searches run
-            ablation = self.ablation()
+
+            def variant_done(done: list[dict[str, Any]], variants: int) -> None:
+                if len(done) < variants:
+                    self.report(rows, done, total, ablation_variants=variants)
+
+            ablation = self.ablation(variant_done)
         return self.report(rows, ablation, total)
 
-    def report(self, rows: list[dict[str, Any]], ablation: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    def report(
+        self,
+        rows: list[dict[str, Any]],
+        ablation: list[dict[str, Any]],
+        total: int,
+        ablation_variants: int | None = None,
+    ) -> dict[str, Any]:
         """Write ``compare.json``, ``compare.md`` and the plots for ``rows`` (of ``total`` entries) and return the
-        result. Written after every entry too: a report of the entries finished so far is marked partial, and the
-        mean ± sd over seeds waits for every seed."""
+        result. Written after every entry and every ablation variant too: a report of the entries (or of the
+        ``ablation`` variants, of ``ablation_variants``) finished so far is marked partial, and the mean ± sd over
+        seeds waits for every seed."""
         seeds = self.settings.seeds
-        partial = len(rows) < total
+        partial = len(rows) < total or (ablation_variants is not None and len(ablation) < ablation_variants)
         aggregate = aggregate_seeds(rows) if seeds and len(seeds) > 1 and not partial else []
         result = {
             "format": "jaqc.compare",
@@ -533,12 +555,19 @@ class Comparison:
         }  # fmt: skip
         if partial:
             result["partial"] = {"entries_finished": len(rows), "entries": total}
+            if ablation_variants is not None:
+                result["partial"].update(ablation_variants_finished=len(ablation), ablation_variants=ablation_variants)
         atomic_write_text(self.out / "compare.json", json.dumps(result, indent=1) + "\n")
         atomic_write_text(self.out / "compare.md", render_markdown(result))
         title = f"accuracy vs EDAP ({self.settings.preset}, {self.hw_model} model)"
         plot_pareto(rows, self.out / "pareto.png", title)
         if aggregate:
             plot_seeds(aggregate, self.out / "pareto_seeds.png", f"{title}, mean ± sd over seeds {_seed_text(seeds)}")
+        preset = self.settings.preset
+        if over_lambda := lambda_table(result):
+            plot_lambdas(over_lambda, self.out / "lambda.png", f"accuracy and EDAP over λ ({preset})")
+        if ablation:
+            plot_ablation(ablation, self.out / "ablation.png", f"Table 7: blocks at 2 bits, λ = 0 ({preset})")
         return result
 
 
@@ -601,6 +630,39 @@ def aggregate_seeds(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+#: The figures of the λ table (the JAQ paper's Table 4), with their column names.
+LAMBDA_FIGURES: tuple[tuple[str, str], ...] = (
+    ("test_accuracy", "test acc (%)"), ("edap_mJ_ms_mm2", "EDAP"), ("codesigned_edap_mJ_ms_mm2", "EDAP, designed"),
+)  # fmt: skip
+
+
+def lambda_table(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The comparison over λ (the JAQ paper's Table 4): per method run at two or more λ, its entries in order of
+    λ, each ``{"lambda", "seeds", <figure>: {"mean", "sd"}}`` for :data:`LAMBDA_FIGURES` (the mean ± sd over
+    seeds, or a single run's value with sd 0). Empty when no method has two λ, and while a comparison over seeds
+    is partial (the means wait for the last seed, as :func:`aggregate_seeds`)."""
+    seeds = result.get("settings", {}).get("seeds") or []
+    if len(seeds) > 1:
+        items = [
+            {"method": a["method"], "lambda": a["lambda"], "seeds": a["seeds"],
+             **{key: {"mean": a[key]["mean"], "sd": a[key]["sd"]} for key, _ in LAMBDA_FIGURES}}
+            for a in result.get("aggregate") or []
+        ]  # fmt: skip
+    else:
+        items = [
+            {"method": r["method"], "lambda": r["lambda"], "seeds": [r.get("seed")],
+             **{key: {"mean": float(r.get(key, math.nan)), "sd": 0.0} for key, _ in LAMBDA_FIGURES}}
+            for r in result.get("rows", [])
+        ]  # fmt: skip
+    out: list[dict[str, Any]] = []
+    for method in dict.fromkeys(item["method"] for item in items):
+        points = sorted((i for i in items if i["method"] == method and i["lambda"] is not None),
+                        key=lambda i: i["lambda"])  # fmt: skip
+        if len({p["lambda"] for p in points}) > 1:
+            out.append({"method": method, "points": points})
+    return out
+
+
 def _row(
     label: str,
     method: str,
@@ -655,8 +717,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"# jaqc compare — preset {s['preset']}, {model} hardware model",
         "",
     ]
-    if result.get("partial"):
-        done = result["partial"]
+    done = result.get("partial")
+    if done and done["entries_finished"] < done["entries"]:
         lines += [
             f"**Partial: {done['entries_finished']} of {done['entries']} entries finished.** The comparison is "
             "running or was stopped; the same command resumes it, and the mean ± sd over seeds comes with the last "
@@ -722,24 +784,55 @@ def render_markdown(result: dict[str, Any]) -> str:
             if a["wins"][key]
         ]
         lines += ["", "Wins beyond the seeds' spread (accuracy and EDAP):", "", *(wins or ["- none"])]
+    over_lambda = lambda_table(result)
+    if over_lambda:
+        spread = " (mean ± sd over seeds)" if len(s.get("seeds") or []) > 1 else ""
+        lines += [
+            "",
+            "## Over λ (the JAQ paper's Table 4)",
+            "",
+            f"Retrained test accuracy and EDAP (mJ·ms·mm²) on the method's own accelerator and on the designed one, "
+            f"per λ{spread}.",
+            "",
+            "| method | λ | " + " | ".join(name for _, name in LAMBDA_FIGURES) + " |",
+            "|---|---|" + "---|" * len(LAMBDA_FIGURES),
+        ]
+        for group in over_lambda:
+            for point in group["points"]:
+                cells = []
+                for key, _ in LAMBDA_FIGURES:
+                    scale = 100.0 if key == "test_accuracy" else 1.0
+                    mean, sd = scale * point[key]["mean"], scale * point[key]["sd"]
+                    cells.append(_fmt(mean, ".4g") + (f" ± {_fmt(sd, '.2g')}" if spread else ""))
+                lines.append(f"| {group['method']} | {point['lambda']:g} | " + " | ".join(cells) + " |")
     if result["ablation"]:
+        partial = result.get("partial", {})
         lines += [
             "",
             "## Table 7 ablation: misguided search (λ = 0, no hardware constraint)",
             "",
+        ]
+        if "ablation_variants" in partial:
+            lines += [
+                f"**Partial: {partial['ablation_variants_finished']} of {partial['ablation_variants']} variants "
+                "finished.**",
+                "",
+            ]
+        lines += [
             "Share of the searchable blocks (an identity skip excluded) whose derived bits are 2, pooled over the "
-            "seeds (per seed in brackets).",
+            "seeds, ± the standard deviation of the seeds' shares (per seed in brackets).",
             "",
             "| variant | seeds | blocks | weights at 2 bits | activations at 2 bits | either |",
             "|---|---|---|---|---|---|",
         ]
 
         def cell(a: dict[str, Any], key: str) -> str:
-            text = f"{_fmt(100 * a[key], '.0f')}%"
             per_seed = a.get("per_seed", [])
-            if len(per_seed) > 1:
-                text += " (" + " / ".join(f"{_fmt(100 * x[key], '.0f')}" for x in per_seed) + ")"
-            return text
+            if len(per_seed) < 2:
+                return f"{_fmt(100 * a[key], '.0f')}%"
+            sd = a.get(f"{key}_sd")  # absent in comparisons written before it was reported
+            text = f"{_fmt(100 * a[key], '.0f')}" + ("" if sd is None else f" ± {_fmt(100 * sd, '.0f')}") + "%"
+            return text + " (" + " / ".join(f"{_fmt(100 * x[key], '.0f')}" for x in per_seed) + ")"
 
         for a in result["ablation"]:
             seeds = ",".join(str(x) for x in a.get("seeds", [])) or "–"
@@ -809,4 +902,71 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path 
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_lambdas(over_lambda: Sequence[dict[str, Any]], path: Path, title: str) -> Path | None:
+    """The λ table (:func:`lambda_table`) as two panels against λ: test accuracy, and EDAP (log scale) on the
+    method's own accelerator (filled) and on the designed one (open); ±sd bars over seeds."""
+    from .plots import _figure, _save
+
+    if not over_lambda:
+        return None
+    plt = _figure()
+    fig, (ax_acc, ax_edap) = plt.subplots(1, 2, figsize=(10, 3.8))
+    lambdas = sorted({p["lambda"] for g in over_lambda for p in g["points"]})
+    where = {lam: i for i, lam in enumerate(lambdas)}  # evenly spaced: λ values span decades and may include 0
+    for index, group in enumerate(over_lambda):
+        colour = plt.get_cmap("tab10")(index % 10)
+        x = [where[p["lambda"]] + 0.06 * (index - (len(over_lambda) - 1) / 2) for p in group["points"]]
+
+        def series(key: str, scale: float = 1.0, group: dict[str, Any] = group) -> tuple[list[float], list[float]]:
+            return [scale * p[key]["mean"] for p in group["points"]], [scale * p[key]["sd"] for p in group["points"]]
+
+        y, err = series("test_accuracy", 100.0)
+        ax_acc.errorbar(x, y, yerr=err, fmt="o-", capsize=3, color=colour, label=group["method"])
+        y, err = series("edap_mJ_ms_mm2")
+        ax_edap.errorbar(x, y, yerr=err, fmt="o-", capsize=3, color=colour, label=f"{group['method']}, own")
+        y, err = series("codesigned_edap_mJ_ms_mm2")
+        ax_edap.errorbar(x, y, yerr=err, fmt="o--", capsize=3, color=colour, mfc="none",
+                         label=f"{group['method']}, designed")  # fmt: skip
+    for ax in (ax_acc, ax_edap):
+        ax.set_xticks(range(len(lambdas)), [f"{lam:g}" for lam in lambdas])
+        ax.set_xlabel("λ")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_edap.set_ylabel("EDAP (mJ·ms·mm², log)")
+    ax_edap.set_yscale("log")
+    fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(wspace=0.3)  # the log axis's tick labels need the room
+    return _save(fig, path)
+
+
+def plot_ablation(ablation: Sequence[dict[str, Any]], path: Path, title: str) -> Path | None:
+    """Table 7 as bars: per variant, the pooled share of blocks with 2-bit weights and with 2-bit activations,
+    every seed's share a dot on its bar."""
+    from .plots import _figure, _save
+
+    if not ablation:
+        return None
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(7.0, 0.55 * len(ablation) + 1.4))
+    height = 0.38
+    for offset, key, label, colour in ((-height / 2, "weight_2bit", "weights", "tab:blue"),
+                                       (height / 2, "activation_2bit", "activations", "tab:orange")):  # fmt: skip
+        y = [i + offset for i in range(len(ablation))]
+        ax.barh(y, [100 * a[key] for a in ablation], height=height, color=colour, alpha=0.75, label=label)
+        for yi, a in zip(y, ablation, strict=True):
+            dots = [100 * x[key] for x in a.get("per_seed", [])]
+            if len(dots) > 1:
+                ax.scatter(dots, [yi] * len(dots), color="black", s=12, zorder=3)
+    ax.scatter([], [], color="black", s=12, label="one seed")
+    ax.set_yticks(range(len(ablation)), [a["variant"] for a in ablation])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("searchable blocks derived at 2 bits (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
     return _save(fig, path)

@@ -76,7 +76,12 @@ def test_markdown_has_the_rows_and_the_ablation() -> None:
         "| jaq-lam0.1 | jaq | 0.1 | 97.50% | 0.0123 | 0.004 | 1.5 | 7.38e-05 | 5e-05 | 1.056 | 4.50/6.00 | 300 |"
         in text
     )
+    # a record written before the standard deviation was reported
     assert "| JAQ (CSQ) | 0,1 | 8 | 25% (50 / 0) | 0% (0 / 0) | 50% (50 / 50) |" in text
+    abl.update(weight_2bit_sd=math.sqrt(2) / 4, activation_2bit_sd=0.0, any_2bit_sd=0.0)
+    text = render_markdown({"settings": {"preset": "tiny"}, "rows": [row], "ablation": [abl]})
+    assert "| JAQ (CSQ) | 0,1 | 8 | 25 ± 35% (50 / 0) | 0 ± 0% (0 / 0) | 50 ± 0% (50 / 50) |" in text
+    assert "Over λ" not in text  # one λ
     assert "not evidence about their method" not in text
     haq = {**row, "label": "haq-s0", "method": "haq", "lambda": None, "warnings": ["flat reward: all 3 ..."]}
     text = render_markdown({"settings": {"preset": "tiny"}, "rows": [row, haq], "ablation": []})
@@ -212,12 +217,18 @@ def test_ablation_pools_seeds_and_labels_runs(tmp_path, monkeypatch) -> None:  #
     assert (csq["variant"], csq["key"], csq["seeds"], csq["layers"]) == ("JAQ (CSQ)", "csq", [0, 3], 10)
     assert (csq["weight_2bit"], csq["activation_2bit"], csq["any_2bit"]) == (3 / 10, 1 / 10, 3 / 10)
     assert [x["weight_2bit"] for x in csq["per_seed"]] == [0.2, 0.4]
-    assert rows[1]["weight_2bit"] == rows[-1]["any_2bit"] == 0.0
+    assert csq["weight_2bit_sd"] == pytest.approx(math.sqrt(2) / 10) and csq["any_2bit_sd"] == pytest.approx(
+        math.sqrt(2) / 10
+    )
+    assert csq["activation_2bit_sd"] == pytest.approx(math.sqrt(2) / 10)  # 0.2 and 0.0
+    assert rows[1]["weight_2bit"] == rows[-1]["any_2bit"] == rows[1]["weight_2bit_sd"] == 0.0
     assert [r["key"] for r in rows] == ["csq", "csq-k1", "csq-k5", "channel0", "naive", "autonba"]
-    # a subset of the variants, in the table's order whatever the order asked
+    # a subset of the variants, in the table's order whatever the order asked; told after each one
     calls.clear()
     chosen = attrs.evolve(settings, ablation_variants=parse_ablation_variants("naive,csq-k1"), ablation_seeds=None)
-    rows = Comparison(tmp_path, chosen).ablation()
+    told: list[tuple[list[str], int]] = []
+    rows = Comparison(tmp_path, chosen).ablation(lambda done, n: told.append(([d["key"] for d in done], n)))
+    assert told == [(["csq-k1"], 2), (["csq-k1", "naive"], 2)]
     assert [r["variant"] for r in rows] == ["JAQ, CSQ at K = 1 %", "Naive multi-bit supernet (Eq. 5)"]
     assert [c[0] for c in calls] == ["ablation-csq-k1", "ablation-naive"]
 
@@ -304,3 +315,58 @@ def test_seeds_run_every_entry_once_per_seed_and_aggregate(tmp_path) -> None:  #
     assert entry["test_accuracy"]["mean"] == pytest.approx(sum(accuracies) / 2)
     assert result["settings"]["seeds"] == [0, 1] and (tmp_path / "pareto_seeds.png").stat().st_size > 0
     assert "## Over seeds 0,1: mean ± standard deviation" in (tmp_path / "compare.md").read_text()
+
+
+def _lambda_row(method: str, lam: float | None, seed: int, acc: float, edap: float) -> dict:
+    entry = method if lam is None else f"{method}-lam{lam:g}"
+    return {**_seed_row(entry, seed, acc, edap), "method": method, "lambda": lam}
+
+
+def test_lambda_table_is_table_4_and_waits_for_every_seed() -> None:
+    from jaqc.search.compare import aggregate_seeds, lambda_table
+
+    rows = [
+        _lambda_row("jaq", 1.0, 0, 0.80, 0.5), _lambda_row("jaq", 0.01, 0, 0.90, 4.0),
+        _lambda_row("autonba", 0.01, 0, 0.85, 3.0), _lambda_row("autonba", 1.0, 0, 0.70, 0.25),
+        _lambda_row("jaq", 0.1, 0, 0.88, 1.0), _lambda_row("haq", None, 0, 0.87, 2.0),
+        _lambda_row("hqnas", 0.1, 0, 0.9, 2.0),
+    ]  # fmt: skip
+    result = {"settings": {"preset": "tiny"}, "rows": rows, "ablation": []}
+    table = lambda_table(result)
+    # methods in their first row's order, λ ascending; HAQ (no λ) and HQNAS (one λ) have no row
+    assert [(g["method"], [p["lambda"] for p in g["points"]]) for g in table] == [
+        ("jaq", [0.01, 0.1, 1.0]), ("autonba", [0.01, 1.0])
+    ]  # fmt: skip
+    assert table[0]["points"][0]["test_accuracy"] == {"mean": 0.90, "sd": 0.0}
+    assert table[0]["points"][0]["codesigned_edap_mJ_ms_mm2"] == {"mean": 2.0, "sd": 0.0}
+    text = render_markdown(result)
+    assert "## Over λ (the JAQ paper's Table 4)" in text
+    assert "| jaq | 0.01 | 90 | 4 | 2 |\n| jaq | 0.1 | 88 | 1 | 0.5 |\n| jaq | 1 | 80 | 0.5 | 0.25 |" in text
+    assert "| autonba | 1 | 70 | 0.25 | 0.125 |" in text
+    # over seeds: the mean ± sd, and nothing while the seeds are partial
+    seeded = rows[:4] + [_lambda_row(r["method"], r["lambda"], 1, r["test_accuracy"] - 0.02, 2 * r["edap_mJ_ms_mm2"])
+                         for r in rows[:4]]  # fmt: skip
+    settings = {"preset": "tiny", "seeds": [0, 1]}
+    assert lambda_table({"settings": settings, "rows": seeded, "aggregate": []}) == []
+    result = {"settings": settings, "rows": seeded, "aggregate": aggregate_seeds(seeded), "ablation": []}
+    jaq, _ = lambda_table(result)
+    assert jaq["points"][0]["seeds"] == [0, 1] and jaq["points"][0]["test_accuracy"]["mean"] == pytest.approx(0.89)
+    assert "| autonba | 0.01 | 84 ± 1.4 | 4.5 ± 2.1 | 2.25 ± 1.1 |" in render_markdown(result)
+
+
+def test_report_draws_table_4_and_7_and_marks_a_partial_ablation(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = [_lambda_row("jaq", 0.01, 0, 0.90, 4.0), _lambda_row("jaq", 1.0, 0, 0.80, 0.5)]
+    per_seed = [{"seed": 0, "layers": 4, "weight_2bit": 0.5, "activation_2bit": 0.25, "any_2bit": 0.5},
+                {"seed": 1, "layers": 4, "weight_2bit": 0.0, "activation_2bit": 0.25, "any_2bit": 0.25}]  # fmt: skip
+    abl = {"variant": "JAQ (CSQ)", "key": "csq", "seeds": [0, 1], "layers": 8, "weight_2bit": 0.25,
+           "activation_2bit": 0.25, "any_2bit": 0.375, "per_seed": per_seed}  # fmt: skip
+    comparison = Comparison(tmp_path, CompareSettings(methods=("jaq",), lambdas=(0.01, 1.0)))
+    result = comparison.report(rows, [abl], total=2, ablation_variants=6)
+    assert result["partial"] == {"entries_finished": 2, "entries": 2, "ablation_variants_finished": 1,
+                                 "ablation_variants": 6}  # fmt: skip
+    text = (tmp_path / "compare.md").read_text()
+    assert "**Partial: 1 of 6 variants finished.**" in text and "**Partial: 2 of 2" not in text
+    for name in ("lambda.png", "ablation.png", "pareto.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    result = comparison.report(rows, [abl], total=2)  # the last variant finished
+    assert "partial" not in result and "Partial" not in (tmp_path / "compare.md").read_text()
