@@ -58,7 +58,11 @@ from .app import cli, console, data_option, device_option, hw_model_option, none
     help="What HAQ's budget limits.",
 )
 @click.option("--ablation/--no-ablation", default=True, show_default=True, help="Also run the Table 7 ablation.")
-@click.option("--ablation-seeds", default=None, help="Seeds of the ablation searches, e.g. 0,1,2 (default: --seed).")
+@click.option(
+    "--ablation-seeds",
+    default=None,
+    help="Seeds of the ablation searches, e.g. 0,1,2, or a count: 3 (default: --seed).",
+)
 @click.option(
     "--ablation-variants",
     default=None,
@@ -68,7 +72,8 @@ from .app import cli, console, data_option, device_option, hw_model_option, none
 @click.option(
     "--seeds",
     default=None,
-    help="Run every method once per seed, e.g. 0,1,2: mean ± sd and the wins beyond the seeds' spread.",
+    help="Run every method once per seed, e.g. 0,1,2, or a count: 3 (seeds 0,1,2): mean ± sd and the wins beyond "
+    "the seeds' spread.",
 )
 @click.option(
     "-o",

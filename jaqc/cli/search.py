@@ -78,8 +78,8 @@ from .render import print_run_summary
     "--seeds",
     default=None,
     metavar="0,1,2",
-    help="One search per seed into RUN_DIR/seed-N, then RUN_DIR/seeds.json and seeds.md: mean ± sd of every figure. "
-    "Run it again to resume: finished seeds are skipped.",
+    help="One search per seed (0,1,2, or a count: 3 is the same) into RUN_DIR/seed-N, then RUN_DIR/seeds.json and "
+    "seeds.md: mean ± sd of every figure. Run it again to resume: finished seeds are skipped.",
 )
 @click.option(
     "--method",

@@ -127,20 +127,11 @@ def parse_lambdas(text: str | None) -> tuple[float | None, ...]:
 
 
 def parse_seeds(text: str | None, flag: str = "--ablation-seeds") -> tuple[int, ...] | None:
-    """``"0,1,2"`` -> ``(0, 1, 2)``; ``None`` -> ``None`` (the comparison's seed); errors name ``flag``."""
-    if text is None:
-        return None
-    seeds: list[int] = []
-    for token in (t.strip() for t in text.split(",")):
-        try:
-            seeds.append(int(token))
-        except ValueError:
-            raise JaqcError(f"{flag}: {token!r} is not an integer") from None
-        if not 0 <= seeds[-1] < 2**63:
-            raise JaqcError(f"{flag}: {seeds[-1]} is outside 0..2^63-1")
-    if len(set(seeds)) != len(seeds):
-        raise JaqcError(f"{flag}: {text!r} repeats a seed")
-    return tuple(seeds)
+    """``"0,1,2"`` or the count ``"3"`` -> ``(0, 1, 2)`` (:func:`jaqc.search.seeds.parse_seeds`); ``None`` ->
+    ``None`` (the comparison's seed); errors name ``flag``."""
+    from .seeds import parse_seeds as parse
+
+    return None if text is None else tuple(parse(text, flag))
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:

@@ -1,11 +1,12 @@
 """One search per seed, in sibling run directories, and their summary: mean ± standard deviation of every figure.
 
-``jaqc search --seeds 0,1,2 --run-dir DIR`` runs the same search (preset, method, options) once per seed into
-``DIR/seed-0``, ``DIR/seed-1``, ... (each an ordinary run directory: it resumes, retrains and exports on its
-own), then writes ``DIR/seeds.json`` and ``DIR/seeds.md``: per figure of the runs' summaries (accuracies,
-latency, energy, area, EDAP, times; the retrained test accuracy where a seed was retrained) the values per
-seed, their mean and their sample standard deviation. Run it again and it skips the finished seeds, resumes an
-interrupted one and starts the missing ones; the summary is rewritten from what is on disk.
+``jaqc search --seeds 0,1,2 --run-dir DIR`` (``--seeds 3`` is the same) runs the same search (preset, method,
+options) once per seed into ``DIR/seed-0``, ``DIR/seed-1``, ... (each an ordinary run directory: it resumes,
+retrains and exports on its own), then writes ``DIR/seeds.json`` and ``DIR/seeds.md``: per figure of the runs'
+summaries (accuracies, latency, energy, area, EDAP, times; the retrained test accuracy where a seed was
+retrained) the values per seed, their mean and their sample standard deviation. Run it again and it skips the
+finished seeds, resumes an interrupted one and starts the missing ones; the summary is rewritten from what is on
+disk.
 """
 
 from __future__ import annotations
@@ -28,22 +29,41 @@ FIGURES: tuple[str, ...] = (
 )  # fmt: skip
 RETRAINED_FIGURES: tuple[str, ...] = ("test_accuracy", "latency_ms", "energy_mJ", "area_mm2", "edap_mJ_ms_mm2")
 
+#: The largest count ``--seeds N`` takes (a larger number is more likely a seed meant as ``--seed``).
+MAX_SEED_COUNT = 100
+
 SEEDS_FILE = "seeds.json"
 SEEDS_TABLE = "seeds.md"
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"0,1,2"`` → ``[0, 1, 2]``: distinct integers in 0..2^63-1; an error naming the bad entry otherwise."""
-    seeds: list[int] = []
-    for part in text.split(","):
+def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
+    """The seeds of ``flag``: ``"0,1,2"`` → ``[0, 1, 2]`` (distinct integers in 0..2^63-1), and a lone count
+    ``"3"`` → ``[0, 1, 2]`` (one seed alone is ``--seed S``); an error naming ``flag`` and the bad entry
+    otherwise."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) == 1:
         try:
-            seed = int(part.strip())
+            count = int(parts[0])
         except ValueError:
-            raise JaqcError(f"--seeds {text!r}: {part.strip()!r} is not an integer (e.g. --seeds 0,1,2)") from None
+            raise JaqcError(
+                f"{flag} {text!r}: give a count of seeds (3 runs seeds 0,1,2) or a list such as 0,1,2"
+            ) from None
+        if not 1 <= count <= MAX_SEED_COUNT:
+            raise JaqcError(
+                f"{flag} {text!r}: a count of seeds must be 1..{MAX_SEED_COUNT} (3 runs seeds 0,1,2); "
+                "one seed alone is --seed S"
+            )
+        return list(range(count))
+    seeds: list[int] = []
+    for part in parts:
+        try:
+            seed = int(part)
+        except ValueError:
+            raise JaqcError(f"{flag} {text!r}: {part!r} is not an integer (e.g. {flag} 0,1,2)") from None
         if not 0 <= seed < 2**63:
-            raise JaqcError(f"--seeds {text!r}: {seed} is outside 0..2^63-1")
+            raise JaqcError(f"{flag} {text!r}: {seed} is outside 0..2^63-1")
         if seed in seeds:
-            raise JaqcError(f"--seeds {text!r}: seed {seed} is given twice")
+            raise JaqcError(f"{flag} {text!r}: seed {seed} is given twice")
         seeds.append(seed)
     return seeds
 

@@ -28,6 +28,7 @@ def test_parse_methods_and_lambdas() -> None:
     assert parse_lambdas(None) == (None,)
     assert parse_lambdas("0,0.1, 1e-2") == (0.0, 0.1, 0.01)
     assert parse_seeds(None) is None and parse_seeds("0, 2") == (0, 2)
+    assert parse_seeds("3", "--seeds") == (0, 1, 2)  # a count: `jaqc compare --seeds 3`
 
 
 @pytest.mark.parametrize(
@@ -39,10 +40,11 @@ def test_parse_methods_and_lambdas() -> None:
         (lambda: parse_lambdas("0.1,x"), "--lambdas: 'x' is not a number"),
         (lambda: parse_lambdas("-1"), "--lambdas: λ must be finite and >= 0, got -1"),
         (lambda: parse_lambdas("1,1.0"), "--lambdas: '1,1.0' repeats a value"),
-        (lambda: parse_seeds("0,a"), "--ablation-seeds: 'a' is not an integer"),
-        (lambda: parse_seeds("1,1"), "--ablation-seeds: '1,1' repeats a seed"),
-        (lambda: parse_seeds("0,x", "--seeds"), "--seeds: 'x' is not an integer"),
-        (lambda: parse_seeds("-1", "--seeds"), "--seeds: -1 is outside 0..2"),
+        (lambda: parse_seeds("0,a"), "--ablation-seeds '0,a': 'a' is not an integer"),
+        (lambda: parse_seeds("1,1"), "--ablation-seeds '1,1': seed 1 is given twice"),
+        (lambda: parse_seeds("0,x", "--seeds"), "--seeds '0,x': 'x' is not an integer"),
+        (lambda: parse_seeds("0,-1", "--seeds"), "--seeds '0,-1': -1 is outside 0..2"),
+        (lambda: parse_seeds("0", "--seeds"), "--seeds '0': a count of seeds must be 1..100"),
     ],
 )
 def test_bad_arguments_are_named(call, message) -> None:  # type: ignore[no-untyped-def]

@@ -23,7 +23,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("0,x", "'x' is not an integer"), ("1,1", "seed 1 is given twice"), ("-1", r"-1 is outside 0\.\.2\^63-1")],
+    [
+        ("0,x", "--seeds '0,x': 'x' is not an integer"),
+        ("1,1", "seed 1 is given twice"),
+        ("0,-1", r"-1 is outside 0\.\.2\^63-1"),
+        ("-1", r"--seeds '-1': a count of seeds must be 1\.\.100 \(3 runs seeds 0,1,2\); one seed alone is --seed S"),
+        ("0", r"a count of seeds must be 1\.\.100"),
+        ("101", r"a count of seeds must be 1\.\.100"),
+        ("three", r"--seeds 'three': give a count of seeds \(3 runs seeds 0,1,2\) or a list such as 0,1,2"),
+    ],
 )
 def test_bad_seeds_are_named(text: str, message: str) -> None:
     with pytest.raises(JaqcError, match=message):
@@ -32,6 +40,8 @@ def test_bad_seeds_are_named(text: str, message: str) -> None:
 
 def test_parse_seeds() -> None:
     assert parse_seeds("0, 1,2") == [0, 1, 2]
+    assert parse_seeds("3") == [0, 1, 2] and parse_seeds(" 1 ") == [0]  # a lone number counts seeds
+    assert parse_seeds("7,5") == [7, 5]
 
 
 def _fake_run(folder: Path, seed: int, acc: float, latency: float, retrained: float | None = None) -> None:
