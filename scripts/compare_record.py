@@ -9,8 +9,9 @@ entry, and nothing else, into ``RECORD`` (docs/results/ keeps these next to the 
 
 * per run with a ``summary.json``: ``config.json``, ``summary.json``, ``architecture.json``,
   ``accelerator.json``, ``codesign.json``, and the retraining's ``retrain/summary.json`` and
-  ``retrain/config.json`` when it finished; a JAQ run also keeps ``subnet.json`` (HAQ's budget in the same
-  seed is the fraction of the 8-bit cost its subnet reached, computed when that HAQ run starts);
+  ``retrain/config.json`` when it finished; a JAQ run also keeps ``subnet.json`` without its weights (HAQ's
+  budget in the same seed is the fraction of the 8-bit cost its subnet reached, computed when that HAQ run
+  starts from the layers, bits and accelerator alone; the weights would make the record 1 MB a run);
 * ``compare.md``, ``compare.json`` and the plots of the last report.
 
 Unfinished runs are left out (a comparison restarts them). ``restore`` copies a record back into ``OUT``
@@ -48,6 +49,17 @@ def _copy(source: Path, target: Path, overwrite: bool) -> bool:
     return True
 
 
+def _copy_without_weights(source: Path, target: Path) -> None:
+    from jaqc.ir import load_graph, save_graph
+
+    from jaqc.core import JaqcError
+
+    try:
+        save_graph(load_graph(source), target, weights=False)
+    except JaqcError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
 def save(out: Path, record: Path) -> list[str]:
     """Copy the finished runs of ``out`` into ``record``; returns the labels kept."""
     runs = out / "runs"
@@ -61,8 +73,8 @@ def save(out: Path, record: Path) -> list[str]:
         if (run / "retrain" / "summary.json").is_file():
             for name in RETRAIN_FILES:
                 _copy(run / "retrain" / name, target / "retrain" / name, overwrite=True)
-        if _method(run) == "jaq":
-            _copy(run / "subnet.json", target / "subnet.json", overwrite=True)
+        if _method(run) == "jaq" and (run / "subnet.json").is_file():
+            _copy_without_weights(run / "subnet.json", target / "subnet.json")
         kept.append(run.name)
     for name in REPORT_FILES:
         _copy(out / name, record / name, overwrite=True)

@@ -21,6 +21,23 @@ def _write(path: Path, text: str = "{}") -> None:
     path.write_text(text)
 
 
+def _subnet(path: Path) -> None:
+    """A real, mapped ``tiny`` subnet with its weights, as a JAQ run leaves it."""
+    from jaqc.ir import AcceleratorConfig, save_graph
+
+    from jaqc.nn.subnet import DerivedSubnet
+    from jaqc.search.outputs import mapped_subnet
+    from jaqc.search.presets import search_preset
+
+    config = search_preset("tiny").supernet
+    ops, bits = ["k3_e3", "skip", "k5_e1", "k3_e6", "skip"], [(4, 8), (8, 8), (2, 4), (8, 2), (8, 8)]
+    accelerator = AcceleratorConfig(pe_rows=8, pe_cols=16, wbuf_kb=64, ibuf_kb=64, obuf_kb=64)
+    model = DerivedSubnet(config, ops, bits)
+    graph, _ = mapped_subnet(model, model.example_input_shape, accelerator)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_graph(graph, path, weights=True)
+
+
 @pytest.fixture
 def compare_out(tmp_path: Path) -> Path:
     out = tmp_path / "out"
@@ -28,7 +45,7 @@ def compare_out(tmp_path: Path) -> Path:
     _write(jaq / "summary.json", json.dumps({"method": "jaq", "edap_mJ_ms_mm2": 0.5}))
     for name in ("config.json", "architecture.json", "accelerator.json", "codesign.json"):
         _write(jaq / name, json.dumps({"name": name}))
-    _write(jaq / "subnet.json", "weights")
+    _subnet(jaq / "subnet.json")
     _write(jaq / "retrain" / "summary.json", json.dumps({"test_acc": 0.9}))
     _write(jaq / "retrain" / "config.json")
     _write(jaq / "checkpoints" / "step-000128.pt", "x" * 1000)
@@ -57,6 +74,22 @@ def test_save_keeps_what_compare_reads_back_and_nothing_else(compare_out: Path, 
     ]  # fmt: skip
     # no checkpoints or metrics, no unfinished run, and only JAQ's subnet (HAQ's budget reads it)
     assert _files(record)["runs/jaq-s0/summary.json"] == _files(compare_out)["runs/jaq-s0/summary.json"]
+
+
+def test_the_kept_subnet_has_no_weights_and_gives_haqs_budget_alike(compare_out: Path, tmp_path: Path) -> None:
+    from jaqc.search.compare import CompareSettings, Comparison
+
+    record = tmp_path / "record"
+    record_script.main(["save", str(compare_out), str(record)])
+    full, kept = (json.loads((d / "runs/jaq-s0/subnet.json").read_text()) for d in (compare_out, record))
+    assert any("weights" in layer for layer in full["layers"])
+    assert not any("weights" in layer for layer in kept["layers"])
+    assert [{k: v for k, v in layer.items() if k != "weights"} for layer in full["layers"]] == kept["layers"]
+    fresh = tmp_path / "fresh"
+    record_script.main(["restore", str(record), str(fresh)])
+    for kind in ("latency", "energy", "edap"):
+        fractions = [Comparison(d, CompareSettings()).jaq_fraction("jaq-s0", kind) for d in (compare_out, fresh)]
+        assert fractions[0] == fractions[1] and 0 < fractions[0] < 1, kind
 
 
 def test_restore_puts_the_runs_back_without_overwriting(compare_out: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
