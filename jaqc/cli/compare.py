@@ -118,6 +118,7 @@ def compare_cmd(
     from jaqc.search.compare import (
         CompareSettings,
         Comparison,
+        lambda_table,
         parse_ablation_variants,
         parse_lambdas,
         parse_methods,
@@ -167,8 +168,20 @@ def compare_cmd(
             abl.add_column(col)
         for a in result["ablation"]:
             seeds = ",".join(str(x) for x in a["seeds"])
-            abl.add_row(a["variant"], seeds, str(a["layers"]), f"{a['weight_2bit']:.0%}", f"{a['activation_2bit']:.0%}")
+
+            def share(key: str, a: dict = a) -> str:
+                sd = f" ± {a[key + '_sd']:.0%}" if len(a["seeds"]) > 1 else ""
+                return f"{a[key]:.0%}{sd}"
+
+            abl.add_row(a["variant"], seeds, str(a["layers"]), share("weight_2bit"), share("activation_2bit"))
         out.print(abl)
     root = Path(out_dir)
-    plots = f"{root / 'pareto.png'}" + (f", {root / 'pareto_seeds.png'}" if result["aggregate"] else "")
-    out.print(f"wrote {root / 'compare.md'}, {root / 'compare.json'}, {plots}")
+    plots = [
+        name
+        for name, written in (
+            ("pareto.png", True), ("pareto_seeds.png", bool(result["aggregate"])),
+            ("lambda.png", bool(lambda_table(result))), ("ablation.png", bool(result["ablation"])),
+        )
+        if written
+    ]  # fmt: skip
+    out.print(f"wrote {', '.join(str(root / name) for name in ['compare.md', 'compare.json', *plots])}")

@@ -372,3 +372,23 @@ def test_report_draws_table_4_and_7_and_marks_a_partial_ablation(tmp_path) -> No
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     result = comparison.report(rows, [abl], total=2)  # the last variant finished
     assert "partial" not in result and "Partial" not in (tmp_path / "compare.md").read_text()
+
+
+def test_cli_prints_the_ablation_spread_and_names_every_plot(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    rows = [_lambda_row("jaq", 0.01, None, 0.90, 4.0), _lambda_row("jaq", 1.0, None, 0.80, 0.5)]
+    per_seed = [{"seed": s, "layers": 4, "weight_2bit": w, "activation_2bit": 0.0, "any_2bit": w}
+                for s, w in ((0, 0.5), (1, 0.0))]  # fmt: skip
+    abl = {"variant": "JAQ (CSQ)", "key": "csq", "seeds": [0, 1], "layers": 8, "weight_2bit": 0.25,
+           "weight_2bit_sd": math.sqrt(2) / 4, "activation_2bit": 0.0, "activation_2bit_sd": 0.0, "any_2bit": 0.25,
+           "any_2bit_sd": math.sqrt(2) / 4, "per_seed": per_seed}  # fmt: skip
+
+    def fake_run(self):  # type: ignore[no-untyped-def]
+        return {"settings": {"preset": "tiny"}, "rows": rows, "aggregate": [], "ablation": [abl]}
+
+    monkeypatch.setattr(Comparison, "run", fake_run)
+    out = tmp_path / "c"
+    assert main(["compare", "--methods", "jaq", "--lambdas", "0.01,1", "-o", str(out)]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "│ JAQ (CSQ) │ 0,1 │ 8 │ 25% ± 35% │ 0% ± 0% │" in text
+    assert f"wrote {out / 'compare.md'}, {out / 'compare.json'}, {out / 'pareto.png'}, {out / 'lambda.png'}, " in text
+    assert f"{out / 'ablation.png'}" in text and "pareto_seeds" not in text
