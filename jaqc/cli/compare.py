@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 from rich.table import Table
 
@@ -164,7 +166,7 @@ def compare_cmd(
         out.print(spread)
     if result["ablation"]:
         abl = Table(title="Table 7 ablation: share of blocks at 2 bits (λ = 0)", title_justify="left")
-        for col in ("variant", "seeds", "blocks", "w at 2 bits", "a at 2 bits"):
+        for col in ("variant", "seeds", "blocks", "w at 2 bits", "a at 2 bits", "undecided w / a"):
             abl.add_column(col)
         for a in result["ablation"]:
             seeds = ",".join(str(x) for x in a["seeds"])
@@ -173,7 +175,13 @@ def compare_cmd(
                 sd = f" ± {a[key + '_sd']:.0%}" if len(a["seeds"]) > 1 else ""
                 return f"{a[key]:.0%}{sd}"
 
-            abl.add_row(a["variant"], seeds, str(a["layers"]), share("weight_2bit"), share("activation_2bit"))
+            undecided = " / ".join(
+                "–" if math.isnan(a.get(key, math.nan)) else f"{a[key]:.0%}"
+                for key in ("weight_undecided", "activation_undecided")
+            )
+            abl.add_row(
+                a["variant"], seeds, str(a["layers"]), share("weight_2bit"), share("activation_2bit"), undecided
+            )
         out.print(abl)
     root = Path(out_dir)
     plots = [

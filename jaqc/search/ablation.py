@@ -2,7 +2,9 @@
 
 Table 7 of the JAQ paper calls a search "misguided" when, without any hardware constraint, it still gives
 layers 2-bit precision (the lowest, most harmful width). :func:`share_of_2bit` measures that on a derived
-architecture (``architecture.json`` of any method, or ``summary["architecture"]``).
+architecture (``architecture.json`` of any method, or ``summary["architecture"]``), and
+:func:`undecided_share` how much of that choice the search left undecided (the softmax margins a JAQ or
+Auto-NBA run's ``summary.json`` records): a share of 2-bit blocks means little where the search did not decide.
 """
 
 from __future__ import annotations
@@ -58,3 +60,26 @@ def share_of_2bit(arch_json: Mapping[str, Any], config: SupernetConfig | None = 
         "activation_2bit": share(sum(a == 2 for _, a in counted)),
         "any_2bit": share(sum(w == 2 or a == 2 for w, a in counted)),
     }
+
+
+def undecided_share(summary: Mapping[str, Any], config: SupernetConfig | None = None) -> dict[str, float]:
+    """The share of searchable layers (as :func:`share_of_2bit`) whose derived weight (activation) bitwidth leads
+    the runner-up by less than the run's margin threshold in softmax(β) (``summary["margins"]``, written by
+    :func:`jaqc.search.jaq.choice_margins`): ``{"weight_undecided": ..., "activation_undecided": ...}``, NaN
+    when the summary has no margins (a method that records none) or no block counts."""
+    margins = summary.get("margins")
+    arch = summary.get("architecture")
+    if not isinstance(arch, Mapping) or "ops" not in arch:
+        raise JaqcError('undecided_share: the summary has no architecture {"ops": [...], "bits": [...]}')
+    if not isinstance(margins, Mapping):
+        return {"weight_undecided": math.nan, "activation_undecided": math.nan}
+    ops = list(arch["ops"])
+    threshold = float(margins["threshold"])
+    out = {}
+    for key, name in (("beta_w", "weight_undecided"), ("beta_a", "activation_undecided")):
+        gaps = list(margins[key])
+        if len(gaps) != len(ops):
+            raise JaqcError(f"undecided_share: {len(gaps)} {key} margins for {len(ops)} blocks")
+        counted = [gap for gap, keep in zip(gaps, _searchable(ops, config), strict=True) if keep]
+        out[name] = sum(gap < threshold for gap in counted) / len(counted) if counted else math.nan
+    return out

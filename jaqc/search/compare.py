@@ -38,7 +38,7 @@ from jaqc.core import JaqcError
 from jaqc.core.files import atomic_write_text
 from jaqc.nn.config import CLIPPINGS
 
-from .ablation import share_of_2bit
+from .ablation import share_of_2bit, undecided_share
 from .rundir import SUBNET_FILE, RunDir, read_summary, write_summary
 
 #: What ``--methods`` accepts.
@@ -461,18 +461,21 @@ class Comparison:
                     overrides["csq_k_percent"] = variant.csq_k_percent
                 summary = self.search(label, method, overrides, {})
                 config = search_preset(self.settings.preset, self.settings.data_root, **overrides).supernet
-                per_seed.append({"seed": seed, "label": label, **share_of_2bit(summary["architecture"], config)})
+                shares = {**share_of_2bit(summary["architecture"], config), **undecided_share(summary, config)}
+                per_seed.append({"seed": seed, "label": label, **shares})
             layers = sum(x["layers"] for x in per_seed)
 
             def pooled(key: str, per_seed: list[dict[str, Any]] = per_seed, layers: int = layers) -> float:
                 return sum(x[key] * x["layers"] for x in per_seed) / layers if layers else math.nan
 
-            shares: dict[str, float] = {}
+            pooled_shares: dict[str, float] = {}
             for key in ABLATION_SHARES:
-                shares[key] = pooled(key)
-                shares[f"{key}_sd"] = figure_stats([x[key] for x in per_seed])["sd"]
+                pooled_shares[key] = pooled(key)
+                pooled_shares[f"{key}_sd"] = figure_stats([x[key] for x in per_seed])["sd"]
+            for key in ("weight_undecided", "activation_undecided"):
+                pooled_shares[key] = pooled(key)
             out.append(
-                {"variant": name, "key": variant.key, "seeds": list(seeds), "layers": layers, **shares,
+                {"variant": name, "key": variant.key, "seeds": list(seeds), "layers": layers, **pooled_shares,
                  "per_seed": per_seed}
             )  # fmt: skip
             if on_variant is not None:
@@ -693,6 +696,12 @@ def _fmt(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
+def _percent(share: float | None) -> str:
+    """``0.25`` -> ``25%``; ``–`` for a missing or NaN share."""
+    text = _fmt(None if share is None else 100 * share, ".0f")
+    return text if text == "–" else f"{text}%"
+
+
 #: How the report names each retraining start (comparisons written before the option retrained from the supernet).
 _INIT_TEXT = {
     "scratch": "every subnet from scratch (the same seeded initialisation)",
@@ -811,10 +820,12 @@ def render_markdown(result: dict[str, Any]) -> str:
             ]
         lines += [
             "Share of the searchable blocks (an identity skip excluded) whose derived bits are 2, pooled over the "
-            "seeds, ± the standard deviation of the seeds' shares (per seed in brackets).",
+            "seeds, ± the standard deviation of the seeds' shares (per seed in brackets). *Undecided*: the share of "
+            "those blocks whose chosen weight / activation bits lead the runner-up by less than the margin threshold "
+            "in softmax(β) (0.05, docs/search.md): where most are undecided, the 2-bit shares are close to a draw.",
             "",
-            "| variant | seeds | blocks | weights at 2 bits | activations at 2 bits | either |",
-            "|---|---|---|---|---|---|",
+            "| variant | seeds | blocks | weights at 2 bits | activations at 2 bits | either | undecided (w / a) |",
+            "|---|---|---|---|---|---|---|",
         ]
 
         def cell(a: dict[str, Any], key: str) -> str:
@@ -829,7 +840,8 @@ def render_markdown(result: dict[str, Any]) -> str:
             seeds = ",".join(str(x) for x in a.get("seeds", [])) or "–"
             lines.append(
                 f"| {a['variant']} | {seeds} | {a['layers']} | {cell(a, 'weight_2bit')} "
-                f"| {cell(a, 'activation_2bit')} | {cell(a, 'any_2bit')} |"
+                f"| {cell(a, 'activation_2bit')} | {cell(a, 'any_2bit')} "
+                f"| {_percent(a.get('weight_undecided'))} / {_percent(a.get('activation_undecided'))} |"
             )
     return "\n".join(lines) + "\n"
 

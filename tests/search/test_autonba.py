@@ -21,7 +21,7 @@ from jaqc.hw.generator.space import AcceleratorSpace
 from jaqc.hw.generator.training import REFERENCE_ACCELERATOR
 from jaqc.nn.config import QuantSearchMode, SearchStep, supernet_preset
 from jaqc.nn.mixing import BitCandidates, hetero_blend, mix_quantized
-from jaqc.search.ablation import share_of_2bit
+from jaqc.search.ablation import share_of_2bit, undecided_share
 from jaqc.search.autonba import (
     AutoNbaOptions,
     AutoNbaRun,
@@ -337,6 +337,23 @@ def test_share_of_2bit() -> None:
         share_of_2bit({"ops": ["k3_e1", "skip"], "bits": [[2, 2]]})
     with pytest.raises(JaqcError, match=r"bits\[0\] must be a \[w_bits, a_bits\] pair"):
         share_of_2bit({"ops": ["k3_e1"], "bits": [[2]]})
+
+
+def test_undecided_share_counts_the_searchable_blocks_below_the_margin() -> None:
+    config = supernet_preset("tiny")  # blocks 0 and 2 keep shape (identity skip), 1, 3, 4 change it
+    arch = {"ops": ["skip", "k3_e1", "skip", "k5_e1", "skip"], "bits": [[2, 2], [2, 8], [2, 2], [8, 8], [4, 2]]}
+    margins = {"alpha": [0.5] * 5, "beta_w": [0.0, 0.01, 0.0, 0.2, 0.049], "beta_a": [0.0, 0.05, 0.0, 0.3, 0.9],
+               "threshold": 0.05}  # fmt: skip
+    summary = {"architecture": arch, "margins": margins}
+    # blocks 1, 3, 4 count: w 0.01 and 0.049 are below 0.05; a 0.05 is not (a margin equal to it is decided)
+    assert undecided_share(summary, config) == {"weight_undecided": 2 / 3, "activation_undecided": 0.0}
+    assert undecided_share(summary) == {"weight_undecided": 0.5, "activation_undecided": 0.0}  # every skip out
+    missing = undecided_share({"architecture": arch})  # a method that records no margins (HQNAS)
+    assert math.isnan(missing["weight_undecided"]) and math.isnan(missing["activation_undecided"])
+    with pytest.raises(JaqcError, match="4 beta_w margins for 5 blocks"):
+        undecided_share({"architecture": arch, "margins": {**margins, "beta_w": [0.1] * 4}})
+    with pytest.raises(JaqcError, match="the summary has no architecture"):
+        undecided_share({"margins": margins})
 
 
 def test_single_path_weight_step_trains_only_the_sampled_path() -> None:

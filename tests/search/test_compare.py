@@ -80,9 +80,11 @@ def test_markdown_has_the_rows_and_the_ablation() -> None:
     )
     # a record written before the standard deviation was reported
     assert "| JAQ (CSQ) | 0,1 | 8 | 25% (50 / 0) | 0% (0 / 0) | 50% (50 / 50) |" in text
+    assert "| 50% (50 / 50) | – / – |" in text  # no margins recorded
     abl.update(weight_2bit_sd=math.sqrt(2) / 4, activation_2bit_sd=0.0, any_2bit_sd=0.0)
+    abl.update(weight_undecided=0.625, activation_undecided=0.0)
     text = render_markdown({"settings": {"preset": "tiny"}, "rows": [row], "ablation": [abl]})
-    assert "| JAQ (CSQ) | 0,1 | 8 | 25 ± 35% (50 / 0) | 0 ± 0% (0 / 0) | 50 ± 0% (50 / 50) |" in text
+    assert "| JAQ (CSQ) | 0,1 | 8 | 25 ± 35% (50 / 0) | 0 ± 0% (0 / 0) | 50 ± 0% (50 / 50) | 62% / 0% |" in text
     assert "Over λ" not in text  # one λ
     assert "not evidence about their method" not in text
     haq = {**row, "label": "haq-s0", "method": "haq", "lambda": None, "warnings": ["flat reward: all 3 ..."]}
@@ -195,7 +197,13 @@ def test_ablation_pools_seeds_and_labels_runs(tmp_path, monkeypatch) -> None:  #
     def fake_search(self, label, method, overrides, options):  # type: ignore[no-untyped-def]
         calls.append((label, method, overrides))
         bits = archs.get(label, [[8, 8]] * 5)
-        return {"architecture": {"ops": ["k3_e3", "k3_e3", "k3_e3", "k3_e3", "k3_e3"], "bits": bits}}
+        summary = {"architecture": {"ops": ["k3_e3", "k3_e3", "k3_e3", "k3_e3", "k3_e3"], "bits": bits}}
+        if label.startswith("ablation-csq-s3"):  # one seed's margins: 2 of 5 w, 1 of 5 a undecided
+            summary["margins"] = {"beta_w": [0.0, 0.01, 0.5, 0.5, 0.5], "beta_a": [0.5, 0.5, 0.5, 0.5, 0.02],
+                                  "threshold": 0.05}  # fmt: skip
+        elif label.startswith("ablation-csq"):
+            summary["margins"] = {"beta_w": [0.5] * 5, "beta_a": [0.5] * 5, "threshold": 0.05}
+        return summary
 
     monkeypatch.setattr(Comparison, "search", fake_search)
     settings = CompareSettings(methods=("jaq",), ablation_seeds=(0, 3))
@@ -223,6 +231,9 @@ def test_ablation_pools_seeds_and_labels_runs(tmp_path, monkeypatch) -> None:  #
         math.sqrt(2) / 10
     )
     assert csq["activation_2bit_sd"] == pytest.approx(math.sqrt(2) / 10)  # 0.2 and 0.0
+    assert (csq["weight_undecided"], csq["activation_undecided"]) == (2 / 10, 1 / 10)
+    assert [x["weight_undecided"] for x in csq["per_seed"]] == [0.0, 0.4]
+    assert math.isnan(rows[-1]["weight_undecided"])  # ablation-autonba's fake summary has no margins
     assert rows[1]["weight_2bit"] == rows[-1]["any_2bit"] == rows[1]["weight_2bit_sd"] == 0.0
     assert [r["key"] for r in rows] == ["csq", "csq-k1", "csq-k5", "channel0", "naive", "autonba"]
     # a subset of the variants, in the table's order whatever the order asked; told after each one
@@ -389,6 +400,9 @@ def test_cli_prints_the_ablation_spread_and_names_every_plot(tmp_path, capsys, m
     out = tmp_path / "c"
     assert main(["compare", "--methods", "jaq", "--lambdas", "0.01,1", "-o", str(out)]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "│ JAQ (CSQ) │ 0,1 │ 8 │ 25% ± 35% │ 0% ± 0% │" in text
+    assert "│ JAQ (CSQ) │ 0,1 │ 8 │ 25% ± 35% │ 0% ± 0% │ – / – │" in text
+    abl.update(weight_undecided=0.5, activation_undecided=0.125)
+    assert main(["compare", "--methods", "jaq", "--lambdas", "0.01,1", "-o", str(out)]) == 0
+    assert "│ 0% ± 0% │ 50% / 12% │" in " ".join(capsys.readouterr().out.split())
     assert f"wrote {out / 'compare.md'}, {out / 'compare.json'}, {out / 'pareto.png'}, {out / 'lambda.png'}, " in text
     assert f"{out / 'ablation.png'}" in text and "pareto_seeds" not in text
