@@ -87,6 +87,12 @@ from .app import cli, console, data_option, device_option, hw_model_option, none
     callback=nonempty_path,
 )
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch intra-op threads.")
+@click.option(
+    "--report-only",
+    is_flag=True,
+    help="Run nothing: write the report from the entries and ablation searches already finished in OUT (the rest "
+    "left out, the report marked partial), e.g. after parts of one comparison ran on several machines.",
+)
 @hw_model_option()
 @device_option
 def compare_cmd(
@@ -108,6 +114,7 @@ def compare_cmd(
     seeds: str | None,
     out_dir: str,
     threads: int,
+    report_only: bool,
     hw_model: str,
     device: str | None,
 ) -> None:
@@ -139,7 +146,11 @@ def compare_cmd(
         overrides={"hw_model": hw_model}, device=device,
     )  # fmt: skip
     out = console()
-    result = Comparison(out_dir, settings, log=lambda msg: out.print(f"[bold]compare[/bold] {msg}")).run()
+
+    def log(message: str) -> None:
+        out.print(f"[bold]compare[/bold] {message}")
+
+    result = Comparison(out_dir, settings, log=log, finished_only=report_only).run()
     table = Table(title=f"jaqc compare ({preset}, {hw_model} hardware model)", title_justify="left")
     for col in ("run", "test acc", "latency ms", "energy mJ", "area mm²", "EDAP", "w/a bits", "search s"):
         table.add_column(col)

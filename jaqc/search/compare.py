@@ -196,11 +196,15 @@ class Comparison:
         settings: CompareSettings,
         progress: bool | None = None,
         log: Callable[[str], None] | None = None,
+        finished_only: bool = False,
     ) -> None:
         self.out = Path(out_dir)
         self.settings = settings
         self.progress = progress
         self.log = log or (lambda _msg: None)
+        #: Run nothing: report the entries and ablation searches finished in ``out_dir`` and leave out the rest
+        #: (``jaqc compare --report-only``; a comparison split over machines or processes, put back together).
+        self.finished_only = finished_only
         if self.out.exists() and not self.out.is_dir():
             raise JaqcError(f"{self.out}: exists and is not a directory; give -o a new or existing directory")
         self.out.mkdir(parents=True, exist_ok=True)
@@ -441,11 +445,8 @@ class Comparison:
         from .presets import search_preset
         from .seeds import figure_stats
 
-        base_seed = search_preset(self.settings.preset, self.settings.data_root, **self._overrides()).settings.seed
-        seeds = self.settings.ablation_seeds or (base_seed,)
+        variants, seeds, base_seed = self._ablation_plan()
         out: list[dict[str, Any]] = []
-        chosen = self.settings.ablation_variants
-        variants = [v for v in ABLATION_VARIANTS if chosen is None or v.key in chosen]
         total, done, started = len(variants) * len(seeds), 0, time.perf_counter()
         for variant in variants:
             name, method = variant.name, variant.method
@@ -459,10 +460,15 @@ class Comparison:
                 overrides = {**self._overrides(0.0, variant.quant_mode), "seed": seed}
                 if variant.csq_k_percent is not None:
                     overrides["csq_k_percent"] = variant.csq_k_percent
+                if self.finished_only and read_summary(self.out / "runs" / label) is None:
+                    self.log(f"{label}: not finished, left out of the report")
+                    continue
                 summary = self.search(label, method, overrides, {})
                 config = search_preset(self.settings.preset, self.settings.data_root, **overrides).supernet
                 shares = {**share_of_2bit(summary["architecture"], config), **undecided_share(summary, config)}
                 per_seed.append({"seed": seed, "label": label, **shares})
+            if not per_seed:
+                continue
             layers = sum(x["layers"] for x in per_seed)
 
             def pooled(key: str, per_seed: list[dict[str, Any]] = per_seed, layers: int = layers) -> float:
@@ -475,12 +481,35 @@ class Comparison:
             for key in ("weight_undecided", "activation_undecided"):
                 pooled_shares[key] = pooled(key)
             out.append(
-                {"variant": name, "key": variant.key, "seeds": list(seeds), "layers": layers, **pooled_shares,
-                 "per_seed": per_seed}
+                {"variant": name, "key": variant.key, "seeds": [x["seed"] for x in per_seed], "layers": layers,
+                 **pooled_shares, "per_seed": per_seed}
             )  # fmt: skip
             if on_variant is not None:
                 on_variant(out, len(variants))
         return out
+
+    def _ablation_plan(self) -> tuple[list[AblationVariant], tuple[int, ...], int]:
+        """The ablation's variants (in the table's order), its seeds, and the seed its labels leave unsaid."""
+        from .presets import search_preset
+
+        base_seed = search_preset(self.settings.preset, self.settings.data_root, **self._overrides()).settings.seed
+        chosen = self.settings.ablation_variants
+        variants = [v for v in ABLATION_VARIANTS if chosen is None or v.key in chosen]
+        return variants, self.settings.ablation_seeds or (base_seed,), base_seed
+
+    def _finished_entry(self, label: str) -> bool:
+        """Whether entry ``label`` is searched, retrained with this comparison's recipe and designed for."""
+        run_dir = self.out / "runs" / label
+        trained = read_summary(RunDir(run_dir).retrain_dir)
+        recipe = (self.settings.retrain_init, self.settings.retrain_clipping)
+        codesign = run_dir / "codesign.json"
+        return (
+            read_summary(run_dir) is not None
+            and trained is not None
+            and (trained.get("init", "supernet"), trained.get("activation_clipping", "minmax")) == recipe
+            and codesign.exists()
+            and "generator" in json.loads(codesign.read_text())
+        )
 
     def run(self) -> dict[str, Any]:
         """Run every entry and the ablation; write ``compare.json``, ``compare.md`` and ``pareto.png``."""
@@ -491,6 +520,9 @@ class Comparison:
             for entry, method, lam in self.entries():
                 label = entry if seed is None else f"{entry}-s{seed}"
                 elapsed = time.perf_counter() - started
+                if self.finished_only and not self._finished_entry(label):
+                    self.log(f"{label}: not finished, left out of the report")
+                    continue
                 self.log(f"entry {len(rows) + 1}/{total}: {label} ({_clock(elapsed)} into this comparison)")
                 if method.startswith("uniform"):
                     summary = self.uniform(label, int(method.removeprefix("uniform")), seed)
@@ -510,9 +542,13 @@ class Comparison:
 
             def variant_done(done: list[dict[str, Any]], variants: int) -> None:
                 if len(done) < variants:
-                    self.report(rows, done, total, ablation_variants=variants)
+                    self.report(rows, done, total, ablation_progress=(len(done), variants))
 
             ablation = self.ablation(variant_done)
+            variants, seeds, _ = self._ablation_plan()
+            complete = sum(len(a["seeds"]) == len(seeds) for a in ablation)
+            if complete < len(variants):  # only with finished_only: a variant left out, or some of its seeds
+                return self.report(rows, ablation, total, ablation_progress=(complete, len(variants)))
         return self.report(rows, ablation, total)
 
     def report(
@@ -520,14 +556,14 @@ class Comparison:
         rows: list[dict[str, Any]],
         ablation: list[dict[str, Any]],
         total: int,
-        ablation_variants: int | None = None,
+        ablation_progress: tuple[int, int] | None = None,
     ) -> dict[str, Any]:
         """Write ``compare.json``, ``compare.md`` and the plots for ``rows`` (of ``total`` entries) and return the
-        result. Written after every entry and every ablation variant too: a report of the entries (or of the
-        ``ablation`` variants, of ``ablation_variants``) finished so far is marked partial, and the mean ± sd over
-        seeds waits for every seed."""
+        result. Written after every entry and every ablation variant too: a report of the entries (or, with
+        ``ablation_progress`` = (finished, all), of the ablation variants) finished so far is marked partial, and
+        the mean ± sd over seeds waits for every seed."""
         seeds = self.settings.seeds
-        partial = len(rows) < total or (ablation_variants is not None and len(ablation) < ablation_variants)
+        partial = len(rows) < total or (ablation_progress is not None and ablation_progress[0] < ablation_progress[1])
         aggregate = aggregate_seeds(rows) if seeds and len(seeds) > 1 and not partial else []
         result = {
             "format": "jaqc.compare",
@@ -549,8 +585,9 @@ class Comparison:
         }  # fmt: skip
         if partial:
             result["partial"] = {"entries_finished": len(rows), "entries": total}
-            if ablation_variants is not None:
-                result["partial"].update(ablation_variants_finished=len(ablation), ablation_variants=ablation_variants)
+            if ablation_progress is not None:
+                finished, variants = ablation_progress
+                result["partial"].update(ablation_variants_finished=finished, ablation_variants=variants)
         atomic_write_text(self.out / "compare.json", json.dumps(result, indent=1) + "\n")
         atomic_write_text(self.out / "compare.md", render_markdown(result))
         title = f"accuracy vs EDAP ({self.settings.preset}, {self.hw_model} model)"

@@ -374,7 +374,7 @@ def test_report_draws_table_4_and_7_and_marks_a_partial_ablation(tmp_path) -> No
     abl = {"variant": "JAQ (CSQ)", "key": "csq", "seeds": [0, 1], "layers": 8, "weight_2bit": 0.25,
            "activation_2bit": 0.25, "any_2bit": 0.375, "per_seed": per_seed}  # fmt: skip
     comparison = Comparison(tmp_path, CompareSettings(methods=("jaq",), lambdas=(0.01, 1.0)))
-    result = comparison.report(rows, [abl], total=2, ablation_variants=6)
+    result = comparison.report(rows, [abl], total=2, ablation_progress=(1, 6))
     assert result["partial"] == {"entries_finished": 2, "entries": 2, "ablation_variants_finished": 1,
                                  "ablation_variants": 6}  # fmt: skip
     text = (tmp_path / "compare.md").read_text()
@@ -406,3 +406,45 @@ def test_cli_prints_the_ablation_spread_and_names_every_plot(tmp_path, capsys, m
     assert "│ 0% ± 0% │ 50% / 12% │" in " ".join(capsys.readouterr().out.split())
     assert f"wrote {out / 'compare.md'}, {out / 'compare.json'}, {out / 'pareto.png'}, {out / 'lambda.png'}, " in text
     assert f"{out / 'ablation.png'}" in text and "pareto_seeds" not in text
+
+
+def test_report_only_reports_what_finished_and_runs_nothing(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from jaqc.search import methods
+    from jaqc.search.rundir import write_summary
+
+    def never(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("--report-only started a search")
+
+    monkeypatch.setattr(methods, "start_run", never)
+    monkeypatch.setattr(methods, "resume_run", never)
+    figures = {"latency_ms": 0.1, "energy_mJ": 0.2, "area_mm2": 3.0, "edap_mJ_ms_mm2": 0.06, "hw_model": "deployment"}
+    accel = {"pe_rows": 8, "pe_cols": 8, "dataflow": "WS", "wbuf_kb": 64, "ibuf_kb": 64, "obuf_kb": 64}
+    uniform4 = tmp_path / "runs" / "uniform4"
+    arch = {"ops": ["k3_e6"] * 5, "bits": [[4, 4]] * 5}
+    write_summary(uniform4, {"method": "uniform4", "architecture": arch, "accelerator": accel, **figures})
+    write_summary(uniform4 / "retrain", {"test_accuracy": 0.9, "init": "scratch", "activation_clipping": "mse",
+                                         **figures})  # fmt: skip
+    codesign = {"accelerator": accel, "generator": {"edap_mJ_ms_mm2": 0.07}, "improvement": 1.1, **figures}
+    (uniform4 / "codesign.json").write_text(json.dumps(codesign))
+    write_summary(
+        tmp_path / "runs" / "uniform8", {"method": "uniform8", "architecture": arch, **figures}
+    )  # no retraining
+    bits = {"ablation-csq": [[2, 8]] + [[8, 8]] * 4, "ablation-csq-s3": [[8, 8]] * 5, "ablation-naive": [[2, 2]] * 5}
+    for label, pairs in bits.items():
+        write_summary(tmp_path / "runs" / label, {"architecture": {"ops": ["k3_e3"] * 5, "bits": pairs}, **figures})
+    settings = CompareSettings(
+        methods=("uniform4", "uniform8"), ablation_seeds=(0, 3), ablation_variants=("csq", "naive"),
+        overrides={"hw_model": "deployment"},
+    )  # fmt: skip
+    logged: list[str] = []
+    result = Comparison(tmp_path, settings, log=logged.append, finished_only=True).run()
+    assert [r["label"] for r in result["rows"]] == ["uniform4"] and result["rows"][0]["test_accuracy"] == 0.9
+    assert "uniform8: not finished, left out of the report" in logged
+    assert "ablation-naive-s3: not finished, left out of the report" in logged
+    csq, naive = result["ablation"]
+    assert (csq["seeds"], csq["weight_2bit"]) == ([0, 3], 0.1) and (naive["seeds"], naive["weight_2bit"]) == ([0], 1.0)
+    assert result["partial"] == {"entries_finished": 1, "entries": 2, "ablation_variants_finished": 1,
+                                 "ablation_variants": 2}  # fmt: skip
+    text = (tmp_path / "compare.md").read_text()
+    assert "**Partial: 1 of 2 entries finished.**" in text and "**Partial: 1 of 2 variants finished.**" in text
+    assert "| Naive multi-bit supernet (Eq. 5) | 0 | 5 | 100% |" in text
