@@ -598,7 +598,13 @@ class Comparison:
         if over_lambda := lambda_table(result):
             plot_lambdas(over_lambda, self.out / "lambda.png", f"accuracy and EDAP over λ ({preset})")
         if ablation:
-            plot_ablation(ablation, self.out / "ablation.png", f"Table 7: blocks at 2 bits, λ = 0 ({preset})")
+            from .presets import search_preset
+
+            quant = search_preset(preset, self.settings.data_root, **self._overrides()).supernet.quant
+            counts = {len(quant.weight_bits), len(quant.activation_bits)}
+            draw = 1 / counts.pop() if len(counts) == 1 else None
+            title = f"Table 7: blocks at 2 bits, λ = 0 ({preset})"
+            plot_ablation(ablation, self.out / "ablation.png", title, draw)
         return result
 
 
@@ -983,9 +989,10 @@ def plot_lambdas(over_lambda: Sequence[dict[str, Any]], path: Path, title: str) 
     return _save(fig, path)
 
 
-def plot_ablation(ablation: Sequence[dict[str, Any]], path: Path, title: str) -> Path | None:
+def plot_ablation(ablation: Sequence[dict[str, Any]], path: Path, title: str, draw: float | None = None) -> Path | None:
     """Table 7 as bars: per variant, the pooled share of blocks with 2-bit weights and with 2-bit activations,
-    every seed's share a dot on its bar."""
+    every seed's share a dot on its bar; ``draw``: the share a search that decided nothing would give (one of
+    the bitwidth candidates at random), a dashed line."""
     from .plots import _figure, _save
 
     if not ablation:
@@ -1002,6 +1009,8 @@ def plot_ablation(ablation: Sequence[dict[str, Any]], path: Path, title: str) ->
             if len(dots) > 1:
                 ax.scatter(dots, [yi] * len(dots), color="black", s=12, zorder=3)
     ax.scatter([], [], color="black", s=12, label="one seed")
+    if draw is not None:
+        ax.axvline(100 * draw, color="0.4", ls="--", lw=1, label="a random draw")
     ax.set_yticks(range(len(ablation)), [a["variant"] for a in ablation])
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
