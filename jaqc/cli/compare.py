@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import click
 from rich.table import Table
 
@@ -132,6 +130,7 @@ def compare_cmd(
         parse_lambdas,
         parse_methods,
         parse_seeds,
+        percent,
         wins_against_all,
     )
 
@@ -183,13 +182,9 @@ def compare_cmd(
             seeds = ",".join(str(x) for x in a["seeds"])
 
             def share(key: str, a: dict = a) -> str:
-                sd = f" ± {a[key + '_sd']:.0%}" if len(a["seeds"]) > 1 else ""
-                return f"{a[key]:.0%}{sd}"
+                return percent(a[key]) + (f" ± {percent(a[key + '_sd'])}" if len(a["seeds"]) > 1 else "")
 
-            undecided = " / ".join(
-                "–" if math.isnan(a.get(key, math.nan)) else f"{a[key]:.0%}"
-                for key in ("weight_undecided", "activation_undecided")
-            )
+            undecided = " / ".join(percent(a.get(key)) for key in ("weight_undecided", "activation_undecided"))
             abl.add_row(
                 a["variant"], seeds, str(a["layers"]), share("weight_2bit"), share("activation_2bit"), undecided
             )

@@ -74,12 +74,13 @@ def undecided_share(summary: Mapping[str, Any], config: SupernetConfig | None = 
     if not isinstance(margins, Mapping):
         return {"weight_undecided": math.nan, "activation_undecided": math.nan}
     ops = list(arch["ops"])
+    searchable = _searchable(ops, config)
     threshold = float(margins["threshold"])
     out = {}
     for key, name in (("beta_w", "weight_undecided"), ("beta_a", "activation_undecided")):
         gaps = list(margins[key])
         if len(gaps) != len(ops):
             raise JaqcError(f"undecided_share: {len(gaps)} {key} margins for {len(ops)} blocks")
-        counted = [gap for gap, keep in zip(gaps, _searchable(ops, config), strict=True) if keep]
+        counted = [gap for gap, keep in zip(gaps, searchable, strict=True) if keep]
         out[name] = sum(gap < threshold for gap in counted) / len(counted) if counted else math.nan
     return out

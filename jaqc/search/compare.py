@@ -34,7 +34,7 @@ from typing import Any
 from attrs import field, frozen, validators
 
 from jaqc import __version__
-from jaqc.core import JaqcError
+from jaqc.core import JaqcError, read_json
 from jaqc.core.files import atomic_write_text
 from jaqc.nn.config import CLIPPINGS
 
@@ -296,10 +296,8 @@ class Comparison:
 
         run_dir = self.out / "runs" / label
         cached = run_dir / "codesign.json"
-        if cached.exists():
-            found = json.loads(cached.read_text())
-            if "generator" in found:  # written before the coordinate search: design again
-                return self._same_model(found, cached)
+        if (found := self._cached_design(run_dir)) is not None:
+            return self._same_model(found, cached)
         self.log(f"{label}: designing an accelerator for its retrained subnet")
         preset = search_preset(self.settings.preset, self.settings.data_root, **self._overrides(seed=seed))
         graph = load_graph(RunDir(run_dir).retrain_dir / SUBNET_FILE)
@@ -375,8 +373,7 @@ class Comparison:
         retrained = RunDir(run_dir).retrain_dir
         settings = self.settings
         done = read_summary(retrained)
-        recipe = (settings.retrain_init, settings.retrain_clipping)
-        if done is not None and (done.get("init", "supernet"), done.get("activation_clipping", "minmax")) == recipe:
+        if done is not None and self._same_recipe(done):
             return self._same_model(done, retrained)
         if retrained.exists():
             shutil.rmtree(retrained)  # an interrupted retraining, or one of another recipe, restarts
@@ -454,15 +451,15 @@ class Comparison:
             for seed in seeds:
                 label = f"ablation-{variant.key}" + ("" if seed == base_seed else f"-s{seed}")
                 done += 1
+                if self.finished_only and read_summary(self.out / "runs" / label) is None:
+                    self.log(f"{label}: not finished, left out of the report")
+                    continue
                 self.log(
                     f"ablation {done}/{total}: {label} ({_clock(time.perf_counter() - started)} into the ablation)"
                 )
                 overrides = {**self._overrides(0.0, variant.quant_mode), "seed": seed}
                 if variant.csq_k_percent is not None:
                     overrides["csq_k_percent"] = variant.csq_k_percent
-                if self.finished_only and read_summary(self.out / "runs" / label) is None:
-                    self.log(f"{label}: not finished, left out of the report")
-                    continue
                 summary = self.search(label, method, overrides, {})
                 config = search_preset(self.settings.preset, self.settings.data_root, **overrides).supernet
                 shares = {**share_of_2bit(summary["architecture"], config), **undecided_share(summary, config)}
@@ -497,18 +494,31 @@ class Comparison:
         variants = [v for v in ABLATION_VARIANTS if chosen is None or v.key in chosen]
         return variants, self.settings.ablation_seeds or (base_seed,), base_seed
 
+    def _same_recipe(self, trained: dict[str, Any]) -> bool:
+        """Whether retraining summary ``trained`` follows this comparison's recipe (retrainings written before the
+        options were recorded started from the supernet with min/max clipping)."""
+        recipe = (self.settings.retrain_init, self.settings.retrain_clipping)
+        return (trained.get("init", "supernet"), trained.get("activation_clipping", "minmax")) == recipe
+
+    @staticmethod
+    def _cached_design(run_dir: Path) -> dict[str, Any] | None:
+        """The run's ``codesign.json``, or ``None`` when there is none or it was written before the coordinate
+        search (it has no ``generator`` figures): design again."""
+        cached = run_dir / "codesign.json"
+        if not cached.exists():
+            return None
+        found = read_json(cached)
+        return found if "generator" in found else None
+
     def _finished_entry(self, label: str) -> bool:
         """Whether entry ``label`` is searched, retrained with this comparison's recipe and designed for."""
         run_dir = self.out / "runs" / label
         trained = read_summary(RunDir(run_dir).retrain_dir)
-        recipe = (self.settings.retrain_init, self.settings.retrain_clipping)
-        codesign = run_dir / "codesign.json"
         return (
             read_summary(run_dir) is not None
             and trained is not None
-            and (trained.get("init", "supernet"), trained.get("activation_clipping", "minmax")) == recipe
-            and codesign.exists()
-            and "generator" in json.loads(codesign.read_text())
+            and self._same_recipe(trained)
+            and self._cached_design(run_dir) is not None
         )
 
     def run(self) -> dict[str, Any]:
@@ -739,7 +749,7 @@ def _fmt(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
-def _percent(share: float | None) -> str:
+def percent(share: float | None) -> str:
     """``0.25`` -> ``25%``; ``–`` for a missing or NaN share."""
     text = _fmt(None if share is None else 100 * share, ".0f")
     return text if text == "–" else f"{text}%"
@@ -884,7 +894,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {a['variant']} | {seeds} | {a['layers']} | {cell(a, 'weight_2bit')} "
                 f"| {cell(a, 'activation_2bit')} | {cell(a, 'any_2bit')} "
-                f"| {_percent(a.get('weight_undecided'))} / {_percent(a.get('activation_undecided'))} |"
+                f"| {percent(a.get('weight_undecided'))} / {percent(a.get('activation_undecided'))} |"
             )
     return "\n".join(lines) + "\n"
 
