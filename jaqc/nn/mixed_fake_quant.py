@@ -143,6 +143,17 @@ def quantized_candidates(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int], axi
     return _quantized(x, _params(x, lo, hi, bits), axis)
 
 
+def candidate_params(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+    """The candidates' ``(scales, lows, highs)`` (``[m]`` or ``[m, C]``) for :func:`candidates_from_params` and
+    :func:`mixed_fake_quant_grads`, which then need not recompute them."""
+    return _params(x, lo, hi, bits)
+
+
+def candidates_from_params(x: Tensor, params: tuple[Tensor, Tensor, Tensor], axis: int) -> Tensor:
+    """:func:`quantized_candidates` from the :func:`candidate_params` of the same ``x``, ranges and bits."""
+    return _quantized(x, params, axis)
+
+
 def mixed_fake_quant_impl(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
     """The computation of ``jaqc::mixed_fake_quant`` as plain torch code (no dispatch or autograd)."""
     return mix_candidates(quantized_candidates(x, lo, hi, bits, axis), probs)
@@ -179,12 +190,19 @@ def mixed_fake_quant_grads(
     grad: Tensor,
     needs: tuple[bool, bool, bool, bool],
     params: tuple[Tensor, Tensor, Tensor] | None = None,
+    in_range: bool = False,
 ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None]:
     """The gradients of ``(x, lo, hi, probs)`` in ``jaqc::mixed_fake_quant`` for the incoming ``grad``, those of
-    ``needs`` only (``params``: the candidates' :func:`_params`, recomputed when not given)."""
+    ``needs`` only (``params``: the candidates' :func:`_params`, recomputed when not given).
+
+    ``in_range``: every element of ``x`` lies in every candidate's range (the ranges are ``x``'s own minimum and
+    maximum, as an activation quantizer's training-mode min/max observation makes them), so ``x``'s
+    straight-through mask is all ones and is not computed: ``x`` gets ``grad · Σ_k probs[k]``, the same values."""
     need_x, need_lo, need_hi, need_probs = needs
     grad_x = grad_lo = grad_hi = grad_probs = None
-    if need_lo or need_hi or (need_x and not (_shared(lo) and _shared(hi))):
+    if in_range and need_x and not (need_lo or need_hi):
+        grad_x = grad * probs.sum().to(x.dtype)
+    elif need_lo or need_hi or (need_x and not (_shared(lo) and _shared(hi))):
         terms = [ste_grads(x, lo[k], hi[k], axis, grad, need_lo or need_hi) for k in range(len(bits))]
         weights = probs.to(x.dtype)
         if need_x:
@@ -262,6 +280,19 @@ def _symmetric_params(x: Tensor, amax: Tensor, bits: list[int]) -> tuple[Tensor,
 def symmetric_quantized_candidates(x: Tensor, amax: Tensor, bits: list[int], axis: int) -> Tensor:
     """``[m, *x.shape]``: ``fake_quant_symmetric(x, amax[k], bits[k], axis)`` for every candidate ``k``."""
     return _quantized(x, _symmetric_params(x, amax, bits), axis)
+
+
+def own_range_symmetric_candidates(x: Tensor, amax: Tensor, bits: list[int], axis: int) -> Tensor:
+    """:func:`symmetric_quantized_candidates` where ``amax`` is ``x``'s own ``max |x|`` on ``axis`` (a weight's
+    per-channel range): the same values, bit for bit, without the clamp to ``[-n, n]``, which cannot bind there.
+    ``|x| ≤ amax`` and ``s = amax / n`` put ``|x / s|`` within about ``n (1 + eps)`` (``eps``: the dtype's
+    machine epsilon), which rounds to at most ``n`` while ``n · eps ≤ 1/4`` (float32: every bitwidth to 16;
+    bfloat16: to 6 bits; beyond, the clamp is kept); a zero range has scale 1 and an all-zero ``x``."""
+    params = _symmetric_params(x, amax, bits)
+    if max(symmetric_levels(b) for b in bits) * torch.finfo(x.dtype).eps > 0.25:
+        return _quantized(x, params, axis)
+    scale = _per_candidate(params[0], x, axis)
+    return torch.round(x.unsqueeze(0) / scale).mul_(scale)
 
 
 def mixed_fake_quant_symmetric_impl(x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:

@@ -129,6 +129,11 @@ class ActivationQuantizer(nn.Module):
         super()._load_from_state_dict(*args, **kwargs)
         self._known_initialized = False  # read the loaded flag again
 
+    def observes_own_range(self) -> bool:
+        """Whether :meth:`clip_ranges` now returns the batch's own minimum and maximum (training mode, neither
+        learned nor MSE-shrunk ranges), inside which every element of the batch lies."""
+        return self.training and not self.mse and (self.clip_lo is None or self.clip_hi is None)
+
     def clip_ranges(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(lo, hi)``, each of shape ``[len(bits)]``, for quantizing ``x`` with every bit candidate."""
         count = len(self.bits)

@@ -27,11 +27,12 @@ from .config import QuantizerConfig, QuantSearchMode, SearchStep
 from .errors import NNStateError
 from .fake_quant import channel_amax
 from .mixed_fake_quant import (
+    candidate_params,
+    candidates_from_params,
     candidates_probs_grad,
     mix_candidates,
     mixed_fake_quant_grads,
-    quantized_candidates,
-    symmetric_quantized_candidates,
+    own_range_symmetric_candidates,
 )
 from .mixing import BitCandidates, hard_top_k_mix, hetero_blend, mix_quantized
 from .quantizers import ActivationQuantizer
@@ -169,7 +170,11 @@ class _CsqConv(torch.autograd.Function):
       overwritten with the straight-through gradient of ``x_Ω``, where the three nodes add a second, full-size
       gradient (zeros but for ``Ω``) into ``x``'s;
     * the weight's candidates are quantized over its own per-channel range ``max |w|``, where every element
-      lies in range: ``W``'s straight-through gradient is ``∂L/∂W̃ · Σ_k w_k``, with no mask to compute;
+      lies in range: ``W``'s straight-through gradient is ``∂L/∂W̃ · Σ_k w_k``, with no mask to compute, and the
+      candidates need no clamp (:func:`own_range_symmetric_candidates`);
+    * likewise ``x_Ω``'s, when its range is its own batch minimum and maximum (``in_range``: a min/max
+      observer in training mode), and the candidates' scales and zero points are kept for backward (a few
+      numbers), not recomputed;
     * ``w``'s gradient is ``⟨∂L/∂W̃, Q_k(W)⟩``. In the architecture step, where ``W`` is a constant, a depthwise
       conv on the CPU computes it as ``⟨∂L/∂out, conv(x̃, Q_k(W))⟩`` instead (the conv is linear in its
       weight): ``m - 1`` depthwise forward convolutions (:func:`_per_candidate_probs_grad`), which oneDNN runs
@@ -196,11 +201,13 @@ class _CsqConv(torch.autograd.Function):
         channels: Tensor,
         bits: tuple[list[int], list[int]],
         conv: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int],
+        in_range: bool,
     ) -> Tensor:
         a_bits, w_bits = bits
         stride, padding, dilation, groups = conv
-        quantized = mix_candidates(quantized_candidates(selected, lo, hi, a_bits, 0), a_probs)
-        mixed = mix_candidates(symmetric_quantized_candidates(weight.detach(), amax, w_bits, 0), w_probs)
+        a_params = candidate_params(selected, lo, hi, a_bits)
+        quantized = mix_candidates(candidates_from_params(selected, a_params, 0), a_probs)
+        mixed = mix_candidates(own_range_symmetric_candidates(weight.detach(), amax, w_bits, 0), w_probs)
         with _quantized_input(x, channels, quantized) as x_tilde:
             out = F.conv2d(x_tilde, mixed, None, stride, padding, dilation, groups)
         # on the CPU only: oneDNN's depthwise weight gradient is the slow one (cuDNN's is not measured yet)
@@ -210,20 +217,23 @@ class _CsqConv(torch.autograd.Function):
         # ... whose sum over k weighted by w is ⟨∂L/∂out, out⟩: one candidate's term follows from the others'. The
         # output is kept only then; the batch norm after the conv keeps it anyway (one storage, no extra memory).
         kept = (out,) if per_candidate else ()
-        ctx.save_for_backward(x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels, *kept)
+        saved = (x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels, *a_params, *kept)
+        ctx.save_for_backward(*saved)
         ctx.bits = bits
+        ctx.in_range = in_range
         ctx.conv = (conv, out.dtype, per_candidate)
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels, *kept = ctx.saved_tensors
+        x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels, *rest = ctx.saved_tensors
+        a_params, kept = tuple(rest[:3]), rest[3:]
         a_bits, w_bits = ctx.bits
         conv, dtype, per_candidate = ctx.conv
         need_x, _, need_lo, need_hi, need_a, need_weight, _, need_w = ctx.needs_input_grad[:8]
         need_quantized = need_x or need_lo or need_hi or need_a  # everything of x_Ω's mix
         need_mixed = need_weight or (need_w and not per_candidate)
-        w_candidates = symmetric_quantized_candidates(weight.detach(), amax, w_bits, 0) if need_w else None
+        w_candidates = own_range_symmetric_candidates(weight.detach(), amax, w_bits, 0) if need_w else None
         grad = grad.to(dtype)
         grad_input = grad_weight = grad_w = None
         with _quantized_input(x, channels, quantized) as x_tilde:
@@ -243,13 +253,14 @@ class _CsqConv(torch.autograd.Function):
         if need_quantized:
             assert grad_input is not None
             grad_quantized = grad_input.index_select(1, channels).to(selected.dtype)
+            needs = (need_x, need_lo, need_hi, need_a)
             grad_selected, grad_lo, grad_hi, grad_a = mixed_fake_quant_grads(
-                selected, lo, hi, a_probs, a_bits, 0, grad_quantized, (need_x, need_lo, need_hi, need_a)
+                selected, lo, hi, a_probs, a_bits, 0, grad_quantized, needs, a_params, ctx.in_range
             )
             if need_x:
                 assert grad_selected is not None
                 grad_x = grad_input.index_copy_(1, channels, grad_selected.to(grad_input.dtype)).to(x.dtype)
-        return grad_x, None, grad_lo, grad_hi, grad_a, grad_weight, None, grad_w, None, None, None
+        return grad_x, None, grad_lo, grad_hi, grad_a, grad_weight, None, grad_w, None, None, None, None
 
 
 class SearchConv2d(nn.Conv2d):
@@ -386,7 +397,8 @@ class SearchConv2d(nn.Conv2d):
         bits = (list(self.activation_bits), list(self.weight_bits))
         conv = (self.stride, self.padding, self.dilation, self.groups)
         lo, hi, amax = activations.lo, activations.hi, self._weight_ranges()
-        out = _CsqConv.apply(x, selected, lo, hi, a_probs, self.weight, amax, w_probs, channels, bits, conv)
+        in_range = self.act_quant is not None and self.act_quant.observes_own_range()
+        out = _CsqConv.apply(x, selected, lo, hi, a_probs, self.weight, amax, w_probs, channels, bits, conv, in_range)
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:

@@ -7,12 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from jaqc.nn.fake_quant import fake_quant, fake_quant_symmetric, quant_params, symmetric_scale
+from jaqc.nn.fake_quant import channel_amax, fake_quant, fake_quant_symmetric, quant_params, symmetric_scale
 from jaqc.nn.mixed_fake_quant import (
+    candidate_params,
+    candidates_from_params,
     mixed_fake_quant,
     mixed_fake_quant_fn,
+    mixed_fake_quant_grads,
     mixed_fake_quant_symmetric,
     mixed_fake_quant_symmetric_fn,
+    own_range_symmetric_candidates,
+    quantized_candidates,
+    symmetric_quantized_candidates,
 )
 
 
@@ -365,3 +371,49 @@ def test_the_search_functions_equal_the_custom_ops_bit_for_bit(per_channel: bool
     ):
         for a, b in zip(run(op, symmetric), run(fn, symmetric), strict=True):
             assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_own_range_weight_candidates_equal_the_clamped_ones_bit_for_bit(dtype: torch.dtype) -> None:
+    """Over a weight's own per-channel ``max |w|`` the clamp to ``[-n, n]`` cannot bind: the unclamped candidates
+    are the same values, bit for bit, at every bitwidth, with a channel of zeros, tiny and huge channels."""
+    gen = torch.Generator().manual_seed(5)
+    weight = torch.randn(6, 7, 3, 3, generator=gen, dtype=torch.float64)
+    weight[1] = 0.0
+    weight[2] *= 1e-30
+    weight[3] *= 1e30
+    weight[4, 0, 0, 0] = -weight[4].abs().max() * 2  # the channel's extreme on the negative side
+    weight = weight.to(dtype)
+    bits = list(range(2, 17))
+    amax = channel_amax(weight).expand(len(bits), -1)
+    ours = own_range_symmetric_candidates(weight, amax, bits, 0)
+    reference = symmetric_quantized_candidates(weight, amax, bits, 0)
+    assert torch.equal(ours, reference)
+    for wide in range(2, 17):  # each bitwidth alone too (bfloat16 keeps the clamp from 7 bits on)
+        assert torch.equal(
+            own_range_symmetric_candidates(weight, amax[:1], [wide], 0),
+            symmetric_quantized_candidates(weight, amax[:1], [wide], 0),
+        )
+
+
+def test_x_gradient_in_its_own_range_skips_the_mask_and_keeps_the_values() -> None:
+    """With the ranges ``x``'s own min/max (a training-mode min/max observer), ``mixed_fake_quant_grads``'s
+    ``in_range`` shortcut gives ``x`` and ``probs`` exactly the gradients of the masked computation, and saved
+    ``candidate_params`` give the candidates ``quantized_candidates`` computes."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 3, 5, 5, generator=gen).relu()
+    grad = torch.randn(x.shape, generator=gen)
+    probs = torch.softmax(torch.randn(3, generator=gen), 0)
+    low, high = torch.aminmax(x)
+    lo, hi = low.expand(3), high.expand(3)
+    bits = [2, 4, 8]
+    params = candidate_params(x, lo, hi, bits)
+    assert torch.equal(candidates_from_params(x, params, 0), quantized_candidates(x, lo, hi, bits, 0))
+    needs = (True, False, False, True)
+    masked = mixed_fake_quant_grads(x, lo, hi, probs, bits, 0, grad, needs)
+    shortcut = mixed_fake_quant_grads(x, lo, hi, probs, bits, 0, grad, needs, params, in_range=True)
+    for a, b in zip(masked, shortcut, strict=True):
+        assert (a is None and b is None) or torch.equal(a, b)
+    # outside its own range the mask binds: the shortcut is only for the observer's own min/max
+    narrow = mixed_fake_quant_grads(x, lo * 0.5, hi * 0.5, probs, bits, 0, grad, needs)
+    assert not torch.equal(narrow[0], shortcut[0])
