@@ -53,20 +53,23 @@ def _swappable(x: Tensor) -> bool:
 
 
 @contextlib.contextmanager
-def _quantized_input(x: Tensor, channels: Tensor, quantized: Tensor) -> Iterator[Tensor]:
+def _quantized_input(
+    x: Tensor, channels: Tensor, quantized: Tensor, original: Tensor | None = None
+) -> Iterator[Tensor]:
     """``x̃`` for the duration of the block: ``x`` with its ``channels`` (dim 1) replaced by ``quantized``.
 
     The channels are swapped into ``x``'s own memory and the originals copied back, bit for bit, on exit, so
     ``x̃`` costs two copies of ``|Ω|`` channels instead of a copy of ``x``. The swap goes through ``x.data``,
     which does not bump ``x``'s autograd version: no reader of ``x`` (the ReLU that produced it keeps it for its
     backward) runs while the block does, and every later one sees ``x`` restored. Any other ``x`` (a leaf, an
-    expanded tensor) gets a copy instead.
+    expanded tensor) gets a copy instead. ``original``: ``x``'s ``channels`` as they are, when the caller has
+    them (CSQ's ``x_Ω``), copied back instead of a copy taken here.
     """
     if not _swappable(x):
         yield _with_quantized_channels(x, channels, quantized)
         return
     data = x.data
-    kept = data.index_select(1, channels)
+    kept = data.index_select(1, channels) if original is None else original
     data.index_copy_(1, channels, quantized.to(data.dtype))
     try:
         yield data
@@ -208,7 +211,7 @@ class _CsqConv(torch.autograd.Function):
         a_params = candidate_params(selected, lo, hi, a_bits)
         quantized = mix_candidates(candidates_from_params(selected, a_params, 0), a_probs)
         mixed = mix_candidates(own_range_symmetric_candidates(weight.detach(), amax, w_bits, 0), w_probs)
-        with _quantized_input(x, channels, quantized) as x_tilde:
+        with _quantized_input(x, channels, quantized, selected) as x_tilde:
             out = F.conv2d(x_tilde, mixed, None, stride, padding, dilation, groups)
         # on the CPU only: oneDNN's depthwise weight gradient is the slow one (cuDNN's is not measured yet)
         depthwise = groups == weight.shape[0] == x.shape[1] and weight.shape[1] == 1 and x.device.type == "cpu"
@@ -236,7 +239,7 @@ class _CsqConv(torch.autograd.Function):
         w_candidates = own_range_symmetric_candidates(weight.detach(), amax, w_bits, 0) if need_w else None
         grad = grad.to(dtype)
         grad_input = grad_weight = grad_w = None
-        with _quantized_input(x, channels, quantized) as x_tilde:
+        with _quantized_input(x, channels, quantized, selected) as x_tilde:
             x_tilde = x_tilde.to(dtype)  # the operands the forward's conv ran on
             if need_quantized or need_mixed:
                 mask = (need_quantized, need_mixed)
