@@ -75,7 +75,7 @@ def _shared(param: Tensor) -> bool:
     return param.shape[0] == 1 or param.stride(0) == 0
 
 
-def _quantized(x: Tensor, params: tuple[Tensor, Tensor, Tensor], axis: int) -> Tensor:
+def candidates_from_params(x: Tensor, params: tuple[Tensor, Tensor, Tensor], axis: int) -> Tensor:
     """``[m, *x.shape]``: ``clamp(round(x / s_k), low_k, high_k) · s_k`` for every candidate ``k``, from
     ``params = (scales, lows, highs)``."""
     scales, lows, highs = params
@@ -130,9 +130,10 @@ def _check(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], ax
         check_fake_quant_args(x, first_lo, first_hi, bit, axis)
 
 
-def _params(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+def candidate_params(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int]) -> tuple[Tensor, Tensor, Tensor]:
     """``(scales, lows, highs)`` of every candidate (``[m]`` or ``[m, C]``): ``fake_quant``'s ``s`` and its
-    integer range ``[-z, 2^b - 1 - z]``."""
+    integer range ``[-z, 2^b - 1 - z]``, for :func:`candidates_from_params` and :func:`mixed_fake_quant_grads`
+    (which then need not recompute them)."""
     levels = _levels(bits, False, lo, x.dtype)
     scales, zero_points = quant_params_for_levels(lo.to(x.dtype), hi.to(x.dtype), levels)
     return scales, -zero_points, levels - zero_points
@@ -140,18 +141,7 @@ def _params(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int]) -> tuple[Tensor,
 
 def quantized_candidates(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int], axis: int) -> Tensor:
     """``[m, *x.shape]``: ``fake_quant(x, lo[k], hi[k], bits[k], axis)`` for every candidate ``k``."""
-    return _quantized(x, _params(x, lo, hi, bits), axis)
-
-
-def candidate_params(x: Tensor, lo: Tensor, hi: Tensor, bits: list[int]) -> tuple[Tensor, Tensor, Tensor]:
-    """The candidates' ``(scales, lows, highs)`` (``[m]`` or ``[m, C]``) for :func:`candidates_from_params` and
-    :func:`mixed_fake_quant_grads`, which then need not recompute them."""
-    return _params(x, lo, hi, bits)
-
-
-def candidates_from_params(x: Tensor, params: tuple[Tensor, Tensor, Tensor], axis: int) -> Tensor:
-    """:func:`quantized_candidates` from the :func:`candidate_params` of the same ``x``, ranges and bits."""
-    return _quantized(x, params, axis)
+    return candidates_from_params(x, candidate_params(x, lo, hi, bits), axis)
 
 
 def mixed_fake_quant_impl(x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:
@@ -193,7 +183,7 @@ def mixed_fake_quant_grads(
     in_range: bool = False,
 ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None]:
     """The gradients of ``(x, lo, hi, probs)`` in ``jaqc::mixed_fake_quant`` for the incoming ``grad``, those of
-    ``needs`` only (``params``: the candidates' :func:`_params`, recomputed when not given).
+    ``needs`` only (``params``: the candidates' :func:`candidate_params`, recomputed when not given).
 
     ``in_range``: every element of ``x`` lies in every candidate's range (the ranges are ``x``'s own minimum and
     maximum, as an activation quantizer's training-mode min/max observation makes them), so ``x``'s
@@ -214,8 +204,8 @@ def mixed_fake_quant_grads(
     elif need_x:  # one range for every candidate: one mask, weighted by the candidates' total probability
         grad_x = ste_grads(x, lo[0], hi[0], axis, grad, False)[0] * probs.sum().to(x.dtype)
     if need_probs:
-        params = params if params is not None else _params(x, lo, hi, bits)
-        grad_probs = candidates_probs_grad(_quantized(x, params, axis), grad, probs)
+        params = params if params is not None else candidate_params(x, lo, hi, bits)
+        grad_probs = candidates_probs_grad(candidates_from_params(x, params, axis), grad, probs)
     return grad_x, grad_lo, grad_hi, grad_probs
 
 
@@ -237,8 +227,8 @@ class _MixedFakeQuant(torch.autograd.Function):
     def forward(  # type: ignore[override]
         ctx: Any, x: Tensor, lo: Tensor, hi: Tensor, probs: Tensor, bits: list[int], axis: int
     ) -> Tensor:
-        params = _params(x, lo, hi, bits)
-        output = mix_candidates(_quantized(x, params, axis), probs)
+        params = candidate_params(x, lo, hi, bits)
+        output = mix_candidates(candidates_from_params(x, params, axis), probs)
         _setup_context(ctx, (x, lo, hi, probs, bits, axis), output)
         ctx.params = params
         return output
@@ -279,7 +269,7 @@ def _symmetric_params(x: Tensor, amax: Tensor, bits: list[int]) -> tuple[Tensor,
 
 def symmetric_quantized_candidates(x: Tensor, amax: Tensor, bits: list[int], axis: int) -> Tensor:
     """``[m, *x.shape]``: ``fake_quant_symmetric(x, amax[k], bits[k], axis)`` for every candidate ``k``."""
-    return _quantized(x, _symmetric_params(x, amax, bits), axis)
+    return candidates_from_params(x, _symmetric_params(x, amax, bits), axis)
 
 
 def own_range_symmetric_candidates(x: Tensor, amax: Tensor, bits: list[int], axis: int) -> Tensor:
@@ -290,7 +280,7 @@ def own_range_symmetric_candidates(x: Tensor, amax: Tensor, bits: list[int], axi
     bfloat16: to 6 bits; beyond, the clamp is kept); a zero range has scale 1 and an all-zero ``x``."""
     params = _symmetric_params(x, amax, bits)
     if max(symmetric_levels(b) for b in bits) * torch.finfo(x.dtype).eps > 0.25:
-        return _quantized(x, params, axis)
+        return candidates_from_params(x, params, axis)
     scale = _per_candidate(params[0], x, axis)
     return torch.round(x.unsqueeze(0) / scale).mul_(scale)
 
@@ -336,7 +326,7 @@ def _symmetric_backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) 
         grad_x = symmetric_ste_grads(x, amax[0], ctx.axis, grad, False)[0] * probs.sum().to(x.dtype)
     if need_probs:
         params = ctx.params if ctx.params is not None else _symmetric_params(x, amax, ctx.bits)
-        grad_probs = candidates_probs_grad(_quantized(x, params, ctx.axis), grad, probs)
+        grad_probs = candidates_probs_grad(candidates_from_params(x, params, ctx.axis), grad, probs)
     return grad_x, grad_amax, grad_probs, None, None
 
 
@@ -349,7 +339,7 @@ class _MixedFakeQuantSymmetric(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, amax: Tensor, probs: Tensor, bits: list[int], axis: int) -> Tensor:  # type: ignore[override]
         params = _symmetric_params(x, amax, bits)
-        output = mix_candidates(_quantized(x, params, axis), probs)
+        output = mix_candidates(candidates_from_params(x, params, axis), probs)
         _setup_symmetric_context(ctx, (x, amax, probs, bits, axis), output)
         ctx.params = params
         return output
