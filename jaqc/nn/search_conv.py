@@ -174,7 +174,9 @@ class _CsqConv(torch.autograd.Function):
       gradient (zeros but for ``Ω``) into ``x``'s;
     * the weight's candidates are quantized over its own per-channel range ``max |w|``, where every element
       lies in range: ``W``'s straight-through gradient is ``∂L/∂W̃ · Σ_k w_k``, with no mask to compute, and the
-      candidates need no clamp (:func:`own_range_symmetric_candidates`);
+      candidates need no clamp (:func:`own_range_symmetric_candidates`). They come in as ``w_candidates``, the
+      conv's :meth:`SearchConv2d.weight_candidates`, computed once per value of the weight: the architecture
+      step's forward and backward and the next weight step's forward share them;
     * likewise ``x_Ω``'s, when its range is its own batch minimum and maximum (``in_range``: a min/max
       observer in training mode), and the candidates' scales and zero points are kept for backward (a few
       numbers), not recomputed;
@@ -186,8 +188,8 @@ class _CsqConv(torch.autograd.Function):
 
     Autograd keeps what the three nodes keep: ``x`` (which the preceding ReLU keeps anyway), ``x_Ω``, its mix,
     ``W̃`` and the small range and probability tensors, and on that depthwise path the output (which the batch
-    norm after it keeps anyway); backward recomputes the candidates of ``x_Ω`` and ``W`` where the gradient of
-    their probabilities needs them.
+    norm after it keeps anyway); backward recomputes the candidates of ``x_Ω`` where the gradient of their
+    probabilities needs them and reads ``W``'s from the conv's kept ones (a reference, not counted as saved).
     """
 
     @staticmethod
@@ -199,18 +201,18 @@ class _CsqConv(torch.autograd.Function):
         hi: Tensor,
         a_probs: Tensor,
         weight: Tensor,
-        amax: Tensor,
+        w_candidates: Tensor,
         w_probs: Tensor,
         channels: Tensor,
         bits: tuple[list[int], list[int]],
         conv: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int],
         in_range: bool,
     ) -> Tensor:
-        a_bits, w_bits = bits
+        a_bits = bits[0]
         stride, padding, dilation, groups = conv
         a_params = candidate_params(selected, lo, hi, a_bits)
         quantized = mix_candidates(candidates_from_params(selected, a_params, 0), a_probs)
-        mixed = mix_candidates(own_range_symmetric_candidates(weight.detach(), amax, w_bits, 0), w_probs)
+        mixed = mix_candidates(w_candidates, w_probs)
         with _quantized_input(x, channels, quantized, selected) as x_tilde:
             out = F.conv2d(x_tilde, mixed, None, stride, padding, dilation, groups)
         # on the CPU only: oneDNN's depthwise weight gradient is the slow one (cuDNN's is not measured yet)
@@ -220,8 +222,11 @@ class _CsqConv(torch.autograd.Function):
         # ... whose sum over k weighted by w is ⟨∂L/∂out, out⟩: one candidate's term follows from the others'. The
         # output is kept only then; the batch norm after the conv keeps it anyway (one storage, no extra memory).
         kept = (out,) if per_candidate else ()
-        saved = (x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels, *a_params, *kept)
+        saved = (x, selected, quantized, lo, hi, a_probs, weight, mixed, w_probs, channels, *a_params, *kept)
         ctx.save_for_backward(*saved)
+        # Q_k(W) for w's gradient: the conv's cache of them (SearchConv2d.weight_candidates), which lives as long as
+        # the weight does not change, whatever autograd keeps; a reference, not a copy
+        ctx.w_candidates = w_candidates if need_w else None
         ctx.bits = bits
         ctx.in_range = in_range
         ctx.conv = (conv, out.dtype, per_candidate)
@@ -229,14 +234,14 @@ class _CsqConv(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        x, selected, quantized, lo, hi, a_probs, weight, mixed, amax, w_probs, channels, *rest = ctx.saved_tensors
+        x, selected, quantized, lo, hi, a_probs, weight, mixed, w_probs, channels, *rest = ctx.saved_tensors
         a_params, kept = tuple(rest[:3]), rest[3:]
-        a_bits, w_bits = ctx.bits
+        a_bits = ctx.bits[0]
         conv, dtype, per_candidate = ctx.conv
         need_x, _, need_lo, need_hi, need_a, need_weight, _, need_w = ctx.needs_input_grad[:8]
         need_quantized = need_x or need_lo or need_hi or need_a  # everything of x_Ω's mix
         need_mixed = need_weight or (need_w and not per_candidate)
-        w_candidates = own_range_symmetric_candidates(weight.detach(), amax, w_bits, 0) if need_w else None
+        w_candidates = ctx.w_candidates
         grad = grad.to(dtype)
         grad_input = grad_weight = grad_w = None
         with _quantized_input(x, channels, quantized, selected) as x_tilde:
@@ -314,6 +319,8 @@ class SearchConv2d(nn.Conv2d):
         self.act_quant: ActivationQuantizer | None = None
         if self.mode is not QuantSearchMode.FLOAT:
             self.act_quant = ActivationQuantizer(self.activation_bits, quantizer)
+        self._candidates: Tensor | None = None  # weight_candidates() and the weight it was computed from
+        self._candidates_key: tuple[Any, ...] | None = None
         self.register_buffer("csq_channels", torch.zeros(1, dtype=torch.long), persistent=False)
         self._csq_list: list[int] = [0]
         self.set_csq_channels([0])
@@ -345,7 +352,31 @@ class SearchConv2d(nn.Conv2d):
         """``[m, C_out]``: every weight candidate's symmetric range, the weight's per-channel ``max |w|``."""
         return channel_amax(self.weight).expand(len(self.weight_bits), -1)
 
-    def _weight_candidates(self) -> BitCandidates:
+    def weight_candidates(self) -> Tensor:
+        """``[m, *weight.shape]``: the weight quantized with every bit candidate over its own per-channel range
+        (``Q_k(W)``; CSQ's weight candidates, :func:`own_range_symmetric_candidates`), without gradient.
+
+        Computed once per value of the weight and kept until the weight changes (an in-place update, which bumps
+        its version, or another tensor): a search iteration quantizes each weight once, not three times (its
+        architecture step's forward and backward and the next weight step's forward all see the same weight).
+        It costs ``m`` times the weight's memory per conv, whatever the batch. A write through ``weight.data``
+        bypasses the version; call :meth:`forget_weight_candidates` after one."""
+        weight = self.weight
+        key = (weight._version, weight.data_ptr(), weight.dtype, weight.device, self.weight_bits)
+        if self._candidates_key != key:
+            self._candidates = None  # free the old ones before the new ones are computed
+            amax = self._weight_ranges()
+            self._candidates = own_range_symmetric_candidates(weight.detach(), amax, list(self.weight_bits), 0)
+            self._candidates_key = key
+        assert self._candidates is not None
+        return self._candidates
+
+    def forget_weight_candidates(self) -> None:
+        """Drop :meth:`weight_candidates`' kept tensor (its memory; it is recomputed when next needed)."""
+        self._candidates = None
+        self._candidates_key = None
+
+    def _weight_bit_candidates(self) -> BitCandidates:
         return BitCandidates.symmetric_range(self._weight_ranges(), self.weight_bits, 0)
 
     def _activation_candidates(self, x: Tensor) -> BitCandidates:
@@ -368,7 +399,7 @@ class SearchConv2d(nn.Conv2d):
             return self._common_forward(x, w_probs, a_probs)
         if self.mode in SPARSE_MODES and w_probs is not None and a_probs is not None:
             return self._csq_forward(x, w_probs, a_probs)
-        weight = self._mix(self.weight, self._weight_candidates(), w_probs)
+        weight = self._mix(self.weight, self._weight_bit_candidates(), w_probs)
         if self.mode not in SPARSE_MODES:
             return self._conv(self._mix(x, self._activation_candidates(x), a_probs), weight)
         return self._sparse_forward(x, weight, a_probs)
@@ -399,9 +430,10 @@ class SearchConv2d(nn.Conv2d):
         activations = self._activation_candidates(selected)
         bits = (list(self.activation_bits), list(self.weight_bits))
         conv = (self.stride, self.padding, self.dilation, self.groups)
-        lo, hi, amax = activations.lo, activations.hi, self._weight_ranges()
+        lo, hi, weight = activations.lo, activations.hi, self.weight
         in_range = self.act_quant is not None and self.act_quant.observes_own_range()
-        out = _CsqConv.apply(x, selected, lo, hi, a_probs, self.weight, amax, w_probs, channels, bits, conv, in_range)
+        candidates = self.weight_candidates()
+        out = _CsqConv.apply(x, selected, lo, hi, a_probs, weight, candidates, w_probs, channels, bits, conv, in_range)
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:

@@ -215,7 +215,7 @@ def test_fused_csq_conv_equals_its_three_nodes(clipping: str, training: bool, gr
         if fused:
             out = conv(x, wp, ap)
         else:
-            out = conv._sparse_forward(x, conv._mix(conv.weight, conv._weight_candidates(), wp), ap)
+            out = conv._sparse_forward(x, conv._mix(conv.weight, conv._weight_bit_candidates(), wp), ap)
         out.backward(torch.randn(out.shape, generator=gen))
         params = [
             leaf,
@@ -273,3 +273,68 @@ def test_csq_refuses_bad_bit_probabilities_before_observing_the_range(which: str
     with pytest.raises(ValueError, match=r"^expected 3 bit probabilities, got shape \(2,\)$"):
         conv(10 * x, *probs)
     assert all(torch.equal(v, state[k]) for k, v in conv.act_quant.state_dict().items())
+
+
+def test_weight_candidates_are_kept_until_the_weight_changes() -> None:
+    """CSQ quantizes a weight once per value: the same tensor while the weight is unchanged (the architecture
+    step's forward and backward and the next weight step's forward), new ones after an optimiser's in-place
+    update, a load, a dtype change or :meth:`forget_weight_candidates` — equal bit for bit to a fresh conv's."""
+
+    def fresh(conv: SearchConv2d) -> torch.Tensor:
+        twin = make_conv(QuantSearchMode.CSQ, 6, 6, 3, 6)
+        twin.load_state_dict(conv.state_dict())
+        return twin.to(conv.weight.dtype).weight_candidates()
+
+    conv = make_conv(QuantSearchMode.CSQ, 6, 6, 3, 6)
+    conv.set_csq_channels([1, 4])
+    first = conv.weight_candidates()
+    assert first.shape == (3, 6, 1, 3, 3) and not first.requires_grad
+    assert torch.equal(first, fresh(conv))
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 6, 5, 5, generator=gen).relu().requires_grad_()
+    wp, ap = torch.full((3,), 1 / 3, requires_grad=True), torch.full((3,), 1 / 3)
+    conv(x, wp, ap).sum().backward()  # the architecture step's backward uses the kept candidates
+    assert conv.weight_candidates() is first
+    assert wp.grad is not None and torch.isfinite(wp.grad).all()
+
+    torch.optim.SGD(conv.parameters(), lr=0.1).step()  # an in-place update bumps the weight's version
+    updated = conv.weight_candidates()
+    assert updated is not first and not torch.equal(updated, first)
+    assert torch.equal(updated, fresh(conv))
+
+    other = make_conv(QuantSearchMode.CSQ, 6, 6, 3, 6, seed=5)
+    conv.load_state_dict(other.state_dict())
+    assert torch.equal(conv.weight_candidates(), other.weight_candidates())
+
+    conv.double()
+    assert conv.weight_candidates().dtype == torch.float64
+    assert torch.equal(conv.weight_candidates(), fresh(conv))
+
+    with torch.no_grad():
+        conv.weight.data.mul_(2.0)  # bypasses the version: the caller forgets the candidates
+    conv.forget_weight_candidates()
+    assert torch.equal(conv.weight_candidates(), fresh(conv))
+
+
+def test_csq_forward_after_a_weight_update_equals_a_fresh_conv() -> None:
+    """A search iteration's conv (arch step, SGD update, weight step) gives the values and gradients a conv
+    built afresh with the updated weight gives: no stale candidates reach the output."""
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 8, 6, 6, generator=gen)
+    wp, ap = torch.softmax(torch.randn(3, generator=gen), 0), torch.softmax(torch.randn(3, generator=gen), 0)
+    conv = make_conv(QuantSearchMode.CSQ, 8, 16, 1, 1)
+    conv.set_csq_channels([2, 7])
+    conv(x.relu(), wp, ap).square().sum().backward()
+    torch.optim.SGD(conv.parameters(), lr=0.5).step()
+    twin = make_conv(QuantSearchMode.CSQ, 8, 16, 1, 1)
+    twin.load_state_dict(conv.state_dict())
+    twin.set_csq_channels([2, 7])
+    outs = []
+    for module in (conv, twin):
+        module.zero_grad()
+        leaf = x.clone().requires_grad_()
+        out = module(leaf.relu(), wp, ap)
+        out.square().sum().backward()
+        outs.append((out.detach(), leaf.grad, module.weight.grad))
+    for got, want in zip(*outs, strict=True):
+        assert torch.equal(got, want)

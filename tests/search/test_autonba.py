@@ -101,7 +101,7 @@ def test_weight_step_gradients_pass_the_blend_unchanged() -> None:
     incoming = torch.randn_like(out)
     out.backward(incoming)
     blended_x = conv._mix(x, conv._activation_candidates(x), a_probs).detach()
-    blended_w = conv._mix(conv.weight.detach(), conv._weight_candidates(), w_probs).detach().requires_grad_()
+    blended_w = conv._mix(conv.weight.detach(), conv._weight_bit_candidates(), w_probs).detach().requires_grad_()
     F.conv2d(blended_x, blended_w, None, conv.stride, conv.padding, 1, conv.groups).backward(incoming)
     assert torch.allclose(conv.weight.grad, blended_w.grad, atol=1e-6)
 
