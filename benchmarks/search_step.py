@@ -27,6 +27,10 @@ process's peak resident memory, and on CUDA the peak allocated memory.
 architecture batch) per iteration of ``weight + arch + refresh / hw_refresh_every`` seconds, and the share of
 each part.
 
+The default batch, 16, is the largest at which ``naive_common`` fits in 24 GB; the ``cifar10`` preset searches at
+batch 64 (``--batch 64 --modes float,csq``), where the per-conv overhead and the weights' quantization, which do
+not grow with the batch, weigh less (docs/search.md, "Step cost").
+
 Usage: python benchmarks/search_step.py [--preset cifar10] [--batch 16] [--threads 1,all] [--steps 3]
        [--rounds 2] [--same-process N] [--device cpu|cuda|cuda:N]
 """
